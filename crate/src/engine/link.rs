@@ -1,0 +1,293 @@
+//! `link_file`: materialize one cache file at a destination by the first method that works,
+//! handling the hard link limit on the way.
+
+use super::error::{Error, Result};
+use super::memo::{self, State};
+use super::method::{chain, classify, Class, Method, Requested};
+use super::reset::{self, Reset};
+use super::temp;
+use crate::errno;
+use crate::sys::{self, FileId};
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnLinkLimit {
+    Reset,
+    Copy,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfExists {
+    Error,
+    Replace,
+    Keep,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub method: Requested,
+    pub fallback: bool,
+    pub on_link_limit: OnLinkLimit,
+    /// Treat an entry with this many links as at the limit (>= 2).
+    pub max_links: Option<u64>,
+    pub if_exists: IfExists,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            method: Requested::Auto,
+            fallback: true,
+            on_link_limit: OnLinkLimit::Reset,
+            max_links: None,
+            if_exists: IfExists::Error,
+        }
+    }
+}
+
+/// What happened when the hard link limit (or `max_links`) was met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkLimit {
+    /// The entry was reset and the destination linked to its fresh inode.
+    Reset,
+    /// The destination got a private copy (`on_link_limit: copy`, or a reset that could not
+    /// rename its fresh inode over the entry).
+    Copied,
+    /// The entry could not be reset (its directory is not writable: this code); the
+    /// destination got a copy.
+    CacheReadOnly(&'static str),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// What was done; `None` when the destination was left as it was (`IfExists::Keep`, or it
+    /// already is the source's inode).
+    pub method: Option<Method>,
+    pub link_limit: Option<LinkLimit>,
+    /// Methods tried first that do not work between these two places, with the code that said
+    /// so. Empty when the memo already knew and skipped them.
+    pub fallbacks: Vec<(Method, &'static str)>,
+}
+
+impl Outcome {
+    fn kept() -> Self {
+        Outcome { method: None, link_limit: None, fallbacks: Vec::new() }
+    }
+}
+
+/// Bounded retries of a hard link while other processes reset the same entry.
+const MAX_TRIES: u32 = 8;
+
+pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
+    let methods = chain(opts.method, opts.fallback, errno::CURRENT);
+    let syscall = methods[0].syscall();
+    let (src, meta) = source(src, dest, syscall)?;
+    let existing = match fs::symlink_metadata(dest) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&e, syscall, &src, Some(dest))),
+    };
+    let Some(existing) = existing.filter(|_| opts.if_exists != IfExists::Error) else {
+        return Materialize { src: &src, meta: &meta, opts, methods }.create(dest).or_else(|e| {
+            match opts.if_exists {
+                IfExists::Keep if e.is("EEXIST") => Ok(Outcome::kept()),
+                _ => Err(e),
+            }
+        });
+    };
+    if opts.if_exists == IfExists::Keep {
+        return Ok(Outcome::kept());
+    }
+    // Replace.
+    if existing.is_dir() {
+        return Err(Error::new("EISDIR", syscall, &src, Some(dest)));
+    }
+    let src_id = sys::file_id(&src, &meta).map_err(|e| Error::io(&e, syscall, &src, None))?;
+    if sys::file_id(dest, &existing).is_ok_and(|id| id.same_file(&src_id)) {
+        return Ok(Outcome::kept());
+    }
+    // Materialize beside the destination, then rename over it: the destination is never
+    // missing and never partial.
+    let guard = temp::Guard::new(temp::path_beside(dest));
+    let outcome = Materialize { src: &src, meta: &meta, opts, methods }.create(guard.path())?;
+    fs::rename(guard.path(), dest).map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
+    guard.keep();
+    Ok(outcome)
+}
+
+/// Resets a cache entry on its own (see `reset`).
+pub fn reset_entry(path: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(path).map_err(|e| Error::io(&e, "open", path, None))?;
+    if meta.is_dir() {
+        return Err(Error::new("EISDIR", "open", path, None));
+    }
+    if !meta.is_file() {
+        return Err(Error::new("EINVAL", "open", path, None));
+    }
+    match reset::reset(path, &meta, None)? {
+        Reset::Done { .. } => Ok(()),
+        Reset::CacheReadOnly(err) => Err(err),
+    }
+}
+
+/// The source as a regular file (a symlink is followed to its file), with its metadata.
+fn source(src: &Path, dest: &Path, syscall: &'static str) -> Result<(PathBuf, Metadata)> {
+    let fail = |e: io::Error| Error::io(&e, syscall, src, Some(dest));
+    let mut meta = fs::symlink_metadata(src).map_err(fail)?;
+    let mut path = src.to_path_buf();
+    if meta.file_type().is_symlink() {
+        path = fs::canonicalize(src).map_err(fail)?;
+        meta = fs::metadata(&path).map_err(fail)?;
+    }
+    if meta.is_dir() {
+        return Err(Error::new("EISDIR", syscall, src, Some(dest)));
+    }
+    if !meta.is_file() {
+        return Err(Error::new("EINVAL", syscall, src, Some(dest)));
+    }
+    Ok((path, meta))
+}
+
+struct Materialize<'a> {
+    src: &'a Path,
+    meta: &'a Metadata,
+    opts: &'a Options,
+    methods: &'static [Method],
+}
+
+impl Materialize<'_> {
+    /// Creates `target`, which must not exist, walking the method chain.
+    fn create(&self, target: &Path) -> Result<Outcome> {
+        let mut outcome = Outcome { method: None, link_limit: None, fallbacks: Vec::new() };
+        // Empty files are created, not linked: the empty file is the most linked content of
+        // any store and would hit the limit first (ostree does the same). A symlink costs the
+        // entry no link, so it stays a symlink.
+        if self.meta.len() == 0 && self.methods[0] != Method::Symlink {
+            self.copy(target)?;
+            outcome.method = Some(Method::Copy);
+            return Ok(outcome);
+        }
+        let src_id = sys::file_id(self.src, self.meta)
+            .map_err(|e| Error::io(&e, self.methods[0].syscall(), self.src, Some(target)))?;
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let pair = sys::dir_device(dir).ok().map(|dev| (src_id.dev, dev));
+        for (i, &method) in self.methods.iter().enumerate() {
+            let last = i + 1 == self.methods.len();
+            if !last && pair.is_some_and(|p| memo::get(p, method) == State::Unsupported) {
+                continue;
+            }
+            let result = match method {
+                Method::Hardlink => self.hardlink(src_id, target).map(|limit| {
+                    outcome.link_limit = limit.clone();
+                    match limit {
+                        None | Some(LinkLimit::Reset) => Method::Hardlink,
+                        Some(_) => Method::Copy,
+                    }
+                }),
+                Method::Clone => sys::clone_file(self.src, target, self.meta)
+                    .map(drop)
+                    .map(|()| Method::Clone)
+                    .map_err(|e| Error::io(&e, "clone", self.src, Some(target))),
+                Method::Copy => self.copy(target).map(|()| Method::Copy),
+                Method::Symlink => self.symlink(target).map(|()| Method::Symlink),
+            };
+            match result {
+                Ok(done) => {
+                    if let Some(p) = pair {
+                        memo::set(p, method, State::Works);
+                    }
+                    outcome.method = Some(done);
+                    return Ok(outcome);
+                }
+                Err(e) if !last && classify(method, errno::CURRENT, &e) == Class::Unsupported => {
+                    if let Some(p) = pair {
+                        memo::set(p, method, State::Unsupported);
+                    }
+                    outcome.fallbacks.push((method, e.code));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Unreachable in practice: the last method either returns or errors.
+        Err(Error::new("ENOTSUP", self.methods[0].syscall(), self.src, Some(target)))
+    }
+
+    /// A hard link, handling the link limit. Returns what happened at the limit, if it was met.
+    fn hardlink(&self, mut id: FileId, target: &Path) -> Result<Option<LinkLimit>> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let at_cap = self.opts.max_links.is_some_and(|max| id.nlink >= max);
+            let err = if at_cap {
+                Error::new("EMLINK", "link", self.src, Some(target))
+            } else {
+                match fs::hard_link(self.src, target) {
+                    Ok(()) => return Ok(None),
+                    Err(e) => Error::io(&e, "link", self.src, Some(target)),
+                }
+            };
+            if !(err.is("EMLINK") || err.is("ENOENT")) {
+                return Err(err);
+            }
+            // Another process may be resetting this entry: it is missing for a moment
+            // (ENOENT), or already a fresh inode (EMLINK against the old one). Look again.
+            let Ok(now_meta) = fs::metadata(self.src) else { return Err(err) };
+            let now = sys::file_id(self.src, &now_meta).map_err(|_| err.clone())?;
+            let changed = !now.same_file(&id) || (err.is("ENOENT"));
+            if changed && tries < MAX_TRIES {
+                id = now;
+                std::thread::yield_now();
+                continue;
+            }
+            if err.is("ENOENT") {
+                return Err(err);
+            }
+            return self.at_limit(&now_meta, target, err).map(Some);
+        }
+    }
+
+    fn at_limit(&self, meta: &Metadata, target: &Path, err: Error) -> Result<LinkLimit> {
+        match self.opts.on_link_limit {
+            OnLinkLimit::Error => Err(err),
+            OnLinkLimit::Copy => self.copy(target).map(|()| LinkLimit::Copied),
+            OnLinkLimit::Reset => match reset::reset(self.src, meta, Some(target))? {
+                Reset::Done { renamed: true } => Ok(LinkLimit::Reset),
+                Reset::Done { renamed: false } => Ok(LinkLimit::Copied),
+                Reset::CacheReadOnly(why) => {
+                    self.copy(target)?;
+                    Ok(LinkLimit::CacheReadOnly(why.code))
+                }
+            },
+        }
+    }
+
+    /// A full copy, created with O_EXCL and the source's mode; removed again if it fails.
+    fn copy(&self, target: &Path) -> Result<()> {
+        let fail = |e: io::Error| Error::io(&e, "copyfile", self.src, Some(target));
+        let mut out = sys::create_new(target, self.meta).map_err(fail)?;
+        let guard = temp::Guard::new(target.to_path_buf());
+        if self.meta.len() > 0 {
+            let mut input = File::open(self.src).map_err(fail)?;
+            let copied = io::copy(&mut input, &mut out).map_err(fail)?;
+            if copied != self.meta.len() {
+                return Err(fail(io::Error::from(io::ErrorKind::UnexpectedEof)));
+            }
+        }
+        drop(out);
+        sys::apply_readonly(target, self.meta).map_err(fail)?;
+        guard.keep();
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path) -> Result<()> {
+        let fail = |e: io::Error| Error::io(&e, "symlink", self.src, Some(target));
+        let absolute = std::path::absolute(self.src).map_err(fail)?;
+        sys::symlink_file(&absolute, target).map_err(fail)
+    }
+}

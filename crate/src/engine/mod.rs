@@ -1,0 +1,26 @@
+//! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `reset` is the
+//! link-limit reset; `method` and `memo` decide what to try; `error` carries what failed.
+
+pub mod error;
+pub mod link;
+pub mod memo;
+pub mod method;
+pub mod reset;
+pub mod temp;
+
+use std::sync::OnceLock;
+
+/// Writes `msg()` to stderr like Node's `util.debuglog('cachelink')` when `NODE_DEBUG` names
+/// cachelink. Most debug lines are written by the facade from the results; this is for what
+/// the results do not carry.
+pub fn debug(msg: impl FnOnce() -> String) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = ON.get_or_init(|| {
+        std::env::var("NODE_DEBUG")
+            .map(|v| v.split(',').any(|s| s.trim().eq_ignore_ascii_case("cachelink")))
+            .unwrap_or(false)
+    });
+    if *on {
+        eprintln!("CACHELINK {}: {}", std::process::id(), msg());
+    }
+}

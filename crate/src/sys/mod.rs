@@ -1,0 +1,56 @@
+//! The few platform calls std lacks, behind one `cfg` dispatch. Every module exports the same
+//! functions; the decisions about them (fallback, reset, error classes) live in `engine`.
+//!
+//! - `clone_file(src, dest, meta)`: create `dest`, which must not exist, as a copy-on-write clone
+//!   of `src` with `src`'s permissions, and return it open (times can be set and it can be
+//!   fsynced through it). On failure nothing is left at `dest`.
+//! - `create_new(path, meta)`: create `path` exclusively (O_EXCL) with `meta`'s permission bits.
+//! - `file_id(path, meta)`: device, inode and link count of the file `meta` was read from.
+//! - `dir_device(dir)`: the device (volume) of a directory.
+//! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
+//! - `symlink_file(target, link)`: a symbolic link to a file.
+//! - `apply_readonly(path, meta)`: after writing a copy, make it read-only if `meta` is (Windows;
+//!   on Unix the mode was set by `create_new`).
+
+/// Identity and link count of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+}
+
+impl FileId {
+    /// Same file (same device and inode), whatever the link count.
+    pub fn same_file(&self, other: &FileId) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+#[cfg(unix)]
+mod unix;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+pub use linux::clone_file;
+
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+pub use macos::clone_file;
+
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+mod unsupported;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+pub use unsupported::clone_file;
+
+#[cfg(unix)]
+pub use unix::{apply_readonly, copy_owner, create_new, dir_device, file_id, symlink_file};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::{
+    apply_readonly, clone_file, copy_owner, create_new, dir_device, file_id, symlink_file,
+};

@@ -1,0 +1,10 @@
+//! Unix systems without a clone call we know: clone is reported as not supported (ENOTSUP),
+//! so `auto` moves on to the next method.
+
+use std::fs::{File, Metadata};
+use std::io;
+use std::path::Path;
+
+pub fn clone_file(_src: &Path, _dest: &Path, _meta: &Metadata) -> io::Result<File> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "clone is not supported on this OS"))
+}
