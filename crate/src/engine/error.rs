@@ -21,7 +21,12 @@ pub struct Error {
 }
 
 impl Error {
-    pub fn new(code: &'static str, syscall: &'static str, path: &Path, dest: Option<&Path>) -> Self {
+    pub fn new(
+        code: &'static str,
+        syscall: &'static str,
+        path: &Path,
+        dest: Option<&Path>,
+    ) -> Self {
         Error {
             code,
             raw: 0,
@@ -78,7 +83,13 @@ fn kind_code(kind: io::ErrorKind) -> &'static str {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} '{}'", self.code, self.syscall, self.path.display())?;
+        write!(
+            f,
+            "{}: {} '{}'",
+            self.code,
+            self.syscall,
+            self.path.display()
+        )?;
         if let Some(dest) = &self.dest {
             write!(f, " -> '{}'", dest.display())?;
         }

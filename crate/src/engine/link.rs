@@ -74,7 +74,11 @@ pub struct Outcome {
 
 impl Outcome {
     fn kept() -> Self {
-        Outcome { method: None, link_limit: None, fallbacks: Vec::new() }
+        Outcome {
+            method: None,
+            link_limit: None,
+            fallbacks: Vec::new(),
+        }
     }
 }
 
@@ -91,11 +95,16 @@ pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
         Err(e) => return Err(Error::io(&e, syscall, &src, Some(dest))),
     };
     let Some(existing) = existing.filter(|_| opts.if_exists != IfExists::Error) else {
-        return Materialize { src: &src, meta: &meta, opts, methods }.create(dest).or_else(|e| {
-            match opts.if_exists {
-                IfExists::Keep if e.is("EEXIST") => Ok(Outcome::kept()),
-                _ => Err(e),
-            }
+        return Materialize {
+            src: &src,
+            meta: &meta,
+            opts,
+            methods,
+        }
+        .create(dest)
+        .or_else(|e| match opts.if_exists {
+            IfExists::Keep if e.is("EEXIST") => Ok(Outcome::kept()),
+            _ => Err(e),
         });
     };
     if opts.if_exists == IfExists::Keep {
@@ -112,8 +121,15 @@ pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
     // Materialize beside the destination, then rename over it: the destination is never
     // missing and never partial.
     let guard = temp::Guard::new(temp::path_beside(dest));
-    let outcome = Materialize { src: &src, meta: &meta, opts, methods }.create(guard.path())?;
-    fs::rename(guard.path(), dest).map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
+    let outcome = Materialize {
+        src: &src,
+        meta: &meta,
+        opts,
+        methods,
+    }
+    .create(guard.path())?;
+    fs::rename(guard.path(), dest)
+        .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
     guard.keep();
     Ok(outcome)
 }
@@ -161,7 +177,11 @@ struct Materialize<'a> {
 impl Materialize<'_> {
     /// Creates `target`, which must not exist, walking the method chain.
     fn create(&self, target: &Path) -> Result<Outcome> {
-        let mut outcome = Outcome { method: None, link_limit: None, fallbacks: Vec::new() };
+        let mut outcome = Outcome {
+            method: None,
+            link_limit: None,
+            fallbacks: Vec::new(),
+        };
         // Empty files are created, not linked: the empty file is the most linked content of
         // any store and would hit the limit first (ostree does the same). A symlink costs the
         // entry no link, so it stays a symlink.
@@ -215,7 +235,12 @@ impl Materialize<'_> {
             }
         }
         // Unreachable in practice: the last method either returns or errors.
-        Err(Error::new("ENOTSUP", self.methods[0].syscall(), self.src, Some(target)))
+        Err(Error::new(
+            "ENOTSUP",
+            self.methods[0].syscall(),
+            self.src,
+            Some(target),
+        ))
     }
 
     /// A hard link, handling the link limit. Returns what happened at the limit, if it was met.
@@ -237,7 +262,9 @@ impl Materialize<'_> {
             }
             // Another process may be resetting this entry: it is missing for a moment
             // (ENOENT), or already a fresh inode (EMLINK against the old one). Look again.
-            let Ok(now_meta) = fs::metadata(self.src) else { return Err(err) };
+            let Ok(now_meta) = fs::metadata(self.src) else {
+                return Err(err);
+            };
             let now = sys::file_id(self.src, &now_meta).map_err(|_| err.clone())?;
             let changed = !now.same_file(&id) || (err.is("ENOENT"));
             if changed && tries < MAX_TRIES {

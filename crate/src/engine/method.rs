@@ -13,7 +13,12 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Method::Clone, Method::Hardlink, Method::Copy, Method::Symlink];
+    pub const ALL: [Method; 4] = [
+        Method::Clone,
+        Method::Hardlink,
+        Method::Copy,
+        Method::Symlink,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -109,20 +114,27 @@ pub fn classify(method: Method, os: Os, err: &Error) -> Class {
             ),
             // FAT and some network shares have no hard links.
             Method::Hardlink => {
-                matches!(err.raw, WIN_ERROR_INVALID_FUNCTION | WIN_ERROR_NOT_SUPPORTED)
+                matches!(
+                    err.raw,
+                    WIN_ERROR_INVALID_FUNCTION | WIN_ERROR_NOT_SUPPORTED
+                )
             }
             // ERROR_PRIVILEGE_NOT_HELD (libuv: EPERM) without Developer Mode.
             Method::Symlink => err.is("EPERM") || err.is("ENOTSUP"),
             Method::Copy => false,
         };
-        return if unsupported { Class::Unsupported } else { Class::Real };
+        return if unsupported {
+            Class::Unsupported
+        } else {
+            Class::Real
+        };
     }
     let unsupported = match method {
         // FICLONE: EOPNOTSUPP (ext4, tmpfs), EINVAL (unaligned or mismatched files), ENOTTY or
         // ENOSYS (no ioctl), EPERM; clonefile: ENOTSUP (HFS+, network volumes).
-        Method::Clone => {
-            ["ENOTSUP", "EINVAL", "ENOSYS", "ENOTTY", "EPERM"].iter().any(|c| err.is(c))
-        }
+        Method::Clone => ["ENOTSUP", "EINVAL", "ENOSYS", "ENOTTY", "EPERM"]
+            .iter()
+            .any(|c| err.is(c)),
         // EPERM: a filesystem without hard links (vfat), or Linux's protected_hardlinks.
         Method::Hardlink | Method::Symlink => {
             ["EPERM", "ENOTSUP", "ENOSYS"].iter().any(|c| err.is(c))
@@ -147,11 +159,23 @@ mod tests {
     #[test]
     fn auto_order_per_os() {
         use Method::*;
-        assert_eq!(chain(Requested::Auto, true, Os::Linux), &[Hardlink, Clone, Copy]);
-        assert_eq!(chain(Requested::Auto, true, Os::MacOs), &[Clone, Hardlink, Copy]);
+        assert_eq!(
+            chain(Requested::Auto, true, Os::Linux),
+            &[Hardlink, Clone, Copy]
+        );
+        assert_eq!(
+            chain(Requested::Auto, true, Os::MacOs),
+            &[Clone, Hardlink, Copy]
+        );
         assert_eq!(chain(Requested::Auto, true, Os::Windows), &[Hardlink, Copy]);
-        assert_eq!(chain(Requested::Only(Clone), true, Os::Windows), &[Clone, Copy]);
-        assert_eq!(chain(Requested::Only(Symlink), false, Os::Linux), &[Symlink]);
+        assert_eq!(
+            chain(Requested::Only(Clone), true, Os::Windows),
+            &[Clone, Copy]
+        );
+        assert_eq!(
+            chain(Requested::Only(Symlink), false, Os::Linux),
+            &[Symlink]
+        );
     }
 
     #[test]
@@ -180,7 +204,10 @@ mod tests {
         assert_eq!(class(Method::Clone, Os::MacOs, 45), Class::Unsupported); // ENOTSUP
         assert_eq!(class(Method::Clone, Os::Windows, 1), Class::Unsupported);
         assert_eq!(class(Method::Clone, Os::Windows, 50), Class::Unsupported);
-        assert_eq!(class(Method::Symlink, Os::Windows, 1314), Class::Unsupported);
+        assert_eq!(
+            class(Method::Symlink, Os::Windows, 1314),
+            Class::Unsupported
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub fn debug(msg: impl FnOnce() -> String) {
     static ON: OnceLock<bool> = OnceLock::new();
     let on = ON.get_or_init(|| {
         std::env::var("NODE_DEBUG")
-            .map(|v| v.split(',').any(|s| s.trim().eq_ignore_ascii_case("cachelink")))
+            .map(|v| {
+                v.split(',')
+                    .any(|s| s.trim().eq_ignore_ascii_case("cachelink"))
+            })
             .unwrap_or(false)
     });
     if *on {

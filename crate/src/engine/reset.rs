@@ -15,8 +15,8 @@
 use super::error::{Error, Result};
 use super::memo::{self, State};
 use super::method::{classify, Class, Method};
-use crate::errno;
 use super::temp;
+use crate::errno;
 use crate::sys;
 use std::fs::{self, File, FileTimes, Metadata};
 use std::io;
@@ -75,7 +75,9 @@ fn fill(
     tmp: &Path,
     meta: &Metadata,
 ) -> std::result::Result<File, (io::Error, &'static str)> {
-    let dev = sys::file_id(entry, meta).map(|id| id.dev).unwrap_or(u64::MAX);
+    let dev = sys::file_id(entry, meta)
+        .map(|id| id.dev)
+        .unwrap_or(u64::MAX);
     if memo::get((dev, dev), Method::Clone) != State::Unsupported {
         match sys::clone_file(entry, tmp, meta) {
             Ok(file) => {

@@ -25,7 +25,13 @@ pub fn clone_file(src: &Path, dest: &Path, _meta: &Metadata) -> io::Result<()> {
     let dest = c_path(dest)?;
     // SAFETY: both pointers are NUL-terminated strings owned by `CString`s that live for the
     // whole call; clonefile only reads them.
-    let rc = unsafe { clonefile(src.as_ptr(), dest.as_ptr(), CLONE_NOFOLLOW | CLONE_NOOWNERCOPY) };
+    let rc = unsafe {
+        clonefile(
+            src.as_ptr(),
+            dest.as_ptr(),
+            CLONE_NOFOLLOW | CLONE_NOOWNERCOPY,
+        )
+    };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

@@ -30,8 +30,7 @@ pub fn dir_device(dir: &Path) -> io::Result<u64> {
 
 pub fn copy_owner(file: &File, meta: &Metadata) -> io::Result<()> {
     // Only root may give a file away; for anyone else the new file is theirs, as it should be.
-    if is_root() && (file.metadata()?.uid() != meta.uid() || file.metadata()?.gid() != meta.gid())
-    {
+    if is_root() && (file.metadata()?.uid() != meta.uid() || file.metadata()?.gid() != meta.gid()) {
         std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
     }
     Ok(())

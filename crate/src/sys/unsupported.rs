@@ -6,5 +6,8 @@ use std::io;
 use std::path::Path;
 
 pub fn clone_file(_src: &Path, _dest: &Path, _meta: &Metadata) -> io::Result<File> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "clone is not supported on this OS"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "clone is not supported on this OS",
+    ))
 }

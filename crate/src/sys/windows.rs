@@ -13,7 +13,7 @@ use std::ptr;
 
 type Handle = *mut c_void;
 
-/// https://learn.microsoft.com/windows/win32/api/winioctl/ni-winioctl-fsctl_duplicate_extents_to_file
+/// Block cloning: https://learn.microsoft.com/windows/win32/fileio/block-cloning
 const FSCTL_DUPLICATE_EXTENTS_TO_FILE: u32 = 0x0009_8344;
 /// https://learn.microsoft.com/windows/win32/api/winioctl/ni-winioctl-fsctl_set_sparse
 const FSCTL_SET_SPARSE: u32 = 0x0009_00C4;
@@ -153,21 +153,21 @@ fn duplicate(source: &File, target: &File, info: &Metadata, cluster: u64) -> io:
     if info.file_attributes() & FILE_ATTRIBUTE_SPARSE_FILE != 0 {
         fsctl(target, FSCTL_SET_SPARSE, None)?;
     }
-    // The target must be as long as the source first: then the last chunk may be rounded up to
-    // a whole cluster, past the end of the data.
+    // Length first: then the last chunk may be rounded up to a whole cluster, past the data.
     target.set_len(info.len())?;
-    let too_large = || io::Error::from(io::ErrorKind::InvalidInput);
-    let end = info.len().div_ceil(cluster).checked_mul(cluster).ok_or_else(too_large)?;
-    let chunk = MAX_CHUNK / cluster * cluster;
+    let end = info.len().div_ceil(cluster).checked_mul(cluster);
+    let Some(end) = end.and_then(|end| i64::try_from(end).ok()) else {
+        return Err(io::ErrorKind::InvalidInput.into());
+    };
+    let chunk = (MAX_CHUNK / cluster * cluster) as i64; // 1 GiB at most: no wrap
     let mut offset = 0;
     while offset < end {
         let count = chunk.min(end - offset);
-        let offset_i64 = i64::try_from(offset).map_err(|_| too_large())?;
         let data = DuplicateExtentsData {
             file_handle: source.as_raw_handle(),
-            source_file_offset: offset_i64,
-            target_file_offset: offset_i64,
-            byte_count: i64::try_from(count).map_err(|_| too_large())?,
+            source_file_offset: offset,
+            target_file_offset: offset,
+            byte_count: count,
         };
         fsctl(target, FSCTL_DUPLICATE_EXTENTS_TO_FILE, Some(&data))?;
         offset += count;
@@ -219,19 +219,20 @@ fn cluster_size(path: &Path) -> io::Result<u64> {
     if unsafe { GetVolumePathNameW(name.as_ptr(), root.as_mut_ptr(), root_len) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    let (mut sectors, mut bytes, mut free, mut total) = (0u32, 0u32, 0u32, 0u32);
+    let (mut spc, mut bps, mut free, mut total) = (0u32, 0u32, 0u32, 0u32);
     // SAFETY: `root` was NUL-terminated by GetVolumePathNameW (and is zero-filled past it); the
     // four pointers are to live locals.
-    let ok = unsafe {
-        GetDiskFreeSpaceW(root.as_ptr(), &mut sectors, &mut bytes, &mut free, &mut total)
-    };
-    if ok == 0 {
+    if unsafe { GetDiskFreeSpaceW(root.as_ptr(), &mut spc, &mut bps, &mut free, &mut total) } == 0 {
         return Err(io::Error::last_os_error());
     }
-    match u64::from(sectors) * u64::from(bytes) {
-        cluster @ 1..=MAX_CHUNK => Ok(cluster),
-        _ => Err(io::Error::new(io::ErrorKind::Unsupported, "unexpected volume cluster size")),
+    let cluster = u64::from(spc) * u64::from(bps); // sectors per cluster × bytes per sector
+    if cluster == 0 || cluster > MAX_CHUNK {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "unexpected cluster size",
+        ));
     }
+    Ok(cluster)
 }
 
 fn file_information(path: &Path) -> io::Result<ByHandleFileInformation> {
