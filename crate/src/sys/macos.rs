@@ -1,7 +1,7 @@
 //! macOS: `clonefile(2)`, APFS's copy-on-write clone. The other functions come from `unix.rs`.
 
 use std::ffi::{c_char, CString};
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -20,22 +20,23 @@ extern "C" {
 
 /// Clones `src` to `dest` in one call. `dest` must not exist (EEXIST); the clone keeps the
 /// source's mode (without setuid/setgid), and a failed call leaves nothing at `dest`.
-pub fn clone_file(src: &Path, dest: &Path, _meta: &Metadata) -> io::Result<()> {
+pub fn clone_file(src: &Path, dest: &Path, _meta: &Metadata) -> io::Result<File> {
     let src = c_path(src)?;
-    let dest = c_path(dest)?;
+    let dest_c = c_path(dest)?;
     // SAFETY: both pointers are NUL-terminated strings owned by `CString`s that live for the
     // whole call; clonefile only reads them.
     let rc = unsafe {
         clonefile(
             src.as_ptr(),
-            dest.as_ptr(),
+            dest_c.as_ptr(),
             CLONE_NOFOLLOW | CLONE_NOOWNERCOPY,
         )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    // Open for the caller to set times and fsync (both work on a read-only descriptor).
+    File::open(dest)
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {

@@ -92,7 +92,7 @@ extern "system" {
 /// Block-clones `src` to the new file `dest`, following "Block cloning on ReFS":
 /// https://learn.microsoft.com/windows/win32/fileio/block-cloning
 /// Fails (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, ...) on volumes without block cloning.
-pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<()> {
+pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> {
     let source = File::open(src)?;
     // The open handle's length and attributes: what is cloned is what the handle sees.
     let info = source.metadata()?;
@@ -112,7 +112,17 @@ pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<()> {
         let _ = std::fs::remove_file(dest);
         return Err(err);
     }
-    Ok(())
+    Ok(target)
+}
+
+/// After a copy is written: the source's read-only bit, and only that bit.
+pub fn apply_readonly(path: &Path, meta: &Metadata) -> io::Result<()> {
+    if !meta.permissions().readonly() {
+        return Ok(());
+    }
+    let mut perm = std::fs::metadata(path)?.permissions();
+    perm.set_readonly(true);
+    std::fs::set_permissions(path, perm)
 }
 
 /// Creates `path` exclusively (CREATE_NEW), open for writing. The source's read-only attribute

@@ -1,0 +1,129 @@
+/**
+ * cachelink: materialize files from a content-addressed cache by clone, hard link or copy,
+ * and never fail on the hard link limit.
+ * @module
+ */
+import { debuglog } from 'node:util'
+import { rethrow } from './errors.js'
+import { loadNative } from './loader.js'
+import type { Native, NativeOutcome } from './native.js'
+import { type LinkMethod, type LinkOptions, type PathLike, normalize, toPath } from './options.js'
+
+export type { CachelinkError } from './errors.js'
+export type { LinkMethod, LinkOptions, PathLike } from './options.js'
+
+/** What `linkFile` did. */
+export interface LinkResult {
+  /** The method actually used; `'none'` when the destination was left as it was. */
+  method: LinkMethod | 'none'
+  /** `true` when the cache entry had hit the link limit (or `maxLinks`) and was reset. */
+  reset: boolean
+  /**
+   * What happened at the link limit, or `null` when it was not met:
+   * `'reset'` (entry reset, destination linked to the fresh inode), `'copy'` (destination got
+   * its own copy: `onLinkLimit: 'copy'`), `'copy-readonly-cache'` (the entry could not be reset
+   * because its directory is not writable, see `resetError`; destination got a copy).
+   */
+  linkLimit: 'reset' | 'copy' | 'copy-readonly-cache' | null
+  /** With `'copy-readonly-cache'`: the code that made the reset impossible (EACCES, EPERM, EROFS). */
+  resetError: string | null
+  /**
+   * Methods tried first that do not work between these two places, with the code that said
+   * so (EXDEV, ENOTSUP, ...). Empty when the process already knew and went straight on.
+   */
+  fallbacks: Array<{ method: LinkMethod; code: string }>
+}
+
+const debug = debuglog('cachelink')
+
+let native: Native | undefined
+function addon(): Native {
+  native ??= loadNative()
+  return native
+}
+
+function report(src: unknown, dest: unknown, r: NativeOutcome): LinkResult {
+  if (debug.enabled) {
+    for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
+    if (r.linkLimit) {
+      debug('link limit: %s%s: %s -> %s', r.linkLimit, r.resetError ? ` (${r.resetError})` : '', src, dest)
+    }
+  }
+  return r
+}
+
+/**
+ * Materializes the cache file `src` at `dest` by the fastest method that works, resetting the
+ * cache entry when it has hit the hard link limit. Rejects with Node's fs error shape
+ * (`code`, `errno`, `syscall`, `path`, `dest`).
+ *
+ * @example
+ * ```ts
+ * const r = await linkFile('/store/ab/cdef', 'node_modules/foo/index.js', { maxLinks: 177 })
+ * r.method // 'hardlink' | 'clone' | 'copy' | 'symlink'
+ * r.reset  // true when the cache entry was at the limit and was reset
+ * ```
+ */
+export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOptions): Promise<LinkResult> {
+  const s = toPath(src, 'src', linkFile)
+  const d = toPath(dest, 'dest', linkFile)
+  const o = normalize(options, linkFile)
+  try {
+    const r = await addon().linkFile(s, d, o.method, o.fallback, o.onLinkLimit, o.maxLinks, o.ifExists)
+    return report(s, d, r)
+  } catch (e) {
+    rethrow(e, linkFile)
+  }
+}
+
+/** The synchronous twin of {@link linkFile}: the same Rust code, on the calling thread. */
+export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOptions): LinkResult {
+  const s = toPath(src, 'src', linkFileSync)
+  const d = toPath(dest, 'dest', linkFileSync)
+  const o = normalize(options, linkFileSync)
+  try {
+    const r = addon().linkFileSync(s, d, o.method, o.fallback, o.onLinkLimit, o.maxLinks, o.ifExists)
+    return report(s, d, r)
+  } catch (e) {
+    rethrow(e, linkFileSync)
+  }
+}
+
+/**
+ * Resets a cache entry on its own: replaces it with a fresh inode holding the same bytes,
+ * mode, mtime (and owner, as root), by a temp file beside it renamed over it. Existing hard
+ * links keep the old inode. For tools that maintain a cache.
+ *
+ * @example
+ * ```ts
+ * await resetEntry('/store/ab/cdef') // its link count is 1 again
+ * ```
+ */
+export async function resetEntry(path: PathLike): Promise<void> {
+  const p = toPath(path, 'path', resetEntry)
+  try {
+    await addon().resetEntry(p)
+    debug('reset %s', p)
+  } catch (e) {
+    rethrow(e, resetEntry)
+  }
+}
+
+/** The synchronous twin of {@link resetEntry}. */
+export function resetEntrySync(path: PathLike): void {
+  const p = toPath(path, 'path', resetEntrySync)
+  try {
+    addon().resetEntrySync(p)
+    debug('reset %s', p)
+  } catch (e) {
+    rethrow(e, resetEntrySync)
+  }
+}
+
+/**
+ * Forgets which methods were found not to work between which devices (remembered for the life
+ * of the process). For long-running processes whose mounts change.
+ */
+export function clearFallbackMemo(): void {
+  addon().clearFallbackMemo()
+}

@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ABI, type Native } from './native.js'
+
+// Both dist/ and ts/ sit one level below the package root.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+
+function isMusl(): boolean {
+  try {
+    return readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }
+    return !report?.header?.glibcVersionRuntime
+  }
+}
+
+/** napi-rs's name for this platform: `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`. */
+export function platformTriple(): string {
+  const { platform, arch } = process
+  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+interface Attempt {
+  from: string
+  error: unknown
+}
+
+function check(candidate: unknown, from: string): Native {
+  const n = candidate as Partial<Native>
+  if (typeof n?.linkFileSync !== 'function') {
+    throw new Error(`${from} is not a cachelink binary for this Node (no exports: needs Node-API 8)`)
+  }
+  if (n.abi !== ABI) {
+    throw new Error(`${from} speaks interface ${String(n.abi)}, this package needs ${ABI}: rebuild or reinstall`)
+  }
+  return n as Native
+}
+
+/**
+ * Loads the addon: `CACHELINK_NATIVE_PATH`, then a local build in the package folder, then the
+ * platform package, then `prebuilds/` through node-gyp-build. Throws one error naming every
+ * place tried, with its own failure.
+ */
+export function loadNative(): Native {
+  const triple = platformTriple()
+  const tried: Attempt[] = []
+  const attempt = (from: string, load: () => unknown): Native | undefined => {
+    try {
+      return check(load(), from)
+    } catch (error) {
+      tried.push({ from, error })
+      return undefined
+    }
+  }
+  const override = process.env.CACHELINK_NATIVE_PATH
+  if (override) {
+    const n = attempt(`CACHELINK_NATIVE_PATH=${override}`, () => require(override))
+    if (n) return n
+  }
+  const local = join(root, `cachelink.${triple}.node`)
+  if (existsSync(local)) {
+    const n = attempt(local, () => require(local))
+    if (n) return n
+  } else {
+    tried.push({ from: local, error: new Error('not found (no local build)') })
+  }
+  const pkg = `cachelink-${triple}`
+  const fromPackage = attempt(`package ${pkg}`, () => require(pkg))
+  if (fromPackage) return fromPackage
+  const prebuilds = join(root, 'prebuilds')
+  const fromPrebuilds = attempt(`node-gyp-build ${prebuilds}`, () => {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown
+    return nodeGypBuild(root)
+  })
+  if (fromPrebuilds) return fromPrebuilds
+  const lines = tried.map((t) => `  - ${t.from}: ${t.error instanceof Error ? t.error.message.split('\n')[0] : String(t.error)}`)
+  throw new Error(
+    [
+      `cachelink: no native binary could be loaded for ${triple} (Node ${process.version}).`,
+      'Tried:',
+      ...lines,
+      `If ${pkg} is missing, npm probably skipped the optional dependency (npm/cli#4828):`,
+      'remove node_modules and package-lock.json and install again, or set',
+      'CACHELINK_NATIVE_PATH to a cachelink .node file.',
+    ].join('\n'),
+    { cause: tried.length ? tried[tried.length - 1].error : undefined },
+  )
+}

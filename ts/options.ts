@@ -1,0 +1,125 @@
+import { fileURLToPath } from 'node:url'
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+
+/** How a file is materialized. */
+export type LinkMethod = 'clone' | 'hardlink' | 'copy' | 'symlink'
+
+export interface LinkOptions {
+  /**
+   * The method, or `'auto'`: the fastest that works here. `auto` tries, per OS: Linux
+   * hardlink → clone → copy; macOS clone → hardlink → copy; Windows hardlink → copy.
+   * @default 'auto'
+   */
+  method?: 'auto' | LinkMethod
+  /**
+   * When a method fails with an error that means "not supported between these two places"
+   * (EXDEV; EPERM, ENOTSUP, ENOSYS or EINVAL for clone; ...), move on: along `auto`'s chain,
+   * or from `clone`, `hardlink` and `symlink` to `copy`. What failed is remembered per
+   * (source device, destination device) for the life of the process. Real errors (ENOENT,
+   * EACCES, ENOSPC, EIO, ...) are always thrown. `false` is strict mode: the named method or an
+   * error (it needs a named method).
+   * @default true
+   */
+  fallback?: boolean
+  /**
+   * When a hard link fails with EMLINK (Windows ERROR_TOO_MANY_LINKS):
+   * - `'reset'`: replace the cache entry with a fresh copy of itself (same bytes, mode, mtime),
+   *   link that, and go on; if the cache is not writable, copy into the destination instead.
+   * - `'copy'`: copy just this file into the destination.
+   * - `'error'`: throw EMLINK.
+   * @default 'reset'
+   */
+  onLinkLimit?: 'reset' | 'copy' | 'error'
+  /**
+   * Treat a cache entry that already has this many links as at the limit, and reset it before
+   * linking (AWS EFS: 177, NTFS: 1023). At least 2.
+   * @default undefined (the filesystem's own limit)
+   */
+  maxLinks?: number
+  /**
+   * When the destination exists: `'error'` throws EEXIST (like `fs.link`); `'replace'`
+   * materializes beside it and renames over it (the destination is never missing); `'keep'`
+   * leaves it. With `'replace'` and `'keep'`, a destination that already is the source's inode
+   * is left as it is (`method: 'none'`).
+   * @default 'error'
+   */
+  ifExists?: 'error' | 'replace' | 'keep'
+}
+
+export type PathLike = string | Buffer | URL
+
+export interface Normalized {
+  method: string
+  fallback: boolean
+  onLinkLimit: string
+  maxLinks: number
+  ifExists: string
+}
+
+const METHODS = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
+const ON_LINK_LIMIT = ['reset', 'copy', 'error']
+const IF_EXISTS = ['error', 'replace', 'keep']
+
+/** A path as the addon takes it: a string, or a Buffer of raw bytes. */
+export function toPath(value: unknown, name: string, caller: Function): string | Buffer {
+  if (value instanceof URL) {
+    if (value.protocol !== 'file:') {
+      throw invalidArgValue(name, value.href, 'must be a file: URL', caller)
+    }
+    value = fileURLToPath(value)
+  }
+  if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
+    throw invalidArgType(name, 'of type string or an instance of Buffer or URL', value, caller)
+  }
+  if (value.length === 0) throw invalidArgValue(name, value, 'must not be empty', caller)
+  if (typeof value === 'string' ? value.includes('\0') : value.includes(0)) {
+    throw invalidArgValue(name, String(value), 'must be a path without null bytes', caller)
+  }
+  return value
+}
+
+function oneOf(value: unknown, name: string, allowed: string[], fallback: string, caller: Function) {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    const list = allowed.map((a) => `'${a}'`).join(', ')
+    throw invalidArgValue(name, value, `must be one of: ${list}`, caller)
+  }
+  return value
+}
+
+export function normalize(options: unknown, caller: Function): Normalized {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') {
+    throw invalidArgType('options', 'of type object', options, caller)
+  }
+  const o = options as Record<string, unknown>
+  const method = oneOf(o.method, 'options.method', METHODS, 'auto', caller)
+  const onLinkLimit = oneOf(o.onLinkLimit, 'options.onLinkLimit', ON_LINK_LIMIT, 'reset', caller)
+  const ifExists = oneOf(o.ifExists, 'options.ifExists', IF_EXISTS, 'error', caller)
+  let fallback = true
+  if (o.fallback !== undefined) {
+    if (typeof o.fallback !== 'boolean') {
+      throw invalidArgType('options.fallback', 'of type boolean', o.fallback, caller)
+    }
+    fallback = o.fallback
+  }
+  if (!fallback && method === 'auto') {
+    throw invalidArgValue(
+      'options.fallback',
+      false,
+      "needs a named method: 'auto' always moves along its chain",
+      caller,
+    )
+  }
+  let maxLinks = 0
+  if (o.maxLinks !== undefined) {
+    if (typeof o.maxLinks !== 'number') {
+      throw invalidArgType('options.maxLinks', 'of type number', o.maxLinks, caller)
+    }
+    if (!Number.isSafeInteger(o.maxLinks) || o.maxLinks < 2) {
+      throw outOfRange('options.maxLinks', 'an integer >= 2', o.maxLinks, caller)
+    }
+    maxLinks = o.maxLinks
+  }
+  return { method, fallback, onLinkLimit, maxLinks, ifExists }
+}
