@@ -31,7 +31,7 @@ pub type napi_async_complete_callback = unsafe extern "C" fn(napi_env, napi_stat
 
 /// Declares the table and one wrapper per function.
 ///
-/// ```ignore
+/// ```text
 /// napi_functions! { fn napi_typeof(env: napi_env, value: napi_value, out: *mut napi_valuetype); }
 /// ```
 /// expands to a field `napi_typeof: unsafe extern "C" fn(napi_env, napi_value, *mut

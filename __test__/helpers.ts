@@ -1,0 +1,144 @@
+/**
+ * Real filesystems for the tests: loop mounts (ext4, btrfs, xfs) and tmpfs, made and removed
+ * by the tests themselves (root). A test that cannot get what it needs skips loudly, and
+ * under CI=true fails instead: a skip proves nothing.
+ */
+import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { getSystemErrorName } from 'node:util'
+import { expect } from 'vitest'
+
+export const isRoot = process.getuid?.() === 0
+export const onLinux = process.platform === 'linux'
+
+function has(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Why a filesystem of this kind cannot be made here, or undefined when it can. Under CI=true
+ * use `requireFs`, which turns the reason into a failure.
+ */
+export function unavailable(kind: FsKind): string | undefined {
+  if (!onLinux) return `${kind} loop mounts need Linux`
+  if (!isRoot) return `${kind} needs root to mount (run the tests as root)`
+  const tool = { ext4: 'mkfs.ext4', btrfs: 'mkfs.btrfs', xfs: 'mkfs.xfs', tmpfs: 'mount' }[kind]
+  if (!has(tool)) return `${tool} is not installed (apt-get install e2fsprogs btrfs-progs xfsprogs)`
+  return undefined
+}
+
+/** For `describe.skipIf`: true when `kind` cannot be mounted; throws under CI=true instead. */
+export function skipWithout(...kinds: FsKind[]): boolean {
+  for (const kind of kinds) {
+    const why = unavailable(kind)
+    if (why) {
+      if (process.env.CI === 'true' || process.env.CI === '1') {
+        throw new Error(`CI=true and a filesystem test cannot run: ${why}`)
+      }
+      console.warn(`\n*** SKIPPING ${kind} tests: ${why} ***\n`)
+      return true
+    }
+  }
+  return false
+}
+
+export type FsKind = 'ext4' | 'btrfs' | 'xfs' | 'tmpfs'
+
+export interface Mounted {
+  dir: string
+  kind: FsKind
+  unmount(): void
+}
+
+const SIZES: Record<FsKind, number> = { ext4: 160, btrfs: 160, xfs: 320, tmpfs: 256 }
+
+/** Mounts a fresh filesystem of `kind` and returns its directory. */
+export function mount(kind: FsKind, sizeMiB = SIZES[kind]): Mounted {
+  const base = fs.mkdtempSync(join(tmpdir(), `cachelink-${kind}-`))
+  const dir = join(base, 'mnt')
+  fs.mkdirSync(dir)
+  const image = join(base, 'image')
+  if (kind === 'tmpfs') {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'tmpfs', dir])
+  } else {
+    fs.closeSync(fs.openSync(image, 'w'))
+    fs.truncateSync(image, sizeMiB * 1024 * 1024)
+    const mkfs: Record<string, string[]> = {
+      ext4: ['mkfs.ext4', '-q', '-F', '-N', '20000', image],
+      btrfs: ['mkfs.btrfs', '-q', '-f', image],
+      xfs: ['mkfs.xfs', '-q', '-f', '-m', 'reflink=1', image],
+    }
+    const [cmd, ...args] = mkfs[kind]
+    execFileSync(cmd, args, { stdio: 'pipe' })
+    execFileSync('mount', ['-o', 'loop', image, dir])
+  }
+  return {
+    dir,
+    kind,
+    unmount() {
+      try {
+        execFileSync('umount', ['-l', dir])
+      } finally {
+        fs.rmSync(base, { recursive: true, force: true })
+      }
+    },
+  }
+}
+
+/** A fresh directory under `root` (default: the OS temp dir), for one test. */
+export function sandbox(root = tmpdir()): string {
+  return fs.mkdtempSync(join(root, 'sandbox-'))
+}
+
+/** Every path under `dir` with its size and inode: to show that nothing changed. */
+export function snapshot(dir: string): string[] {
+  const out: string[] = []
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = join(d, name)
+      const st = fs.lstatSync(p)
+      out.push(`${p} ${st.mode.toString(8)} ${st.size} ${st.ino} ${st.nlink} ${st.mtimeMs}`)
+      if (st.isDirectory()) walk(p)
+    }
+  }
+  walk(dir)
+  return out
+}
+
+/** Temp files cachelink left under `dir` (there should be none). */
+export function leftovers(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true }).map(String).filter((p) => p.includes('.cachelink-'))
+}
+
+/** The error is Node's fs error for `code`. */
+export function expectFsError(
+  err: unknown,
+  code: string,
+  fields: { syscall?: string; path?: string; dest?: string } = {},
+): void {
+  expect(err).toBeInstanceOf(Error)
+  const e = err as NodeJS.ErrnoException & { dest?: string }
+  expect(e.code).toBe(code)
+  expect(typeof e.errno).toBe('number')
+  expect(getSystemErrorName(e.errno as number)).toBe(code)
+  if (fields.syscall) expect(e.syscall).toBe(fields.syscall)
+  if (fields.path) expect(e.path).toBe(fields.path)
+  if (fields.dest) expect(e.dest).toBe(fields.dest)
+  expect(e.message.startsWith(`${code}: `)).toBe(true)
+}
+
+export function catchSync(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (e) {
+    return e
+  }
+  throw new Error('expected an error, got none')
+}
