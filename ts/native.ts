@@ -22,26 +22,13 @@ export interface NativeError extends Error {
 
 type PathArg = string | Buffer
 
+/** src, dest, method, fallback, onLinkLimit, maxLinks (0: none), ifExists */
+type NativeLinkArgs = [PathArg, PathArg, string, boolean, string, number, string]
+
 export interface Native {
   abi: number
-  linkFile(
-    src: PathArg,
-    dest: PathArg,
-    method: string,
-    fallback: boolean,
-    onLinkLimit: string,
-    maxLinks: number,
-    ifExists: string,
-  ): Promise<NativeOutcome>
-  linkFileSync(
-    src: PathArg,
-    dest: PathArg,
-    method: string,
-    fallback: boolean,
-    onLinkLimit: string,
-    maxLinks: number,
-    ifExists: string,
-  ): NativeOutcome
+  linkFile(...args: NativeLinkArgs): Promise<NativeOutcome>
+  linkFileSync(...args: NativeLinkArgs): NativeOutcome
   resetEntry(path: PathArg): Promise<void>
   resetEntrySync(path: PathArg): void
   errnoTable(): Array<[number, string]>

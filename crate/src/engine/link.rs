@@ -318,3 +318,133 @@ impl Materialize<'_> {
         sys::symlink_file(&absolute, target).map_err(fail)
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn sandbox(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cachelink-rs-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn max_links_caps_the_entry_and_resets_keep_bytes_mode_and_mtime() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = sandbox("cap");
+        let entry = dir.join("entry");
+        fs::write(&entry, b"bytes").unwrap();
+        fs::set_permissions(&entry, fs::Permissions::from_mode(0o751)).unwrap();
+        let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&entry)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let opts = Options {
+            max_links: Some(3),
+            ..Options::default()
+        };
+        let mut resets = 0;
+        for i in 0..10 {
+            let o = link_file(&entry, &dir.join(format!("d{i}")), &opts).unwrap();
+            assert_eq!(o.method, Some(Method::Hardlink));
+            resets += usize::from(o.link_limit == Some(LinkLimit::Reset));
+            let m = fs::metadata(&entry).unwrap();
+            assert!(m.nlink() <= 3);
+            assert_eq!(m.mode() & 0o777, 0o751);
+            assert_eq!(m.modified().unwrap(), mtime);
+        }
+        // 2 links per inode and a reset on every second call after the first two.
+        assert_eq!(resets, 4);
+        assert_eq!(fs::read(dir.join("d9")).unwrap(), b"bytes");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(names
+            .iter()
+            .all(|n| !n.to_string_lossy().contains(temp::MARKER)));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn on_link_limit_error_and_copy() {
+        let dir = sandbox("limit");
+        let entry = dir.join("entry");
+        fs::write(&entry, b"x").unwrap();
+        fs::hard_link(&entry, dir.join("other")).unwrap();
+        let strict = Options {
+            max_links: Some(2),
+            on_link_limit: OnLinkLimit::Error,
+            ..Options::default()
+        };
+        let err = link_file(&entry, &dir.join("a"), &strict).unwrap_err();
+        assert_eq!((err.code, err.syscall), ("EMLINK", "link"));
+        assert!(!dir.join("a").exists());
+        let copy = Options {
+            on_link_limit: OnLinkLimit::Copy,
+            ..strict
+        };
+        let o = link_file(&entry, &dir.join("a"), &copy).unwrap();
+        assert_eq!(
+            (o.method, o.link_limit),
+            (Some(Method::Copy), Some(LinkLimit::Copied))
+        );
+        assert_eq!(fs::metadata(&entry).unwrap().nlink(), 2);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn if_exists_modes() {
+        let dir = sandbox("exists");
+        let entry = dir.join("entry");
+        fs::write(&entry, b"new").unwrap();
+        let dest = dir.join("dest");
+        fs::write(&dest, b"old").unwrap();
+        let err = link_file(&entry, &dest, &Options::default()).unwrap_err();
+        assert_eq!(err.code, "EEXIST");
+        let keep = Options {
+            if_exists: IfExists::Keep,
+            ..Options::default()
+        };
+        assert_eq!(link_file(&entry, &dest, &keep).unwrap().method, None);
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        let replace = Options {
+            if_exists: IfExists::Replace,
+            ..Options::default()
+        };
+        assert_eq!(
+            link_file(&entry, &dest, &replace).unwrap().method,
+            Some(Method::Hardlink)
+        );
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(link_file(&entry, &dest, &replace).unwrap().method, None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reset_entry_gives_a_fresh_inode() {
+        let dir = sandbox("reset");
+        let entry = dir.join("entry");
+        fs::write(&entry, b"content").unwrap();
+        fs::hard_link(&entry, dir.join("old")).unwrap();
+        let before = fs::metadata(&entry).unwrap().ino();
+        reset_entry(&entry).unwrap();
+        let after = fs::metadata(&entry).unwrap();
+        assert_ne!(after.ino(), before);
+        assert_eq!(after.nlink(), 1);
+        assert_eq!(fs::metadata(dir.join("old")).unwrap().ino(), before);
+        assert_eq!(fs::read(&entry).unwrap(), b"content");
+        assert_eq!(
+            reset_entry(&dir.join("missing")).unwrap_err().code,
+            "ENOENT"
+        );
+        assert_eq!(reset_entry(&dir).unwrap_err().code, "EISDIR");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -105,13 +105,16 @@ pub fn classify(method: Method, os: Os, err: &Error) -> Class {
     }
     if os == Os::Windows {
         let unsupported = match method {
-            Method::Clone => matches!(
-                err.raw,
-                WIN_ERROR_INVALID_FUNCTION
-                    | WIN_ERROR_NOT_SUPPORTED
-                    | WIN_ERROR_INVALID_PARAMETER
-                    | WIN_ERROR_BLOCK_TOO_MANY_REFERENCES
-            ),
+            Method::Clone => {
+                err.is("ENOTSUP")
+                    || matches!(
+                        err.raw,
+                        WIN_ERROR_INVALID_FUNCTION
+                            | WIN_ERROR_NOT_SUPPORTED
+                            | WIN_ERROR_INVALID_PARAMETER
+                            | WIN_ERROR_BLOCK_TOO_MANY_REFERENCES
+                    )
+            }
             // FAT and some network shares have no hard links.
             Method::Hardlink => {
                 matches!(
