@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -33,6 +34,21 @@ describe.skipIf(skipWithout('ext4', 'tmpfs'))('two mounts (real EXDEV) and a fil
     expect(second).toMatchObject({ method: 'copy', fallbacks: [] })
     // Same-device pairs are remembered separately.
     expect(linkFileSync(src, join(tmp.dir, 'three')).method).toBe('hardlink')
+  })
+
+  it('NODE_DEBUG=cachelink logs each fallback with its paths', () => {
+    const src = join(tmp.dir, 'debugged')
+    fs.writeFileSync(src, 'd')
+    const dest = join(ext4.dir, 'debugged')
+    const dist = join(import.meta.dirname, '..', 'dist', 'index.js')
+    const script = `import { linkFileSync } from ${JSON.stringify(dist)}; linkFileSync(process.argv[1], process.argv[2])`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, src, dest], {
+      env: { ...process.env, NODE_DEBUG: 'cachelink' },
+      encoding: 'utf8',
+    })
+    expect(r.status).toBe(0)
+    expect(r.stderr).toContain(`fallback from hardlink (EXDEV): ${src} -> ${dest}`)
+    expect(r.stderr).toContain(`fallback from clone (EXDEV): ${src} -> ${dest}`)
   })
 
   it('hardlink with fallback falls back to copy; strict mode throws EXDEV and writes nothing', () => {
