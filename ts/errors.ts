@@ -10,6 +10,8 @@ export interface CachelinkError extends Error {
   syscall: string
   path: string
   dest?: string
+  /** In a batch import: the entry (its path under `into`) that failed. */
+  entry?: string
 }
 
 let byName: Map<string, [number, string]> | undefined
@@ -34,6 +36,13 @@ export function isNativeError(e: unknown): e is NativeError {
  * (`EMLINK: too many links, link 'a' -> 'b'`) and a stack that starts at `caller`.
  */
 export function fsError(n: NativeError, caller: Function): CachelinkError {
+  if (n.code === 'ERR_CACHELINK_UNSAFE_PATH') {
+    const err = new Error(`Unsafe path in entry '${n.entry ?? n.path}': ${n.detail}`) as CachelinkError
+    Object.assign(err, { code: n.code, path: n.path, entry: n.entry ?? n.path })
+    if (n.dest !== undefined) err.dest = n.dest
+    Error.captureStackTrace(err, caller)
+    return err
+  }
   const [errno, description] = lookup(n.code)
   let message = `${n.code}: ${description}, ${n.syscall} '${n.path}'`
   if (n.dest !== undefined) message += ` -> '${n.dest}'`
@@ -43,6 +52,16 @@ export function fsError(n: NativeError, caller: Function): CachelinkError {
   err.syscall = n.syscall
   err.path = n.path
   if (n.dest !== undefined) err.dest = n.dest
+  if (n.entry !== undefined) err.entry = n.entry
+  Error.captureStackTrace(err, caller)
+  return err
+}
+
+/** Node's AbortError, as `fs.promises` rejects with it. */
+export function abortError(reason: unknown, caller: Function): Error {
+  const err = new Error('The operation was aborted', { cause: reason }) as Error & { code: string }
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
   Error.captureStackTrace(err, caller)
   return err
 }

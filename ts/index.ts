@@ -5,11 +5,27 @@
  */
 import { debuglog } from 'node:util'
 import { rethrow } from './errors.js'
-import { loadNative } from './loader.js'
-import type { Native, NativeOutcome } from './native.js'
+import { addon } from './addon.js'
+import type { NativeOutcome } from './native.js'
 import { type LinkMethod, type LinkOptions, type PathLike, normalize, toPath } from './options.js'
 
 export type { CachelinkError } from './errors.js'
+export {
+  cleanTemp,
+  cleanTempSync,
+  importFiles,
+  importFilesSync,
+  importTree,
+  importTreeSync,
+} from './import.js'
+export type {
+  CleanTempOptions,
+  ImportEntry,
+  ImportFilesOptions,
+  ImportOptions,
+  ImportProgress,
+  ImportStats,
+} from './import.js'
 export type { LinkMethod, LinkOptions, PathLike } from './options.js'
 
 /** What `linkFile` did. */
@@ -35,12 +51,6 @@ export interface LinkResult {
 }
 
 const debug = debuglog('cachelink')
-
-let native: Native | undefined
-function addon(): Native {
-  native ??= loadNative()
-  return native
-}
 
 function report(src: unknown, dest: unknown, r: NativeOutcome): LinkResult {
   if (debug.enabled) {

@@ -18,6 +18,10 @@ export interface NativeError extends Error {
   syscall: string
   path: string
   dest?: string
+  /** In a batch: the entry that failed. */
+  entry?: string
+  /** For cachelink's own codes (ERR_CACHELINK_*, ABORT_ERR): why. */
+  detail?: string
 }
 
 type PathArg = string | Buffer
@@ -25,7 +29,29 @@ type PathArg = string | Buffer
 /** src, dest, method, fallback, onLinkLimit, maxLinks (0: none), ifExists */
 type NativeLinkArgs = [PathArg, PathArg, string, boolean, string, number, string]
 
+export interface NativeStats {
+  files: number
+  dirs: number
+  cloned: number
+  hardlinked: number
+  copied: number
+  symlinked: number
+  resets: number
+  fallbacks: number
+  bytesCopied: number
+  elapsedMs: number
+  method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
+}
+
+/** ...link options, atomic, threads (0: cores), control (ArrayBuffer: Int32 done, total, abort) */
+type NativeImportTail = [string, boolean, string, number, string, boolean, number, ArrayBuffer]
+
 export interface Native {
+  /** entries: `path\0src\0x\0...` with x '1', '0' or '' */
+  importFiles(entries: string, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
+  importFilesSync(entries: string, into: PathArg, ...rest: NativeImportTail): NativeStats
+  importTree(src: PathArg, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
+  importTreeSync(src: PathArg, into: PathArg, ...rest: NativeImportTail): NativeStats
   abi: number
   linkFile(...args: NativeLinkArgs): Promise<NativeOutcome>
   linkFileSync(...args: NativeLinkArgs): NativeOutcome

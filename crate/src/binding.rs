@@ -5,23 +5,31 @@
 //! Failures of the engine become an `Error` with `code`, `raw` (the OS number), `syscall`,
 //! `path`, `dest` and `cachelink: true`; the facade turns it into Node's fs error.
 
+use crate::engine::batch::{self, BatchOptions, Control, Entry, Kind, Stats};
 use crate::engine::error::Error;
 use crate::engine::link::{self, IfExists, LinkLimit, OnLinkLimit, Options, Outcome};
 use crate::engine::memo;
 use crate::engine::method::{Method, Requested};
+use crate::engine::{paths, tree};
 use crate::errno;
 use crate::napi::sys::{napi_callback_info, napi_env, napi_value};
 use crate::napi::{job, panic_message, Env, Failure, NResult};
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::path::PathBuf;
 use std::ptr;
+use std::sync::atomic::AtomicI32;
 
 /// Bumped when this interface changes, so the facade can refuse a stale binary.
 const ABI: f64 = 1.0;
 
 pub fn register(env: Env, exports: napi_value) -> NResult<napi_value> {
-    let functions: [(&CStr, crate::napi::sys::napi_callback); 6] = [
+    let functions: [(&CStr, crate::napi::sys::napi_callback); 10] = [
+        (c"importFiles", import_files),
+        (c"importFilesSync", import_files_sync),
+        (c"importTree", import_tree),
+        (c"importTreeSync", import_tree_sync),
         (c"linkFile", link_file),
         (c"linkFileSync", link_file_sync),
         (c"resetEntry", reset_entry),
@@ -46,6 +54,7 @@ fn entry(
     let env = Env(env);
     match catch_unwind(AssertUnwindSafe(|| body(env, info))) {
         Ok(Ok(v)) => v,
+        Ok(Err(Failure::Engine(e))) => throw_error(env, &e).unwrap_or(ptr::null_mut()),
         Ok(Err(f)) => env.throw_failure(&f),
         Err(panic) => {
             let msg = format!(
@@ -68,7 +77,18 @@ struct LinkArgs {
 
 /// (src, dest, method, fallback, onLinkLimit, maxLinks, ifExists); maxLinks 0 means none.
 fn link_args(env: Env, info: napi_callback_info) -> NResult<LinkArgs> {
-    let [src, dest, method, fallback, on_limit, max_links, if_exists] = env.args::<7>(info)?;
+    let [src, dest, options @ ..] = env.args::<7>(info)?;
+    let opts = link_options(env, options)?;
+    Ok(LinkArgs {
+        src: env.path(src, "src")?,
+        dest: env.path(dest, "dest")?,
+        opts,
+    })
+}
+
+/// (method, fallback, onLinkLimit, maxLinks, ifExists)
+fn link_options(env: Env, values: [napi_value; 5]) -> NResult<Options> {
+    let [method, fallback, on_limit, max_links, if_exists] = values;
     let bad = |what: &str, v: &str| Failure::Type(format!("Invalid \"{what}\": {v:?}"));
     let method = match env.string(method, "method")?.as_str() {
         "auto" => Requested::Auto,
@@ -92,17 +112,12 @@ fn link_args(env: Env, info: napi_callback_info) -> NResult<LinkArgs> {
         m if m >= 2.0 && m.fract() == 0.0 && m <= 9.0e15 => Some(m as u64),
         m => return Err(bad("maxLinks", &m.to_string())),
     };
-    let opts = Options {
+    Ok(Options {
         method,
         fallback: env.bool(fallback, "fallback")?,
         on_link_limit,
         max_links,
         if_exists,
-    };
-    Ok(LinkArgs {
-        src: env.path(src, "src")?,
-        dest: env.path(dest, "dest")?,
-        opts,
     })
 }
 
@@ -110,7 +125,14 @@ unsafe extern "C" fn link_file(env: napi_env, info: napi_callback_info) -> napi_
     entry(env, info, |env, info| {
         let a = link_args(env, info)?;
         let run = Box::new(move || link::link_file(&a.src, &a.dest, &a.opts));
-        job::spawn(env, "cachelink.linkFile", run, outcome_to_js, error_to_js)
+        job::spawn(
+            env,
+            "cachelink.linkFile",
+            run,
+            outcome_to_js,
+            error_to_js,
+            None,
+        )
     })
 }
 
@@ -129,12 +151,14 @@ unsafe extern "C" fn reset_entry(env: napi_env, info: napi_callback_info) -> nap
         let [path] = env.args::<1>(info)?;
         let path = env.path(path, "path")?;
         let run = Box::new(move || link::reset_entry(&path));
+        let undefined: job::ToJs<()> = |env, ()| env.undefined();
         job::spawn(
             env,
             "cachelink.resetEntry",
             run,
-            |env, ()| env.undefined(),
+            undefined,
             error_to_js,
+            None,
         )
     })
 }
@@ -213,6 +237,12 @@ fn error_to_js(env: Env, e: &Error) -> NResult<napi_value> {
         None => env.undefined()?,
     };
     env.set(err, c"dest", dest)?;
+    if let Some(entry) = &e.entry {
+        env.set(err, c"entry", env.create_string(&entry.to_string_lossy())?)?;
+    }
+    if let Some(detail) = e.detail {
+        env.set(err, c"detail", env.create_string(detail)?)?;
+    }
     Ok(err)
 }
 
@@ -220,4 +250,203 @@ fn throw_error(env: Env, e: &Error) -> NResult<napi_value> {
     let err = error_to_js(env, e)?;
     env.throw(err);
     Ok(ptr::null_mut())
+}
+
+/// The control buffer shared with the facade: `Int32Array [done, total, abort]` over an
+/// ArrayBuffer, which stays put (off-heap) while referenced.
+#[derive(Clone, Copy)]
+struct ControlPtr(*mut AtomicI32);
+
+// SAFETY: the pointer is only used through atomics, and the buffer is kept alive (a reference
+// released when the work completes) for as long as any thread uses it.
+unsafe impl Send for ControlPtr {}
+
+impl ControlPtr {
+    fn from_js(env: Env, v: napi_value) -> NResult<ControlPtr> {
+        let (data, len) = env.arraybuffer(v, "control")?;
+        if len < 12 || data.is_null() || !(data as usize).is_multiple_of(4) {
+            return Err(Failure::Type(
+                "The \"control\" buffer must hold 3 aligned int32".into(),
+            ));
+        }
+        Ok(ControlPtr(data.cast()))
+    }
+
+    /// # Safety
+    /// The buffer must be alive for as long as the returned control is used.
+    unsafe fn control<'a>(self) -> Control<'a> {
+        // SAFETY: the buffer holds at least three aligned i32 (checked in `from_js`).
+        unsafe {
+            Control {
+                done: &*self.0,
+                total: &*self.0.add(1),
+                abort: &*self.0.add(2),
+            }
+        }
+    }
+}
+
+struct ImportArgs {
+    /// Entries (importFiles) or the source directory (importTree).
+    what: Source,
+    into: PathBuf,
+    opts: BatchOptions,
+}
+
+enum Source {
+    Files(Vec<Entry>),
+    Tree(PathBuf),
+}
+
+/// (entries | src, into, method, fallback, onLinkLimit, maxLinks, ifExists, atomic, threads,
+/// control). Entries come as one string: `path\0src\0x\0path\0src\0x...`, x is "1", "0" or "".
+fn import_args(
+    env: Env,
+    info: napi_callback_info,
+    tree: bool,
+) -> NResult<(ImportArgs, napi_value)> {
+    let [what, into, m, f, l, x, i, atomic, threads, control] = env.args::<10>(info)?;
+    let into = env.path(into, "into")?;
+    let link = link_options(env, [m, f, l, x, i])?;
+    let threads = env.number(threads, "threads")?;
+    if !(0.0..=1024.0).contains(&threads) || threads.fract() != 0.0 {
+        return Err(Failure::Type(format!("Invalid \"threads\": {threads}")));
+    }
+    let opts = BatchOptions {
+        link,
+        threads: threads as usize,
+        atomic: env.bool(atomic, "atomic")?,
+    };
+    let what = if tree {
+        Source::Tree(env.path(what, "src")?)
+    } else {
+        Source::Files(parse_entries(&env.string(what, "entries")?, &into).map_err(Thrown)?)
+    };
+    Ok((ImportArgs { what, into, opts }, control))
+}
+
+/// An engine error raised while reading arguments: thrown as the engine's errors are.
+struct Thrown(Error);
+
+impl From<Thrown> for Failure {
+    fn from(t: Thrown) -> Failure {
+        Failure::Engine(Box::new(t.0))
+    }
+}
+
+fn parse_entries(records: &str, into: &Path) -> Result<Vec<Entry>, Error> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut fields = records.split('\0');
+    let mut entries = Vec::new();
+    while let Some(path) = fields.next() {
+        let (Some(src), Some(x)) = (fields.next(), fields.next()) else {
+            let why = "the entry list is malformed";
+            return Err(Error::own(
+                "ERR_CACHELINK_UNSAFE_PATH",
+                why,
+                Path::new(path),
+                Some(into),
+            ));
+        };
+        let rel = paths::safe_relative(path).map_err(|why| {
+            Error::own(
+                "ERR_CACHELINK_UNSAFE_PATH",
+                why,
+                Path::new(path),
+                Some(into),
+            )
+            .at_entry(Path::new(path))
+        })?;
+        let executable = match x {
+            "1" => Some(true),
+            "0" => Some(false),
+            _ => None,
+        };
+        entries.push(Entry {
+            rel,
+            kind: Kind::File {
+                src: PathBuf::from(src),
+                executable,
+            },
+        });
+    }
+    Ok(entries)
+}
+
+fn run_import(a: ImportArgs, ctl: &Control) -> Result<Stats, Error> {
+    match a.what {
+        Source::Files(entries) => batch::import(&entries, &a.into, &a.opts, ctl),
+        Source::Tree(src) => tree::import_tree(&src, &a.into, &a.opts, ctl),
+    }
+}
+
+fn import_async(env: Env, info: napi_callback_info, tree: bool) -> NResult<napi_value> {
+    let (args, control) = import_args(env, info, tree)?;
+    let ptr = ControlPtr::from_js(env, control)?;
+    let keep = env.reference(control)?;
+    let run = Box::new(move || {
+        // SAFETY: `keep` holds the buffer until this work completes.
+        let ctl = unsafe { ptr.control() };
+        run_import(args, &ctl)
+    });
+    let name = if tree {
+        "cachelink.importTree"
+    } else {
+        "cachelink.importFiles"
+    };
+    job::spawn(env, name, run, stats_to_js, error_to_js, Some(keep))
+}
+
+fn import_sync(env: Env, info: napi_callback_info, tree: bool) -> NResult<napi_value> {
+    let (args, control) = import_args(env, info, tree)?;
+    let ptr = ControlPtr::from_js(env, control)?;
+    // SAFETY: `control` is an argument of this call: alive until it returns.
+    let ctl = unsafe { ptr.control() };
+    match run_import(args, &ctl) {
+        Ok(stats) => stats_to_js(env, stats),
+        Err(e) => throw_error(env, &e),
+    }
+}
+
+unsafe extern "C" fn import_files(env: napi_env, info: napi_callback_info) -> napi_value {
+    entry(env, info, |env, info| import_async(env, info, false))
+}
+
+unsafe extern "C" fn import_files_sync(env: napi_env, info: napi_callback_info) -> napi_value {
+    entry(env, info, |env, info| import_sync(env, info, false))
+}
+
+unsafe extern "C" fn import_tree(env: napi_env, info: napi_callback_info) -> napi_value {
+    entry(env, info, |env, info| import_async(env, info, true))
+}
+
+unsafe extern "C" fn import_tree_sync(env: napi_env, info: napi_callback_info) -> napi_value {
+    entry(env, info, |env, info| import_sync(env, info, true))
+}
+
+fn stats_to_js(env: Env, s: Stats) -> NResult<napi_value> {
+    let obj = env.object()?;
+    let counts: [(&CStr, u64); 9] = [
+        (c"files", s.files),
+        (c"dirs", s.dirs),
+        (c"cloned", s.cloned),
+        (c"hardlinked", s.hardlinked),
+        (c"copied", s.copied),
+        (c"symlinked", s.symlinked),
+        (c"resets", s.resets),
+        (c"fallbacks", s.fallbacks),
+        (c"bytesCopied", s.bytes_copied),
+    ];
+    for (name, n) in counts {
+        env.set(obj, name, env.double(n as f64)?)?;
+    }
+    env.set(obj, c"elapsedMs", env.double(s.elapsed_ms)?)?;
+    let method = match s.method {
+        Some(m) => env.create_string(m.name())?,
+        None => env.null()?,
+    };
+    env.set(obj, c"method", method)?;
+    Ok(obj)
 }

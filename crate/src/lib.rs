@@ -6,6 +6,10 @@
 //! - `errno`: OS error numbers to libuv's names, one table per OS.
 //! - `napi` and `binding`: the Node-API module (no napi crate: the functions are declared here).
 
+// Errors carry their paths (Node's error shape needs them); they are the cold path, so a
+// large `Err` costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
 pub mod engine;
 pub mod errno;
 pub mod sys;

@@ -18,6 +18,10 @@ pub struct Error {
     pub syscall: &'static str,
     pub path: PathBuf,
     pub dest: Option<PathBuf>,
+    /// In a batch: the entry (its path relative to the destination) that failed.
+    pub entry: Option<PathBuf>,
+    /// Why, for errors of cachelink's own (`ERR_CACHELINK_*`) that no OS code describes.
+    pub detail: Option<&'static str>,
 }
 
 impl Error {
@@ -33,6 +37,8 @@ impl Error {
             syscall,
             path: path.to_path_buf(),
             dest: dest.map(Path::to_path_buf),
+            entry: None,
+            detail: None,
         }
     }
 
@@ -48,6 +54,8 @@ impl Error {
             syscall,
             path: path.to_path_buf(),
             dest: dest.map(Path::to_path_buf),
+            entry: None,
+            detail: None,
         }
     }
 
@@ -59,7 +67,23 @@ impl Error {
             syscall,
             path: PathBuf::new(),
             dest: None,
+            entry: None,
+            detail: None,
         }
+    }
+
+    /// An error of cachelink's own, such as `ERR_CACHELINK_UNSAFE_PATH`, with its reason.
+    pub fn own(code: &'static str, detail: &'static str, path: &Path, dest: Option<&Path>) -> Self {
+        Error {
+            detail: Some(detail),
+            ..Error::new(code, "import", path, dest)
+        }
+    }
+
+    /// The same error, naming the batch entry it happened on.
+    pub fn at_entry(mut self, entry: &Path) -> Self {
+        self.entry = Some(entry.to_path_buf());
+        self
     }
 
     pub fn is(&self, code: &str) -> bool {

@@ -87,51 +87,15 @@ const MAX_TRIES: u32 = 8;
 
 pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
     let methods = chain(opts.method, opts.fallback, errno::CURRENT);
-    let syscall = methods[0].syscall();
-    let (src, meta) = source(src, dest, syscall)?;
-    let existing = match fs::symlink_metadata(dest) {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&e, syscall, &src, Some(dest))),
-    };
-    let Some(existing) = existing.filter(|_| opts.if_exists != IfExists::Error) else {
-        return Materialize {
-            src: &src,
-            meta: &meta,
-            opts,
-            methods,
-        }
-        .create(dest)
-        .or_else(|e| match opts.if_exists {
-            IfExists::Keep if e.is("EEXIST") => Ok(Outcome::kept()),
-            _ => Err(e),
-        });
-    };
-    if opts.if_exists == IfExists::Keep {
-        return Ok(Outcome::kept());
-    }
-    // Replace.
-    if existing.is_dir() {
-        return Err(Error::new("EISDIR", syscall, &src, Some(dest)));
-    }
-    let src_id = sys::file_id(&src, &meta).map_err(|e| Error::io(&e, syscall, &src, None))?;
-    if sys::file_id(dest, &existing).is_ok_and(|id| id.same_file(&src_id)) {
-        return Ok(Outcome::kept());
-    }
-    // Materialize beside the destination, then rename over it: the destination is never
-    // missing and never partial.
-    let guard = temp::Guard::new(temp::path_beside(dest));
-    let outcome = Materialize {
+    let (src, meta) = source(src, dest, methods[0].syscall())?;
+    Materialize {
         src: &src,
         meta: &meta,
         opts,
         methods,
+        dest_dev: None,
     }
-    .create(guard.path())?;
-    fs::rename(guard.path(), dest)
-        .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
-    guard.keep();
-    Ok(outcome)
+    .place(dest)
 }
 
 /// Resets a cache entry on its own (see `reset`).
@@ -150,7 +114,11 @@ pub fn reset_entry(path: &Path) -> Result<()> {
 }
 
 /// The source as a regular file (a symlink is followed to its file), with its metadata.
-fn source(src: &Path, dest: &Path, syscall: &'static str) -> Result<(PathBuf, Metadata)> {
+pub(crate) fn source(
+    src: &Path,
+    dest: &Path,
+    syscall: &'static str,
+) -> Result<(PathBuf, Metadata)> {
     let fail = |e: io::Error| Error::io(&e, syscall, src, Some(dest));
     let mut meta = fs::symlink_metadata(src).map_err(fail)?;
     let mut path = src.to_path_buf();
@@ -167,16 +135,58 @@ fn source(src: &Path, dest: &Path, syscall: &'static str) -> Result<(PathBuf, Me
     Ok((path, meta))
 }
 
-struct Materialize<'a> {
-    src: &'a Path,
-    meta: &'a Metadata,
-    opts: &'a Options,
-    methods: &'static [Method],
+/// One file to create from a source whose metadata was read.
+pub(crate) struct Materialize<'a> {
+    pub src: &'a Path,
+    pub meta: &'a Metadata,
+    pub opts: &'a Options,
+    pub methods: &'static [Method],
+    /// The destination's device when the caller knows it (a batch: every target is under one
+    /// directory); looked up from the target's parent otherwise.
+    pub dest_dev: Option<u64>,
 }
 
 impl Materialize<'_> {
+    /// Creates `dest` under `opts.if_exists`.
+    pub fn place(&self, dest: &Path) -> Result<Outcome> {
+        let syscall = self.methods[0].syscall();
+        let fail = |e: io::Error| Error::io(&e, syscall, self.src, Some(dest));
+        if self.opts.if_exists == IfExists::Error {
+            return self.create(dest);
+        }
+        let existing = match fs::symlink_metadata(dest) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return self.create(dest).or_else(|e| match self.opts.if_exists {
+                    IfExists::Keep if e.is("EEXIST") => Ok(Outcome::kept()),
+                    _ => Err(e),
+                });
+            }
+            Err(e) => return Err(fail(e)),
+        };
+        if self.opts.if_exists == IfExists::Keep {
+            return Ok(Outcome::kept());
+        }
+        // Replace.
+        if existing.is_dir() {
+            return Err(Error::new("EISDIR", syscall, self.src, Some(dest)));
+        }
+        let src_id = sys::file_id(self.src, self.meta).map_err(fail)?;
+        if sys::file_id(dest, &existing).is_ok_and(|id| id.same_file(&src_id)) {
+            return Ok(Outcome::kept());
+        }
+        // Materialize beside the destination, then rename over it: the destination is never
+        // missing and never partial.
+        let guard = temp::Guard::new(temp::path_beside(dest));
+        let outcome = self.create(guard.path())?;
+        fs::rename(guard.path(), dest)
+            .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
+        guard.keep();
+        Ok(outcome)
+    }
+
     /// Creates `target`, which must not exist, walking the method chain.
-    fn create(&self, target: &Path) -> Result<Outcome> {
+    pub fn create(&self, target: &Path) -> Result<Outcome> {
         let mut outcome = Outcome {
             method: None,
             link_limit: None,
@@ -192,11 +202,14 @@ impl Materialize<'_> {
         }
         let src_id = sys::file_id(self.src, self.meta)
             .map_err(|e| Error::io(&e, self.methods[0].syscall(), self.src, Some(target)))?;
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let pair = sys::dir_device(dir).ok().map(|dev| (src_id.dev, dev));
+        let dest_dev = self.dest_dev.or_else(|| {
+            let dir = match target.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            sys::dir_device(dir).ok()
+        });
+        let pair = dest_dev.map(|dev| (src_id.dev, dev));
         for (i, &method) in self.methods.iter().enumerate() {
             let last = i + 1 == self.methods.len();
             if !last && pair.is_some_and(|p| memo::get(p, method) == State::Unsupported) {
@@ -219,7 +232,7 @@ impl Materialize<'_> {
             };
             match result {
                 Ok(done) => {
-                    if let Some(p) = pair {
+                    if let Some(p) = pair.filter(|&p| memo::get(p, method) != State::Works) {
                         memo::set(p, method, State::Works);
                     }
                     outcome.method = Some(done);

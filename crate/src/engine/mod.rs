@@ -1,12 +1,16 @@
-//! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `reset` is the
-//! link-limit reset; `method` and `memo` decide what to try; `error` carries what failed.
+//! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `batch` and
+//! `tree` many; `reset` is the link-limit reset; `method` and `memo` decide what to try;
+//! `paths` keeps batch entries inside their destination; `error` carries what failed.
 
+pub mod batch;
 pub mod error;
 pub mod link;
 pub mod memo;
 pub mod method;
+pub mod paths;
 pub mod reset;
 pub mod temp;
+pub mod tree;
 
 use std::sync::OnceLock;
 

@@ -28,6 +28,27 @@ pub fn path_beside(beside: &Path) -> PathBuf {
     }
 }
 
+/// The marker of a batch import's stage directory.
+pub const STAGE_MARKER: &str = ".cachelink-stage-";
+
+/// A fresh stage path beside `into`: `.<name>.cachelink-stage-<pid>-<random>`.
+pub fn stage_beside(into: &Path) -> PathBuf {
+    let mut name = OsString::new();
+    if let Some(base) = into.file_name().filter(|b| b.len() <= MAX_NAME) {
+        name.push(".");
+        name.push(base);
+    }
+    name.push(format!(
+        "{STAGE_MARKER}{}-{:016x}",
+        std::process::id(),
+        random()
+    ));
+    match into.parent() {
+        Some(dir) => dir.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
 /// 64 unpredictable-enough bits without a crate: std's per-process random hash keys, mixed with
 /// a counter so two temps of one thread never collide.
 fn random() -> u64 {

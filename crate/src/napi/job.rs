@@ -23,15 +23,18 @@ struct Job<T> {
     out: Option<std::thread::Result<Result<T, Error>>>,
     to_js: ToJs<T>,
     err_to_js: ErrToJs,
+    /// Values the work uses (through raw pointers) that must stay alive until it completes.
+    keep: Option<napi_ref>,
 }
 
-/// Queues `run` and returns the promise it will settle.
+/// Queues `run` and returns the promise it will settle. `keep` is released when it settles.
 pub fn spawn<T: Send + 'static>(
     env: Env,
     name: &str,
     run: Run<T>,
     to_js: ToJs<T>,
     err_to_js: ErrToJs,
+    keep: Option<napi_ref>,
 ) -> NResult<napi_value> {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
@@ -44,6 +47,7 @@ pub fn spawn<T: Send + 'static>(
         out: None,
         to_js,
         err_to_js,
+        keep,
     });
     let data = Box::into_raw(job);
     let resource_name = env.create_string(name)?;
@@ -63,7 +67,10 @@ pub fn spawn<T: Send + 'static>(
     };
     if created != NAPI_OK {
         // SAFETY: the work was not created, so nothing else owns `data`.
-        drop(unsafe { Box::from_raw(data) });
+        let job = unsafe { Box::from_raw(data) };
+        if let Some(r) = job.keep {
+            env.unreference(r);
+        }
         return Err(Failure::Status(created));
     }
     // SAFETY: `data` is still exclusively ours until the work is queued.
@@ -72,9 +79,12 @@ pub fn spawn<T: Send + 'static>(
     let queued = unsafe { napi_queue_async_work(env.0, work) };
     if queued != NAPI_OK {
         // SAFETY: not queued: `complete` will never run, so we own `data` and the work.
-        unsafe {
+        let job = unsafe {
             napi_delete_async_work(env.0, work);
-            drop(Box::from_raw(data));
+            Box::from_raw(data)
+        };
+        if let Some(r) = job.keep {
+            env.unreference(r);
         }
         return Err(Failure::Status(queued));
     }
@@ -109,6 +119,9 @@ unsafe extern "C" fn complete<T: Send + 'static>(
     let deferred = job.deferred;
     // SAFETY: the work belongs to this env and is finished.
     unsafe { napi_delete_async_work(env.0, job.work) };
+    if let Some(r) = job.keep {
+        env.unreference(r);
+    }
     let settled = catch_unwind(AssertUnwindSafe(|| settle(env, st, *job)));
     if settled.is_err() {
         // A panic while building the value: reject with something rather than hang.

@@ -15,6 +15,8 @@ use sys::*;
 pub enum Failure {
     Status(napi_status),
     Type(String),
+    /// An engine error found while reading the arguments (an unsafe entry path).
+    Engine(Box<crate::engine::error::Error>),
 }
 
 pub type NResult<T> = Result<T, Failure>;
@@ -109,6 +111,37 @@ impl Env {
             )));
         }
         Ok(path)
+    }
+
+    /// The bytes of an ArrayBuffer, which stay where they are while it is alive (off-heap);
+    /// keep it alive with `reference` for as long as the pointer is used.
+    pub fn arraybuffer(&self, v: napi_value, what: &str) -> NResult<(*mut u8, usize)> {
+        let mut is = false;
+        // SAFETY: `v` is a live handle; `is` a valid out-pointer.
+        check(unsafe { napi_is_arraybuffer(self.0, v, &mut is) })?;
+        if !is {
+            return Err(Failure::Type(format!(
+                "The \"{what}\" argument must be an ArrayBuffer"
+            )));
+        }
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: `v` is an ArrayBuffer; both out-pointers are valid.
+        check(unsafe { napi_get_arraybuffer_info(self.0, v, &mut data, &mut len) })?;
+        Ok((data.cast(), len))
+    }
+
+    /// A strong reference: `v` is not collected until `unreference`.
+    pub fn reference(&self, v: napi_value) -> NResult<napi_ref> {
+        let mut r = ptr::null_mut();
+        // SAFETY: `v` is a live handle; `r` a valid out-pointer.
+        check(unsafe { napi_create_reference(self.0, v, 1, &mut r) })?;
+        Ok(r)
+    }
+
+    pub fn unreference(&self, r: napi_ref) {
+        // SAFETY: `r` came from `reference` on this env and is deleted once.
+        unsafe { napi_delete_reference(self.0, r) };
     }
 
     pub fn bool(&self, v: napi_value, what: &str) -> NResult<bool> {
@@ -232,6 +265,8 @@ impl Env {
                 "ERR_CACHELINK_NAPI",
                 &format!("Node-API call failed with status {s}"),
             ),
+            // The binding throws these in the engine's shape; this is only a fallback.
+            Failure::Engine(e) => self.error(e.code, &e.to_string()),
         }
     }
 

@@ -15,6 +15,7 @@ pub type napi_value = *mut c_void;
 pub type napi_callback_info = *mut c_void;
 pub type napi_deferred = *mut c_void;
 pub type napi_async_work = *mut c_void;
+pub type napi_ref = *mut c_void;
 pub type napi_status = i32;
 pub type napi_valuetype = i32;
 
@@ -122,6 +123,12 @@ napi_functions! {
         data: *mut c_void, result: *mut napi_async_work);
     fn napi_queue_async_work(env: napi_env, work: napi_async_work);
     fn napi_delete_async_work(env: napi_env, work: napi_async_work);
+    fn napi_is_arraybuffer(env: napi_env, value: napi_value, result: *mut bool);
+    fn napi_get_arraybuffer_info(env: napi_env, value: napi_value, data: *mut *mut c_void,
+        length: *mut usize);
+    fn napi_create_reference(env: napi_env, value: napi_value, initial: u32,
+        result: *mut napi_ref);
+    fn napi_delete_reference(env: napi_env, reference: napi_ref);
 }
 
 #[cfg(unix)]

@@ -8,7 +8,8 @@
 //! - `file_id(path, meta)`: device, inode and link count of the file `meta` was read from.
 //! - `dir_device(dir)`: the device (volume) of a directory.
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
-//! - `symlink_file(target, link)`: a symbolic link to a file.
+//! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
+//!   to a directory.
 //! - `apply_readonly(path, meta)`: after writing a copy, make it read-only if `meta` is (Windows;
 //!   on Unix the mode was set by `create_new`).
 
@@ -46,11 +47,14 @@ mod unsupported;
 pub use unsupported::clone_file;
 
 #[cfg(unix)]
-pub use unix::{apply_readonly, copy_owner, create_new, dir_device, file_id, symlink_file};
+pub use unix::{
+    apply_readonly, copy_owner, create_new, dir_device, file_id, symlink_dir, symlink_file,
+};
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    apply_readonly, clone_file, copy_owner, create_new, dir_device, file_id, symlink_file,
+    apply_readonly, clone_file, copy_owner, create_new, dir_device, file_id, symlink_dir,
+    symlink_file,
 };

@@ -40,6 +40,11 @@ pub fn symlink_file(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
+/// Unix symlinks do not care what they point to.
+pub fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
 fn is_root() -> bool {
     extern "C" {
         // https://man7.org/linux/man-pages/man2/geteuid.2.html (same on macOS)

@@ -159,6 +159,11 @@ pub fn symlink_file(target: &Path, link: &Path) -> io::Result<()> {
     std::os::windows::fs::symlink_file(target, link)
 }
 
+/// A directory symlink (Windows records which kind a link is); same privileges as files.
+pub fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::windows::fs::symlink_dir(target, link)
+}
+
 fn duplicate(source: &File, target: &File, info: &Metadata, cluster: u64) -> io::Result<()> {
     if info.file_attributes() & FILE_ATTRIBUTE_SPARSE_FILE != 0 {
         fsctl(target, FSCTL_SET_SPARSE, None)?;

@@ -1,0 +1,424 @@
+//! Batch import: many files into one directory in one call, on cachelink's own threads.
+//!
+//! 1. Entries arrive validated (`paths::safe_relative`).
+//! 2. With `atomic` and a destination that does not exist yet, everything goes into a stage
+//!    beside it (`.<name>.cachelink-stage-<pid>-<random>`), renamed into place at the end: after
+//!    a failure, an abort or a killed process the destination is absent or complete.
+//! 3. Directories are created once each, parents first. Into an existing destination, a
+//!    directory that is already there must be a real directory, not a symlink (checked for all of
+//!    them before anything is written).
+//! 4. Files (and symlinks) are shared out to worker threads in chunks; each file goes through the
+//!    same `Materialize` as `link_file`. The first real error, or an abort, stops the workers
+//!    between files.
+
+use super::error::{Error, Result};
+use super::link::{source, IfExists, LinkLimit, Materialize, Options};
+use super::method::{chain, Method};
+use super::temp;
+use crate::errno;
+use crate::sys;
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A file from the cache. `executable`, when given, is applied to copies and clones (a
+    /// hard link shares the cache entry's mode).
+    File {
+        src: PathBuf,
+        executable: Option<bool>,
+    },
+    /// A symbolic link with this target (`dir`: it points to a directory; matters on Windows).
+    Symlink {
+        target: PathBuf,
+        dir: bool,
+    },
+    Dir,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to the destination, plain names only.
+    pub rel: PathBuf,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BatchOptions {
+    pub link: Options,
+    /// Worker threads; 0 means the number of cores.
+    pub threads: usize,
+    pub atomic: bool,
+}
+
+/// Shared with the caller while the import runs: progress out, abort in.
+pub struct Control<'a> {
+    pub done: &'a AtomicI32,
+    pub total: &'a AtomicI32,
+    pub abort: &'a AtomicI32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub files: u64,
+    pub dirs: u64,
+    pub cloned: u64,
+    pub hardlinked: u64,
+    pub copied: u64,
+    pub symlinked: u64,
+    pub resets: u64,
+    pub fallbacks: u64,
+    pub bytes_copied: u64,
+    pub elapsed_ms: f64,
+    /// The method most files were materialized with.
+    pub method: Option<Method>,
+}
+
+#[derive(Default)]
+struct Counters {
+    files: AtomicU64,
+    cloned: AtomicU64,
+    hardlinked: AtomicU64,
+    copied: AtomicU64,
+    symlinked: AtomicU64,
+    resets: AtomicU64,
+    fallbacks: AtomicU64,
+    bytes_copied: AtomicU64,
+}
+
+/// Files per unit of work handed to a thread.
+const CHUNK: usize = 32;
+/// Below this many files per thread, extra threads cost more than they bring.
+const FILES_PER_THREAD: usize = 256;
+
+pub fn import(entries: &[Entry], into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
+    let started = Instant::now();
+    ctl.total
+        .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
+    let target = Target::open(into, opts.atomic)?;
+    let mut stats = target
+        .run(entries, opts, ctl)
+        .map_err(|e| target.unstaged(e))?;
+    target.commit()?;
+    stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(stats)
+}
+
+/// Where the import writes: a fresh stage beside `into`, a fresh `into`, or an existing one.
+struct Target {
+    into: PathBuf,
+    root: PathBuf,
+    /// Removes the stage unless the import completed (`commit`).
+    stage: Option<StageGuard>,
+    /// `root` was created by this import: nothing in it can be a symlink planted by someone else.
+    fresh: bool,
+}
+
+impl Target {
+    fn open(into: &Path, atomic: bool) -> Result<Target> {
+        let fail = |e: io::Error, path: &Path| Error::io(&e, "mkdir", path, None);
+        let exists = match fs::symlink_metadata(into) {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(fail(e, into)),
+        };
+        if exists {
+            return Ok(Target {
+                into: into.into(),
+                root: into.into(),
+                stage: None,
+                fresh: false,
+            });
+        }
+        if let Some(parent) = into.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(|e| fail(e, parent))?;
+        }
+        if !atomic {
+            fs::create_dir(into).map_err(|e| fail(e, into))?;
+            return Ok(Target {
+                into: into.into(),
+                root: into.into(),
+                stage: None,
+                fresh: true,
+            });
+        }
+        let stage = temp::stage_beside(into);
+        fs::create_dir(&stage).map_err(|e| fail(e, &stage))?;
+        Ok(Target {
+            into: into.into(),
+            root: stage.clone(),
+            stage: Some(StageGuard(Some(stage))),
+            fresh: true,
+        })
+    }
+
+    fn run(&self, entries: &[Entry], opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
+        let dirs = self.make_dirs(entries)?;
+        let mut link = opts.link;
+        if self.fresh {
+            // Nothing can exist in a fresh root: a duplicate entry is an error, not a replace.
+            link.if_exists = IfExists::Error;
+        }
+        let methods = chain(link.method, link.fallback, errno::CURRENT);
+        let dest_dev = sys::dir_device(&self.root).ok();
+        let work = Work {
+            root: &self.root,
+            entries,
+            opts: &link,
+            methods,
+            dest_dev,
+            ctl,
+            next: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            error: Mutex::new(None),
+            counters: Counters::default(),
+        };
+        let files = entries.iter().filter(|e| e.kind != Kind::Dir).count();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let wanted = if opts.threads == 0 {
+            cores
+        } else {
+            opts.threads
+        };
+        let threads = wanted.min(files.div_ceil(FILES_PER_THREAD)).max(1);
+        if threads == 1 {
+            work.worker();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(|| work.worker());
+                }
+                work.worker();
+            });
+        }
+        if let Some(err) = work.error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(err);
+        }
+        if ctl.abort.load(Relaxed) != 0 {
+            return Err(Error::own(
+                "ABORT_ERR",
+                "the import was aborted",
+                &self.into,
+                None,
+            ));
+        }
+        let c = &work.counters;
+        let by_method = [
+            (c.hardlinked.load(Relaxed), Method::Hardlink),
+            (c.cloned.load(Relaxed), Method::Clone),
+            (c.copied.load(Relaxed), Method::Copy),
+            (c.symlinked.load(Relaxed), Method::Symlink),
+        ];
+        let method = by_method
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .max_by_key(|(n, _)| *n);
+        Ok(Stats {
+            files: c.files.load(Relaxed),
+            dirs,
+            cloned: c.cloned.load(Relaxed),
+            hardlinked: c.hardlinked.load(Relaxed),
+            copied: c.copied.load(Relaxed),
+            symlinked: c.symlinked.load(Relaxed),
+            resets: c.resets.load(Relaxed),
+            fallbacks: c.fallbacks.load(Relaxed),
+            bytes_copied: c.bytes_copied.load(Relaxed),
+            elapsed_ms: 0.0,
+            method: method.map(|(_, m)| *m),
+        })
+    }
+
+    /// Creates every directory once, parents first; returns how many were created.
+    fn make_dirs(&self, entries: &[Entry]) -> Result<u64> {
+        let mut dirs = BTreeSet::new();
+        for e in entries {
+            dirs.extend(super::paths::ancestors(&e.rel));
+            if e.kind == Kind::Dir {
+                dirs.insert(&e.rel);
+            }
+        }
+        if !self.fresh {
+            // Before anything is written: a directory already under `into` that is a symlink
+            // (or anything but a directory) would take the import elsewhere.
+            for dir in &dirs {
+                let path = self.root.join(dir);
+                match fs::symlink_metadata(&path) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        let why =
+                            "a directory of this path under the destination is a symlink or a file";
+                        return Err(
+                            Error::own("ERR_CACHELINK_UNSAFE_PATH", why, &path, None).at_entry(dir)
+                        );
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&e, "stat", &path, None)),
+                }
+            }
+        }
+        let mut made = 0;
+        for dir in dirs {
+            let path = self.root.join(dir);
+            match fs::create_dir(&path) {
+                Ok(()) => made += 1,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !self.fresh => {}
+                Err(e) => return Err(Error::io(&e, "mkdir", &path, None).at_entry(dir)),
+            }
+        }
+        Ok(made)
+    }
+
+    /// The error with paths in the stage shown where they were going.
+    fn unstaged(&self, mut e: Error) -> Error {
+        if self.stage.is_some() {
+            let fix = |p: &mut PathBuf| {
+                if let Ok(rest) = p.strip_prefix(&self.root) {
+                    *p = self.into.join(rest);
+                }
+            };
+            fix(&mut e.path);
+            if let Some(dest) = e.dest.as_mut() {
+                fix(dest);
+            }
+        }
+        e
+    }
+
+    /// Puts a stage in place.
+    fn commit(mut self) -> Result<()> {
+        if let Some(mut guard) = self.stage.take() {
+            fs::rename(&self.root, &self.into)
+                .map_err(|e| Error::io(&e, "rename", &self.root, Some(&self.into)))?;
+            guard.0 = None;
+        }
+        Ok(())
+    }
+}
+
+struct StageGuard(Option<PathBuf>);
+
+impl Drop for StageGuard {
+    fn drop(&mut self) {
+        if let Some(stage) = self.0.take() {
+            let _ = fs::remove_dir_all(stage);
+        }
+    }
+}
+
+struct Work<'a> {
+    root: &'a Path,
+    entries: &'a [Entry],
+    opts: &'a Options,
+    methods: &'static [Method],
+    dest_dev: Option<u64>,
+    ctl: &'a Control<'a>,
+    next: AtomicUsize,
+    stop: AtomicBool,
+    error: Mutex<Option<Error>>,
+    counters: Counters,
+}
+
+impl Work<'_> {
+    fn worker(&self) {
+        loop {
+            let start = self.next.fetch_add(CHUNK, Relaxed);
+            if start >= self.entries.len() {
+                return;
+            }
+            let end = (start + CHUNK).min(self.entries.len());
+            let mut done = 0;
+            for entry in &self.entries[start..end] {
+                if self.stop.load(Relaxed) || self.ctl.abort.load(Relaxed) != 0 {
+                    return;
+                }
+                if let Err(e) = self.one(entry) {
+                    self.stop.store(true, Relaxed);
+                    let mut first = self.error.lock().unwrap_or_else(|e| e.into_inner());
+                    first.get_or_insert(e.at_entry(&entry.rel));
+                    return;
+                }
+                done += 1;
+            }
+            self.ctl.done.fetch_add(done, Relaxed);
+        }
+    }
+
+    fn one(&self, entry: &Entry) -> Result<()> {
+        let c = &self.counters;
+        let target = self.root.join(&entry.rel);
+        match &entry.kind {
+            Kind::Dir => Ok(()),
+            Kind::Symlink { target: to, dir } => {
+                let made = if *dir {
+                    sys::symlink_dir(to, &target)
+                } else {
+                    sys::symlink_file(to, &target)
+                };
+                made.map_err(|e| Error::io(&e, "symlink", to, Some(&target)))?;
+                c.symlinked.fetch_add(1, Relaxed);
+                c.files.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Kind::File { src, executable } => {
+                let (src, meta) = source(src, &target, self.methods[0].syscall())?;
+                let m = Materialize {
+                    src: &src,
+                    meta: &meta,
+                    opts: self.opts,
+                    methods: self.methods,
+                    dest_dev: self.dest_dev,
+                };
+                let outcome = m.place(&target)?;
+                c.files.fetch_add(1, Relaxed);
+                c.fallbacks
+                    .fetch_add(outcome.fallbacks.len() as u64, Relaxed);
+                if outcome.link_limit == Some(LinkLimit::Reset) {
+                    c.resets.fetch_add(1, Relaxed);
+                }
+                let counter = match outcome.method {
+                    Some(Method::Hardlink) => &c.hardlinked,
+                    Some(Method::Clone) => &c.cloned,
+                    Some(Method::Copy) => {
+                        c.bytes_copied.fetch_add(meta.len(), Relaxed);
+                        &c.copied
+                    }
+                    Some(Method::Symlink) => &c.symlinked,
+                    None => return Ok(()),
+                };
+                counter.fetch_add(1, Relaxed);
+                if let (Some(exec), Some(Method::Copy | Method::Clone)) =
+                    (executable, outcome.method)
+                {
+                    set_executable(&target, &meta, *exec)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path, meta: &fs::Metadata, exec: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    let wanted = if exec {
+        mode | ((mode & 0o444) >> 2)
+    } else {
+        mode & !0o111
+    };
+    if wanted != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(wanted))
+            .map_err(|e| Error::io(&e, "chmod", path, None))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_executable(_path: &Path, _meta: &fs::Metadata, _exec: bool) -> Result<()> {
+    Ok(())
+}

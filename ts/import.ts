@@ -1,0 +1,316 @@
+import { readdirSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { addon } from './addon.js'
+import { abortError, invalidArgType, invalidArgValue, isNativeError, fsError, outOfRange } from './errors.js'
+import type { NativeStats } from './native.js'
+import { type LinkOptions, normalize, type PathLike, toPath } from './options.js'
+
+/** One file of a batch: where it goes (relative to `into`, `/`-separated) and where it comes from. */
+export interface ImportEntry {
+  /** Relative to `into`; absolute paths, `..`, NUL, backslashes and drive letters are refused. */
+  path: string
+  /** The cache file. */
+  src: string
+  /**
+   * The exec bit for copies and clones (a hard link shares the cache entry's mode).
+   * @default the cache entry's mode
+   */
+  executable?: boolean
+}
+
+export interface ImportProgress {
+  done: number
+  total: number
+}
+
+export interface ImportOptions extends LinkOptions {
+  /**
+   * Stage the import in a temp sibling of the destination (`.<name>.cachelink-stage-<pid>-<random>`)
+   * and rename it into place when complete, so the destination is absent or complete, never
+   * partial (after a failure, an abort or a killed process). Applies when the destination does not
+   * exist yet; into an existing directory, files are placed one by one under `ifExists`.
+   * @default true
+   */
+  atomic?: boolean
+  /**
+   * Worker threads. cachelink runs the batch on its own threads, not one libuv job per file.
+   * @default the number of cores
+   */
+  threads?: number
+  /** Stops the workers between files; the promise rejects with an `AbortError`. */
+  signal?: AbortSignal
+  /** Called on the JS thread about every 50 ms while files are placed, and once at the end. */
+  onProgress?: (progress: ImportProgress) => void
+}
+
+export interface ImportFilesOptions extends ImportOptions {
+  /** The destination directory. */
+  into: PathLike
+}
+
+/** What an import did. */
+export interface ImportStats {
+  /** Files (and symlinks) placed. */
+  files: number
+  /** Directories created. */
+  dirs: number
+  cloned: number
+  hardlinked: number
+  copied: number
+  symlinked: number
+  /** Cache entries reset at the link limit. */
+  resets: number
+  /** Times a method did not work here and the next one was used. */
+  fallbacks: number
+  bytesCopied: number
+  elapsedMs: number
+  /** The method most files were placed with (what `auto` settled on); null when no files. */
+  method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
+}
+
+const PROGRESS_MS = 50
+
+type Call = 'files' | 'tree'
+
+interface Prepared {
+  what: string | Buffer
+  into: string | Buffer
+  rest: [string, boolean, string, number, string, boolean, number, ArrayBuffer]
+  control: Int32Array
+}
+
+function entriesRecord(entries: unknown, caller: Function): string {
+  let list: Array<[unknown, unknown, unknown]>
+  if (entries instanceof Map) {
+    list = [...entries].map(([path, src]) => [path, src, undefined])
+  } else if (Array.isArray(entries)) {
+    list = entries.map((e, i) => {
+      if (typeof e !== 'object' || e === null) throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
+      const { path, src, executable } = e as Record<string, unknown>
+      return [path, src, executable]
+    })
+  } else {
+    throw invalidArgType('entries', 'an Array of { path, src } or a Map of path to src', entries, caller)
+  }
+  const parts: string[] = []
+  for (let i = 0; i < list.length; i++) {
+    const [path, src, executable] = list[i]
+    if (typeof path !== 'string') throw invalidArgType(`entries[${i}].path`, 'of type string', path, caller)
+    if (typeof src !== 'string') throw invalidArgType(`entries[${i}].src`, 'of type string', src, caller)
+    if (executable !== undefined && typeof executable !== 'boolean') {
+      throw invalidArgType(`entries[${i}].executable`, 'of type boolean', executable, caller)
+    }
+    if (path.includes('\0')) {
+      const err = new Error(`Unsafe path in entry '${path}': the path contains a NUL byte`)
+      Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
+      Error.captureStackTrace(err, caller)
+      throw err
+    }
+    if (src.length === 0 || src.includes('\0')) {
+      throw invalidArgValue(`entries[${i}].src`, src, 'must be a path without null bytes', caller)
+    }
+    parts.push(path, src, executable === undefined ? '' : executable ? '1' : '0')
+  }
+  return parts.join('\0')
+}
+
+function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
+  const o = (options ?? {}) as ImportFilesOptions
+  const link = normalize(options, caller)
+  const atomic = o.atomic ?? true
+  if (typeof atomic !== 'boolean') throw invalidArgType('options.atomic', 'of type boolean', atomic, caller)
+  const threads = o.threads ?? 0
+  if (typeof threads !== 'number') throw invalidArgType('options.threads', 'of type number', threads, caller)
+  if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
+    throw outOfRange('options.threads', 'an integer from 0 (the number of cores) to 1024', threads, caller)
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal, caller)
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw invalidArgType('options.onProgress', 'of type function', o.onProgress, caller)
+  }
+  const control = new Int32Array(new ArrayBuffer(16))
+  return {
+    what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
+    into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
+    rest: [link.method, link.fallback, link.onLinkLimit, link.maxLinks, link.ifExists, atomic, threads, control.buffer],
+    control,
+  }
+}
+
+function convert(e: unknown, signal: AbortSignal | undefined, caller: Function): unknown {
+  if (!isNativeError(e)) return e
+  if (e.code === 'ABORT_ERR') return abortError(signal?.reason, caller)
+  return fsError(e, caller)
+}
+
+function stats(s: NativeStats): ImportStats {
+  return s
+}
+
+async function runAsync(
+  call: Call,
+  what: unknown,
+  into: unknown,
+  options: ImportOptions | undefined,
+  caller: Function,
+): Promise<ImportStats> {
+  const p = prepare(call, what, into, options, caller)
+  const { signal, onProgress } = options ?? {}
+  if (signal?.aborted) throw abortError(signal.reason, runAsync)
+  const onAbort = () => Atomics.store(p.control, 2, 1)
+  signal?.addEventListener('abort', onAbort, { once: true })
+  let last = -1
+  let progressError: unknown
+  const tick = () => {
+    const done = Atomics.load(p.control, 0)
+    if (done === last || !onProgress) return
+    last = done
+    try {
+      onProgress({ done, total: Atomics.load(p.control, 1) })
+    } catch (e) {
+      progressError ??= e
+      Atomics.store(p.control, 2, 1)
+    }
+  }
+  const timer = onProgress ? setInterval(tick, PROGRESS_MS) : undefined
+  timer?.unref()
+  try {
+    const native = addon()
+    const run = call === 'files' ? native.importFiles : native.importTree
+    const s = await run(p.what as string, p.into, ...p.rest)
+    if (progressError) throw progressError
+    tick()
+    return stats(s)
+  } catch (e) {
+    if (progressError) throw progressError
+    // After an await the caller is no longer on the stack: cut at this frame instead, leaving
+    // the async frames of the caller's callers.
+    throw convert(e, signal, runAsync)
+  } finally {
+    clearInterval(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+function runSync(call: Call, what: unknown, into: unknown, options: ImportOptions | undefined, caller: Function) {
+  const p = prepare(call, what, into, options, caller)
+  const { signal, onProgress } = options ?? {}
+  if (signal?.aborted) throw abortError(signal.reason, caller)
+  let s: NativeStats
+  try {
+    const native = addon()
+    s = (call === 'files' ? native.importFilesSync : native.importTreeSync)(p.what as string, p.into, ...p.rest)
+  } catch (e) {
+    throw convert(e, signal, caller)
+  }
+  onProgress?.({ done: Atomics.load(p.control, 0), total: Atomics.load(p.control, 1) })
+  return stats(s)
+}
+
+/**
+ * Materializes a package's file map into `options.into` in one native call, on cachelink's own
+ * threads. Every option of {@link linkFile} applies per file.
+ *
+ * @example
+ * ```ts
+ * const stats = await importFiles(
+ *   [{ path: 'lib/index.js', src: '/store/ab/cdef01' }],
+ *   { into: 'node_modules/.pnpm/foo@1.0.0/node_modules/foo' },
+ * )
+ * stats.hardlinked // 1
+ * ```
+ */
+export async function importFiles(
+  entries: ImportEntry[] | Map<string, string>,
+  options: ImportFilesOptions,
+): Promise<ImportStats> {
+  return runAsync('files', entries, (options as Partial<ImportFilesOptions> | undefined)?.into, options, importFiles)
+}
+
+/** The synchronous twin of {@link importFiles} (no progress until the end; the signal is checked once). */
+export function importFilesSync(entries: ImportEntry[] | Map<string, string>, options: ImportFilesOptions): ImportStats {
+  return runSync('files', entries, (options as Partial<ImportFilesOptions> | undefined)?.into, options, importFilesSync)
+}
+
+/**
+ * Mirrors the directory `src` at `into`: files (by the chosen method), subdirectories,
+ * symlinks as symlinks, exec bits.
+ *
+ * @example
+ * ```ts
+ * await importTree('/cache/pkg-1.0', '/venv/lib/site-packages/pkg', { method: 'clone' })
+ * ```
+ */
+export async function importTree(src: PathLike, into: PathLike, options?: ImportOptions): Promise<ImportStats> {
+  return runAsync('tree', src, into, options, importTree)
+}
+
+/** The synchronous twin of {@link importTree}. */
+export function importTreeSync(src: PathLike, into: PathLike, options?: ImportOptions): ImportStats {
+  return runSync('tree', src, into, options, importTreeSync)
+}
+
+export interface CleanTempOptions {
+  /**
+   * Only remove temp files and stages at least this old (by mtime).
+   * @default 60000
+   */
+  olderThanMs?: number
+}
+
+const TEMP_NAME = /\.cachelink-(stage-)?(\d+)-[0-9a-f]{16}$/
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes what interrupted work left under `dir`: reset temp files (`.<name>.cachelink-<pid>-<random>`)
+ * and import stages (`.<name>.cachelink-stage-<pid>-<random>`) whose process is no longer running
+ * on this machine and that are at least `olderThanMs` old. On a cache shared between machines,
+ * pick an `olderThanMs` longer than any import. Returns the paths removed.
+ */
+export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<{ removed: string[] }> {
+  return cleanTempSync(dir, options)
+}
+
+/** The synchronous twin of {@link cleanTemp}. */
+export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): { removed: string[] } {
+  const root = toPath(dir, 'dir', cleanTempSync).toString()
+  const olderThanMs = options.olderThanMs ?? 60_000
+  if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
+    throw outOfRange('options.olderThanMs', '>= 0', olderThanMs, cleanTempSync)
+  }
+  const removed: string[] = []
+  const now = Date.now()
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, e.name)
+      const m = TEMP_NAME.exec(e.name)
+      if (m && !alive(Number(m[2]))) {
+        let age: number
+        try {
+          age = now - statSync(path).mtimeMs
+        } catch {
+          continue
+        }
+        if (age >= olderThanMs) {
+          rmSync(path, { recursive: true, force: true })
+          removed.push(path)
+          continue
+        }
+      }
+      if (e.isDirectory()) walk(path)
+    }
+  }
+  walk(root)
+  return { removed }
+}
