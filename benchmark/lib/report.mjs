@@ -1,0 +1,116 @@
+// Tables for RESULTS.md and the terminal.
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import { IMPLS, label } from './impls.mjs'
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+const fmtInt = (n) => Math.round(n).toLocaleString('en-US')
+const fmtRatio = (x) => (x == null || !isFinite(x) ? '–' : `${x.toFixed(2)}×`)
+
+export function machine () {
+  const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? '?'
+  let kernel = os.release()
+  try { kernel = execFileSync('uname', ['-sr'], { encoding: 'utf8' }).trim() } catch {}
+  return {
+    nproc: os.availableParallelism(),
+    cpu,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    kernel,
+    node: process.version
+  }
+}
+
+/** Summary of one (filesystem, method) group: one row per implementation that ran. */
+export function summarize (group, files) {
+  const rows = []
+  for (const impl of IMPLS) {
+    const runs = group.runs[impl]
+    if (!runs) continue
+    const ok = runs.filter((r) => !r.error)
+    const failed = runs.filter((r) => r.error)
+    if (!ok.length) { rows.push({ impl, failed, ok }); continue }
+    const fps = ok.map((r) => files / (r.ms / 1000))
+    rows.push({
+      impl,
+      ok,
+      failed,
+      medianFps: median(fps),
+      minFps: Math.min(...fps),
+      medianMs: median(ok.map((r) => r.ms)),
+      minMs: Math.min(...ok.map((r) => r.ms)),
+      rssMiB: Math.max(...ok.map((r) => r.maxRssKb)) / 1024,
+      detail: ok.at(-1).detail
+    })
+  }
+  // cachelink importFiles: 1 and 4 packages in flight both run; the table shows the faster.
+  const batch = rows.filter((r) => r.impl.startsWith('cachelink-import-') && r.medianFps)
+  let other = null
+  if (batch.length === 2) {
+    const [best, worse] = batch[0].medianFps >= batch[1].medianFps ? batch : [batch[1], batch[0]]
+    other = worse
+    rows.splice(rows.indexOf(worse), 1)
+    best.best = true
+  }
+  const floor = rows.find((r) => r.impl === 'floor-2')?.medianFps
+  const pnpm = rows.find((r) => r.impl === 'pnpm')?.medianFps
+  for (const r of rows) {
+    if (!r.medianFps) continue
+    r.vsFloor = floor ? r.medianFps / floor : null
+    r.vsPnpm = pnpm ? r.medianFps / pnpm : null
+  }
+  return { rows, other }
+}
+
+export function table (group, files) {
+  const { rows, other } = summarize(group, files)
+  const out = [
+    '| implementation | files/s median | files/s min | ms median | ms min | vs C floor (2 threads) | vs pnpm | peak RSS | runs |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|'
+  ]
+  const notes = []
+  for (const r of rows) {
+    const name = label(r.impl, group.method) + (r.best ? ' (the faster of 1 and 4)' : '')
+    const runs = `${r.ok.length}${r.failed.length ? ` (+${r.failed.length} failed)` : ''}`
+    if (!r.medianFps) {
+      out.push(`| ${name} | failed | | | | | | | ${runs} |`)
+    } else {
+      out.push(`| ${name} | ${fmtInt(r.medianFps)} | ${fmtInt(r.minFps)} | ${fmtInt(r.medianMs)} | ${fmtInt(r.minMs)} | ` +
+        `${fmtRatio(r.vsFloor)} | ${fmtRatio(r.vsPnpm)} | ${r.rssMiB.toFixed(0)} MiB | ${runs} |`)
+    }
+    for (const f of r.failed.slice(0, 3)) notes.push(`- ${label(r.impl, group.method)} failed in round ${f.round + 1}: ${f.error}`)
+    if (r.impl.startsWith('cachelink-import') && r.detail) notes.push(`- ${label(r.impl, group.method)}, ImportStats summed over packages (last run): \`${JSON.stringify(r.detail)}\``)
+  }
+  if (other) notes.push(`- ${label(other.impl, group.method)}: ${fmtInt(other.medianFps)} files/s median (${fmtInt(other.medianMs)} ms).`)
+  for (const s of group.skipped) notes.push(`- not run: ${s}`)
+  return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n')
+}
+
+export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds }) {
+  const lines = [
+    '# cachelink benchmark results',
+    '',
+    'Written by `npm run bench` (benchmark/run.mjs); do not edit by hand.',
+    '',
+    `- command: \`${command}\``,
+    `- date: ${date}, total ${elapsedS} s`,
+    `- machine: ${m.nproc} cores (\`nproc\`), ${m.cpu}, ${m.memory} memory, ${m.kernel}, Node ${m.node}`,
+    `- corpus: ${corpus} (benchmark/corpus/package-lock.json); each run imports all ${fmtInt(files)} files into a fresh pnpm-layout tree`,
+    `  (\`node_modules/.pnpm/<name>@<version>/node_modules/<name>/...\`) on the same filesystem as the store`,
+    `- ${rounds} rounds; each round runs every implementation once, in an order rotated by one each round;`,
+    '  each run is a fresh process and times the import only; a run counts only if the tree verifies',
+    '  (every file present, nothing extra, sizes and exec bits right, hard links on the store inode, clones and copies',
+    '  on their own inode with a sample of bytes equal; clones share extents with the store, checked with FIEMAP).',
+    '- files/s min is the slowest round; ratios compare medians; peak RSS is the largest of the runs',
+    `  (a Node process that loads the index and plans the paths, importing nothing, peaks at ${baselineRssMiB.toFixed(0)} MiB).`,
+    ''
+  ]
+  for (const g of groups) {
+    lines.push(`## ${g.method} on ${g.fs}`, '', `Mount: \`${g.mount}\`${g.img ? ` (loop, image of ${(g.size / 2 ** 30).toFixed(1)} GiB on ${g.backing})` : ` (size ${(g.size / 2 ** 30).toFixed(1)} GiB)`}.`, '', table(g, files), '')
+  }
+  return lines.join('\n')
+}
