@@ -301,3 +301,16 @@ describe.skipIf(skipWithout('ext4', 'tmpfs'))('batches on real filesystems', () 
     expect(again).toMatchObject({ copied: 500, fallbacks: 0 })
   })
 })
+
+if (process.platform === 'darwin') {
+  describe('APFS (macOS)', () => {
+    it('importTree with clone clones the whole directory in one call', async () => {
+      const src = join(dir, 'src')
+      fs.cpSync(join(repo, 'node_modules', 'vitest'), src, { recursive: true, verbatimSymlinks: true })
+      const stats = await importTree(src, join(dir, 'out'), { method: 'clone' })
+      expect(stats.method).toBe('clone')
+      expect(stats.cloned + stats.symlinked).toBe(stats.files)
+      expect(describeTree(join(dir, 'out'))).toEqual(describeTree(src))
+    })
+  })
+}

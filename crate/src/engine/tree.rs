@@ -3,8 +3,13 @@
 
 use super::batch::{self, BatchOptions, Control, Entry, Kind, Stats};
 use super::error::{Error, Result};
+use super::method::{Method, Requested};
+use super::temp;
+use crate::sys;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 /// The entries of the tree under `root`, directories before what they contain.
 pub fn walk(root: &Path) -> Result<Vec<Entry>> {
@@ -59,5 +64,44 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
 
 pub fn import_tree(src: &Path, into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
     let entries = walk(src)?;
+    if opts.link.method == Requested::Only(Method::Clone) {
+        if let Some(stats) = clone_whole(src, into, &entries, ctl) {
+            return Ok(stats);
+        }
+    }
     batch::import(&entries, into, opts, ctl)
+}
+
+/// One `clonefile` of the whole directory into a stage, renamed into place, when `into` does not
+/// exist (macOS; uv and bun do the same). `None`: not possible here, do the per-file work.
+fn clone_whole(src: &Path, into: &Path, entries: &[Entry], ctl: &Control) -> Option<Stats> {
+    let started = Instant::now();
+    if fs::symlink_metadata(into).is_ok() {
+        return None;
+    }
+    let stage = temp::stage_beside(into);
+    if let Err(e) = sys::clone_dir(src, &stage) {
+        let _ = fs::remove_dir_all(&stage);
+        crate::engine::debug(|| format!("whole-tree clone of {src:?} not possible: {e}"));
+        return None;
+    }
+    if fs::rename(&stage, into).is_err() {
+        let _ = fs::remove_dir_all(&stage);
+        return None;
+    }
+    let count = |f: fn(&Kind) -> bool| entries.iter().filter(|e| f(&e.kind)).count() as u64;
+    let cloned = count(|k| matches!(k, Kind::File { .. }));
+    let symlinked = count(|k| matches!(k, Kind::Symlink { .. }));
+    let n = i32::try_from(entries.len()).unwrap_or(i32::MAX);
+    ctl.total.store(n, Relaxed);
+    ctl.done.store(n, Relaxed);
+    Some(Stats {
+        files: cloned + symlinked,
+        dirs: count(|k| *k == Kind::Dir),
+        cloned,
+        symlinked,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        method: Some(Method::Clone),
+        ..Stats::default()
+    })
 }

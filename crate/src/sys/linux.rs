@@ -30,3 +30,8 @@ pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> 
     }
     Ok(target)
 }
+
+/// Whole-directory clones exist on macOS only; callers fall back to per-file work.
+pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}

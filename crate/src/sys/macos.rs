@@ -39,6 +39,26 @@ pub fn clone_file(src: &Path, dest: &Path, _meta: &Metadata) -> io::Result<File>
     File::open(dest)
 }
 
+/// Clones the directory `src` and everything under it to `dest` (which must not exist) in one
+/// call, as uv and bun do on APFS. A failed call may leave part of `dest`: clone into a stage.
+pub fn clone_dir(src: &Path, dest: &Path) -> io::Result<()> {
+    let src = c_path(src)?;
+    let dest = c_path(dest)?;
+    // SAFETY: both pointers are NUL-terminated strings owned by `CString`s that live for the
+    // whole call; clonefile only reads them.
+    let rc = unsafe {
+        clonefile(
+            src.as_ptr(),
+            dest.as_ptr(),
+            CLONE_NOFOLLOW | CLONE_NOOWNERCOPY,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))

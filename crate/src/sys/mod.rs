@@ -4,6 +4,8 @@
 //! - `clone_file(src, dest, meta)`: create `dest`, which must not exist, as a copy-on-write clone
 //!   of `src` with `src`'s permissions, and return it open (times can be set and it can be
 //!   fsynced through it). On failure nothing is left at `dest`.
+//! - `clone_dir(src, dest)`: a whole directory in one call (macOS `clonefile`); ENOTSUP
+//!   elsewhere.
 //! - `create_new(path, meta)`: create `path` exclusively (O_EXCL) with `meta`'s permission bits.
 //! - `file_id(path, meta)`: device, inode and link count of the file `meta` was read from.
 //! - `dir_device(dir)`: the device (volume) of a directory.
@@ -34,17 +36,17 @@ mod unix;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::clone_file;
+pub use linux::{clone_dir, clone_file};
 
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(target_os = "macos")]
-pub use macos::clone_file;
+pub use macos::{clone_dir, clone_file};
 
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-pub use unsupported::clone_file;
+pub use unsupported::{clone_dir, clone_file};
 
 #[cfg(unix)]
 pub use unix::{
@@ -55,6 +57,6 @@ pub use unix::{
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    apply_readonly, clone_file, copy_owner, create_new, dir_device, file_id, symlink_dir,
-    symlink_file,
+    apply_readonly, clone_dir, clone_file, copy_owner, create_new, dir_device, file_id,
+    symlink_dir, symlink_file,
 };

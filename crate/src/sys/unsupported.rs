@@ -11,3 +11,8 @@ pub fn clone_file(_src: &Path, _dest: &Path, _meta: &Metadata) -> io::Result<Fil
         "clone is not supported on this OS",
     ))
 }
+
+/// Whole-directory clones exist on macOS only; callers fall back to per-file work.
+pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}

@@ -269,3 +269,8 @@ fn file_information(path: &Path) -> io::Result<ByHandleFileInformation> {
 fn wide(path: &Path) -> Vec<u16> {
     path.as_os_str().encode_wide().chain(Some(0)).collect()
 }
+
+/// Whole-directory clones exist on macOS only; callers fall back to per-file work.
+pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
