@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -79,16 +79,30 @@ pub struct Stats {
     pub method: Option<Method>,
 }
 
-#[derive(Default)]
-struct Counters {
-    files: AtomicU64,
-    cloned: AtomicU64,
-    hardlinked: AtomicU64,
-    copied: AtomicU64,
-    symlinked: AtomicU64,
-    resets: AtomicU64,
-    fallbacks: AtomicU64,
-    bytes_copied: AtomicU64,
+/// What one worker did; summed when the workers are done (no shared counters in the loop).
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    files: u64,
+    cloned: u64,
+    hardlinked: u64,
+    copied: u64,
+    symlinked: u64,
+    resets: u64,
+    fallbacks: u64,
+    bytes_copied: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.files += o.files;
+        self.cloned += o.cloned;
+        self.hardlinked += o.hardlinked;
+        self.copied += o.copied;
+        self.symlinked += o.symlinked;
+        self.resets += o.resets;
+        self.fallbacks += o.fallbacks;
+        self.bytes_copied += o.bytes_copied;
+    }
 }
 
 /// Files per unit of work handed to a thread.
@@ -176,7 +190,7 @@ impl Target {
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             error: Mutex::new(None),
-            counters: Counters::default(),
+            tally: Mutex::new(Tally::default()),
         };
         let files = entries.iter().filter(|e| e.kind != Kind::Dir).count();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -207,27 +221,27 @@ impl Target {
                 None,
             ));
         }
-        let c = &work.counters;
+        let c = work.tally.into_inner().unwrap_or_else(|e| e.into_inner());
         let by_method = [
-            (c.hardlinked.load(Relaxed), Method::Hardlink),
-            (c.cloned.load(Relaxed), Method::Clone),
-            (c.copied.load(Relaxed), Method::Copy),
-            (c.symlinked.load(Relaxed), Method::Symlink),
+            (c.hardlinked, Method::Hardlink),
+            (c.cloned, Method::Clone),
+            (c.copied, Method::Copy),
+            (c.symlinked, Method::Symlink),
         ];
         let method = by_method
             .iter()
             .filter(|(n, _)| *n > 0)
             .max_by_key(|(n, _)| *n);
         Ok(Stats {
-            files: c.files.load(Relaxed),
+            files: c.files,
             dirs,
-            cloned: c.cloned.load(Relaxed),
-            hardlinked: c.hardlinked.load(Relaxed),
-            copied: c.copied.load(Relaxed),
-            symlinked: c.symlinked.load(Relaxed),
-            resets: c.resets.load(Relaxed),
-            fallbacks: c.fallbacks.load(Relaxed),
-            bytes_copied: c.bytes_copied.load(Relaxed),
+            cloned: c.cloned,
+            hardlinked: c.hardlinked,
+            copied: c.copied,
+            symlinked: c.symlinked,
+            resets: c.resets,
+            fallbacks: c.fallbacks,
+            bytes_copied: c.bytes_copied,
             elapsed_ms: 0.0,
             method: method.map(|(_, m)| *m),
         })
@@ -320,11 +334,20 @@ struct Work<'a> {
     next: AtomicUsize,
     stop: AtomicBool,
     error: Mutex<Option<Error>>,
-    counters: Counters,
+    tally: Mutex<Tally>,
 }
 
 impl Work<'_> {
     fn worker(&self) {
+        let mut tally = Tally::default();
+        self.work(&mut tally);
+        self.tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&tally);
+    }
+
+    fn work(&self, tally: &mut Tally) {
         loop {
             let start = self.next.fetch_add(CHUNK, Relaxed);
             if start >= self.entries.len() {
@@ -336,7 +359,7 @@ impl Work<'_> {
                 if self.stop.load(Relaxed) || self.ctl.abort.load(Relaxed) != 0 {
                     return;
                 }
-                if let Err(e) = self.one(entry) {
+                if let Err(e) = self.one(entry, tally) {
                     self.stop.store(true, Relaxed);
                     let mut first = self.error.lock().unwrap_or_else(|e| e.into_inner());
                     first.get_or_insert(e.at_entry(&entry.rel));
@@ -348,8 +371,7 @@ impl Work<'_> {
         }
     }
 
-    fn one(&self, entry: &Entry) -> Result<()> {
-        let c = &self.counters;
+    fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
         let target = self.root.join(&entry.rel);
         match &entry.kind {
             Kind::Dir => Ok(()),
@@ -360,8 +382,8 @@ impl Work<'_> {
                     sys::symlink_file(to, &target)
                 };
                 made.map_err(|e| Error::io(&e, "symlink", to, Some(&target)))?;
-                c.symlinked.fetch_add(1, Relaxed);
-                c.files.fetch_add(1, Relaxed);
+                c.symlinked += 1;
+                c.files += 1;
                 Ok(())
             }
             Kind::File { src, executable } => {
@@ -374,23 +396,19 @@ impl Work<'_> {
                     dest_dev: self.dest_dev,
                 };
                 let outcome = m.place(&target)?;
-                c.files.fetch_add(1, Relaxed);
-                c.fallbacks
-                    .fetch_add(outcome.fallbacks.len() as u64, Relaxed);
-                if outcome.link_limit == Some(LinkLimit::Reset) {
-                    c.resets.fetch_add(1, Relaxed);
-                }
-                let counter = match outcome.method {
-                    Some(Method::Hardlink) => &c.hardlinked,
-                    Some(Method::Clone) => &c.cloned,
+                c.files += 1;
+                c.fallbacks += outcome.fallbacks.len() as u64;
+                c.resets += u64::from(outcome.link_limit == Some(LinkLimit::Reset));
+                match outcome.method {
+                    Some(Method::Hardlink) => c.hardlinked += 1,
+                    Some(Method::Clone) => c.cloned += 1,
                     Some(Method::Copy) => {
-                        c.bytes_copied.fetch_add(meta.len(), Relaxed);
-                        &c.copied
+                        c.bytes_copied += meta.len();
+                        c.copied += 1;
                     }
-                    Some(Method::Symlink) => &c.symlinked,
+                    Some(Method::Symlink) => c.symlinked += 1,
                     None => return Ok(()),
-                };
-                counter.fetch_add(1, Relaxed);
+                }
                 if let (Some(exec), Some(Method::Copy | Method::Clone)) =
                     (executable, outcome.method)
                 {

@@ -8,7 +8,9 @@
 //! - `Unsupported` after a first "unsupported" failure; the method is skipped from then on.
 
 use super::method::Method;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -23,24 +25,42 @@ pub enum State {
 pub type Pair = (u64, u64);
 
 static MEMO: Mutex<Option<HashMap<Pair, [State; 4]>>> = Mutex::new(None);
+/// Bumped by every change, so the per-thread copies below know when they are stale.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The last pair this thread asked about, as of a generation: a batch asks about the same
+    /// pair for every file, and this spares it the lock.
+    static LAST: Cell<Option<(u64, Pair, [State; 4])>> = const { Cell::new(None) };
+}
 
 pub fn get(pair: Pair, method: Method) -> State {
-    with(|m| m.get(&pair).map(|s| s[method.index()]).unwrap_or_default())
+    let generation = GENERATION.load(Ordering::Acquire);
+    if let Some((g, p, states)) = LAST.get() {
+        if g == generation && p == pair {
+            return states[method.index()];
+        }
+    }
+    let states = with(|m| m.get(&pair).copied().unwrap_or_default());
+    LAST.set(Some((generation, pair, states)));
+    states[method.index()]
 }
 
 /// Records an outcome. `Unsupported` never overwrites `Works`.
 pub fn set(pair: Pair, method: Method, state: State) {
     with(|m| {
         let slot = &mut m.entry(pair).or_default()[method.index()];
-        if !(state == State::Unsupported && *slot == State::Works) {
+        if *slot != state && !(state == State::Unsupported && *slot == State::Works) {
             *slot = state;
+            GENERATION.fetch_add(1, Ordering::AcqRel);
         }
     })
 }
 
 /// Forgets everything (mounts can change under a long-running process; tests start clean).
 pub fn clear() {
-    with(|m| m.clear())
+    with(|m| m.clear());
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 fn with<T>(f: impl FnOnce(&mut HashMap<Pair, [State; 4]>) -> T) -> T {
