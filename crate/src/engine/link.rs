@@ -202,14 +202,21 @@ impl Materialize<'_> {
         }
         let src_id = sys::file_id(self.src, self.meta)
             .map_err(|e| Error::io(&e, self.methods[0].syscall(), self.src, Some(target)))?;
-        let dest_dev = self.dest_dev.or_else(|| {
-            let dir = match target.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            sys::dir_device(dir).ok()
-        });
-        let pair = dest_dev.map(|dev| (src_id.dev, dev));
+        // The destination's device, for the memo. Looked up before trying only when something
+        // is known not to work from this source device; otherwise only after a failure.
+        let dest_dev = || {
+            self.dest_dev.or_else(|| {
+                let dir = match target.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                sys::dir_device(dir).ok()
+            })
+        };
+        let mut pair = None;
+        if self.dest_dev.is_some() || memo::any_unsupported_from(src_id.dev) {
+            pair = dest_dev().map(|dev| (src_id.dev, dev));
+        }
         for (i, &method) in self.methods.iter().enumerate() {
             let last = i + 1 == self.methods.len();
             if !last && pair.is_some_and(|p| memo::get(p, method) == State::Unsupported) {
@@ -232,14 +239,27 @@ impl Materialize<'_> {
             };
             match result {
                 Ok(done) => {
-                    if let Some(p) = pair.filter(|&p| memo::get(p, method) != State::Works) {
-                        memo::set(p, method, State::Works);
+                    match pair {
+                        Some(p) if memo::get(p, method) != State::Works => {
+                            memo::set(p, method, State::Works)
+                        }
+                        Some(_) => {}
+                        None => memo::note_works_from(src_id.dev, method),
                     }
                     outcome.method = Some(done);
                     return Ok(outcome);
                 }
                 Err(e) if !last && classify(method, errno::CURRENT, &e) == Class::Unsupported => {
-                    if let Some(p) = pair {
+                    let unknown_pair = pair.is_none();
+                    if unknown_pair {
+                        pair = dest_dev().map(|dev| (src_id.dev, dev));
+                    }
+                    // Without the destination looked up before, a success from this source
+                    // device was noted only per device: a method that has worked from here
+                    // fails for this one file only, unless the devices differ (EXDEV).
+                    let sometimes =
+                        unknown_pair && !e.is("EXDEV") && memo::worked_from(src_id.dev, method);
+                    if let Some(p) = pair.filter(|_| !sometimes) {
                         memo::set(p, method, State::Unsupported);
                     }
                     outcome.fallbacks.push((method, e.code));

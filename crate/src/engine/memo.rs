@@ -6,6 +6,11 @@
 //! - `Works` after one success; a later "unsupported" failure then falls back for that file only
 //!   (a clone can fail on one file of a filesystem where it works for others) and the state stays.
 //! - `Unsupported` after a first "unsupported" failure; the method is skipped from then on.
+//!
+//! Looking up the destination's device costs a `stat` per file, so `link_file` does it before
+//! trying only when some method is known not to work from the source's device
+//! (`any_unsupported_from`); otherwise it tries first and looks up only after a failure, with
+//! successes noted per source device (`note_works_from`).
 
 use super::method::Method;
 use std::cell::Cell;
@@ -25,6 +30,35 @@ pub enum State {
 pub type Pair = (u64, u64);
 
 static MEMO: Mutex<Option<HashMap<Pair, [State; 4]>>> = Mutex::new(None);
+/// One bit per source device (by `dev % 64`) that has a method recorded as unsupported with
+/// some destination: while a source device's bit is clear, nothing can be skipped for it, so
+/// callers need not look up the destination's device before trying (false positives only cost
+/// that lookup).
+static UNSUPPORTED_FROM: AtomicU64 = AtomicU64::new(0);
+
+/// Whether some method is known not to work from `src_dev` to somewhere.
+pub fn any_unsupported_from(src_dev: u64) -> bool {
+    UNSUPPORTED_FROM.load(Ordering::Acquire) & (1 << (src_dev % 64)) != 0
+}
+
+/// Per method, one bit per source device (by `dev % 64`) from which it has worked to some
+/// destination: what a caller that skipped the destination lookup knows of `Works`.
+static WORKS_FROM: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+/// Records that `method` worked from `src_dev` (cheap when already known).
+pub fn note_works_from(src_dev: u64, method: Method) {
+    let bit = 1 << (src_dev % 64);
+    let slot = &WORKS_FROM[method.index()];
+    if slot.load(Ordering::Relaxed) & bit == 0 {
+        slot.fetch_or(bit, Ordering::AcqRel);
+    }
+}
+
+/// Whether `method` has worked from `src_dev` to some destination.
+pub fn worked_from(src_dev: u64, method: Method) -> bool {
+    WORKS_FROM[method.index()].load(Ordering::Acquire) & (1 << (src_dev % 64)) != 0
+}
+
 /// Bumped by every change, so the per-thread copies below know when they are stale.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -52,6 +86,9 @@ pub fn set(pair: Pair, method: Method, state: State) {
         let slot = &mut m.entry(pair).or_default()[method.index()];
         if *slot != state && !(state == State::Unsupported && *slot == State::Works) {
             *slot = state;
+            if state == State::Unsupported {
+                UNSUPPORTED_FROM.fetch_or(1 << (pair.0 % 64), Ordering::AcqRel);
+            }
             GENERATION.fetch_add(1, Ordering::AcqRel);
         }
     })
@@ -60,6 +97,10 @@ pub fn set(pair: Pair, method: Method, state: State) {
 /// Forgets everything (mounts can change under a long-running process; tests start clean).
 pub fn clear() {
     with(|m| m.clear());
+    UNSUPPORTED_FROM.store(0, Ordering::Release);
+    for slot in &WORKS_FROM {
+        slot.store(0, Ordering::Release);
+    }
     GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
