@@ -22,7 +22,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,9 +193,8 @@ impl Target {
             tally: Mutex::new(Tally::default()),
         };
         let files = entries.iter().filter(|e| e.kind != Kind::Dir).count();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let wanted = if opts.threads == 0 {
-            cores
+            cores()
         } else {
             opts.threads
         };
@@ -312,6 +311,12 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// The number of cores, read once: std reads cgroup files for it every time.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 struct StageGuard(Option<PathBuf>);
