@@ -299,7 +299,8 @@ enum Source {
 }
 
 /// (entries | src, into, method, fallback, onLinkLimit, maxLinks, ifExists, atomic, threads,
-/// control). Entries come as one string: `path\0src\0x\0path\0src\0x...`, x is "1", "0" or "".
+/// control). Entries come as one string: `path\0src\0x\0size\0path...`, x is "1", "0" or
+/// "", size decimal or "".
 fn import_args(
     env: Env,
     info: napi_callback_info,
@@ -341,7 +342,7 @@ fn parse_entries(records: &str, into: &Path) -> Result<Vec<Entry>, Error> {
     let mut fields = records.split('\0');
     let mut entries = Vec::new();
     while let Some(path) = fields.next() {
-        let (Some(src), Some(x)) = (fields.next(), fields.next()) else {
+        let (Some(src), Some(x), Some(size)) = (fields.next(), fields.next(), fields.next()) else {
             let why = "the entry list is malformed";
             return Err(Error::own(
                 "ERR_CACHELINK_UNSAFE_PATH",
@@ -364,11 +365,13 @@ fn parse_entries(records: &str, into: &Path) -> Result<Vec<Entry>, Error> {
             "0" => Some(false),
             _ => None,
         };
+        let size = size.parse::<u64>().ok();
         entries.push(Entry {
             rel,
             kind: Kind::File {
                 src: PathBuf::from(src),
                 executable,
+                size,
             },
         });
     }

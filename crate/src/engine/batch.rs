@@ -13,6 +13,7 @@
 
 use super::error::{Error, Result};
 use super::link::{source, IfExists, LinkLimit, Materialize, Options};
+use super::memo;
 use super::method::{chain, Method};
 use super::temp;
 use crate::errno;
@@ -28,10 +29,12 @@ use std::time::Instant;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A file from the cache. `executable`, when given, is applied to copies and clones (a
-    /// hard link shares the cache entry's mode).
+    /// hard link shares the cache entry's mode). `size`, when the caller's index knows it, lets
+    /// a hard link skip the `stat` of the source (see `Work::fast_link`).
     File {
         src: PathBuf,
         executable: Option<bool>,
+        size: Option<u64>,
     },
     /// A symbolic link with this target (`dir`: it points to a directory; matters on Windows).
     Symlink {
@@ -179,13 +182,20 @@ impl Target {
             link.if_exists = IfExists::Error;
         }
         let methods = chain(link.method, link.fallback, errno::CURRENT);
-        let dest_dev = sys::dir_device(&self.root).ok();
+        // The fast path: plain hard links named from the open root, no stat (`fast_link`).
+        let fast = methods[0] == Method::Hardlink && link.max_links.is_none() && self.fresh;
         let work = Work {
             root: &self.root,
+            root_dir: if fast {
+                sys::open_dir(&self.root).ok()
+            } else {
+                None
+            },
+            linked: AtomicBool::new(false),
             entries,
             opts: &link,
             methods,
-            dest_dev,
+            dest_dev: OnceLock::new(),
             ctl,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -331,10 +341,15 @@ impl Drop for StageGuard {
 
 struct Work<'a> {
     root: &'a Path,
+    /// The root kept open, when the fast path applies to this import.
+    root_dir: Option<sys::DirHandle>,
+    /// A file of this import was hard-linked the careful way: the fast path may be taken.
+    linked: AtomicBool,
     entries: &'a [Entry],
     opts: &'a Options,
     methods: &'static [Method],
-    dest_dev: Option<u64>,
+    /// The root's device, looked up once when the careful path first needs it.
+    dest_dev: OnceLock<Option<u64>>,
     ctl: &'a Control<'a>,
     next: AtomicUsize,
     stop: AtomicBool,
@@ -376,6 +391,22 @@ impl Work<'_> {
         }
     }
 
+    /// A hard link and nothing else (no `stat`): the same syscall as a plain `link` loop. Taken
+    /// when the import hard-links into a fresh root without `max_links`, the caller gave the
+    /// source's size (not empty: empty files are created, not linked), nothing is known not to
+    /// work between any devices, and a first file of this import was linked the careful way (so
+    /// the memo knows hard links work here). Any failure returns false and the file takes the
+    /// careful path, which tries again and handles what went wrong (EMLINK, EXDEV, ...).
+    fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>) -> bool {
+        let Some(dir) = &self.root_dir else {
+            return false;
+        };
+        if size.is_none_or(|n| n == 0) || !self.linked.load(Relaxed) || memo::any_unsupported() {
+            return false;
+        }
+        sys::link_into(src, dir, rel).is_ok()
+    }
+
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
         let target = self.root.join(&entry.rel);
         match &entry.kind {
@@ -391,16 +422,30 @@ impl Work<'_> {
                 c.files += 1;
                 Ok(())
             }
-            Kind::File { src, executable } => {
+            Kind::File {
+                src,
+                executable,
+                size,
+            } => {
+                if self.fast_link(src, &entry.rel, *size) {
+                    c.files += 1;
+                    c.hardlinked += 1;
+                    return Ok(());
+                }
                 let (src, meta) = source(src, &target, self.methods[0].syscall())?;
                 let m = Materialize {
                     src: &src,
                     meta: &meta,
                     opts: self.opts,
                     methods: self.methods,
-                    dest_dev: self.dest_dev,
+                    dest_dev: *self
+                        .dest_dev
+                        .get_or_init(|| sys::dir_device(self.root).ok()),
                 };
                 let outcome = m.place(&target)?;
+                if outcome.method == Some(Method::Hardlink) && outcome.fallbacks.is_empty() {
+                    self.linked.store(true, Relaxed);
+                }
                 c.files += 1;
                 c.fallbacks += outcome.fallbacks.len() as u64;
                 c.resets += u64::from(outcome.link_limit == Some(LinkLimit::Reset));

@@ -36,6 +36,11 @@ static MEMO: Mutex<Option<HashMap<Pair, [State; 4]>>> = Mutex::new(None);
 /// that lookup).
 static UNSUPPORTED_FROM: AtomicU64 = AtomicU64::new(0);
 
+/// Whether any method is known not to work between any two devices.
+pub fn any_unsupported() -> bool {
+    UNSUPPORTED_FROM.load(Ordering::Acquire) != 0
+}
+
 /// Whether some method is known not to work from `src_dev` to somewhere.
 pub fn any_unsupported_from(src_dev: u64) -> bool {
     UNSUPPORTED_FROM.load(Ordering::Acquire) & (1 << (src_dev % 64)) != 0

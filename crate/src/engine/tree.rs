@@ -50,6 +50,7 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
                     kind: Kind::File {
                         src: path,
                         executable: None,
+                        size: None,
                     },
                 });
             } else {

@@ -12,6 +12,8 @@
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
 //! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
 //!   to a directory.
+//! - `open_dir(path)`, `link_into(src, dir, rel)`: a directory kept open, and a hard link into
+//!   it by a name relative to it (`linkat`; a joined path on Windows).
 //! - `apply_readonly(path, meta)`: after writing a copy, make it read-only if `meta` is (Windows;
 //!   on Unix the mode was set by `create_new`).
 
@@ -50,7 +52,8 @@ pub use unsupported::{clone_dir, clone_file};
 
 #[cfg(unix)]
 pub use unix::{
-    apply_readonly, copy_owner, create_new, dir_device, file_id, symlink_dir, symlink_file,
+    apply_readonly, copy_owner, create_new, dir_device, file_id, link_into, open_dir, symlink_dir,
+    symlink_file, DirHandle,
 };
 
 #[cfg(windows)]

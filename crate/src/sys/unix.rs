@@ -58,3 +58,43 @@ fn is_root() -> bool {
 pub fn apply_readonly(_path: &Path, _meta: &Metadata) -> io::Result<()> {
     Ok(())
 }
+
+/// A directory kept open, so many links into it resolve their names from it rather than from
+/// the root: a batch's destination.
+pub struct DirHandle(File);
+
+pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
+    File::open(path).map(DirHandle)
+}
+
+/// `linkat(AT_FDCWD, src, dir, rel, 0)`: a hard link to `src` at `rel` under `dir`, never
+/// following a symlink at `src` (as std's `hard_link`).
+pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        // https://man7.org/linux/man-pages/man2/link.2.html (POSIX; the same on macOS)
+        fn linkat(
+            olddirfd: i32,
+            oldpath: *const i8,
+            newdirfd: i32,
+            newpath: *const i8,
+            flags: i32,
+        ) -> i32;
+    }
+    #[cfg(target_vendor = "apple")]
+    const AT_FDCWD: i32 = -2;
+    #[cfg(not(target_vendor = "apple"))]
+    const AT_FDCWD: i32 = -100;
+    let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let src = CString::new(src.as_os_str().as_bytes()).map_err(nul)?;
+    let rel = CString::new(rel.as_os_str().as_bytes()).map_err(nul)?;
+    // SAFETY: both strings are NUL-terminated and live for the call; the descriptor is owned by
+    // `dir`, open for the call; linkat only reads its arguments.
+    let rc = unsafe { linkat(AT_FDCWD, src.as_ptr(), dir.0.as_raw_fd(), rel.as_ptr(), 0) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -274,3 +274,15 @@ fn wide(path: &Path) -> Vec<u16> {
 pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
+
+/// Windows has no `linkat`: the directory is kept as a path.
+pub struct DirHandle(std::path::PathBuf);
+
+pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
+    Ok(DirHandle(path.to_path_buf()))
+}
+
+/// A hard link to `src` at `rel` under `dir` (CreateHardLinkW through std).
+pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
+    std::fs::hard_link(src, dir.0.join(rel))
+}
