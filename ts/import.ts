@@ -87,7 +87,8 @@ interface Prepared {
   control: Int32Array
 }
 
-function entriesRecord(entries: unknown, caller: Function): string {
+/** The entries in the addon's wire form: `path\0src\0x\0size\0...` as UTF-8. */
+function entriesRecord(entries: unknown, caller: Function): Buffer {
   let list: Array<{ path?: unknown; src?: unknown; executable?: unknown; size?: unknown }>
   if (entries instanceof Map) {
     list = [...entries].map(([path, src]) => ({ path, src }))
@@ -120,7 +121,7 @@ function entriesRecord(entries: unknown, caller: Function): string {
     }
     parts.push(path, src, executable === undefined ? '' : executable ? '1' : '0', size === undefined ? '' : String(size))
   }
-  return parts.join('\0')
+  return Buffer.from(parts.join('\0'))
 }
 
 function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
@@ -188,7 +189,7 @@ async function runAsync(
   try {
     const native = addon()
     const run = call === 'files' ? native.importFiles : native.importTree
-    const s = await run(p.what as string, p.into, ...p.rest)
+    const s = await run(p.what as Buffer, p.into, ...p.rest)
     if (progressError) throw progressError
     tick()
     return stats(s)
@@ -210,7 +211,7 @@ function runSync(call: Call, what: unknown, into: unknown, options: ImportOption
   let s: NativeStats
   try {
     const native = addon()
-    s = (call === 'files' ? native.importFilesSync : native.importTreeSync)(p.what as string, p.into, ...p.rest)
+    s = (call === 'files' ? native.importFilesSync : native.importTreeSync)(p.what as Buffer, p.into, ...p.rest)
   } catch (e) {
     throw convert(e, signal, caller)
   }

@@ -47,9 +47,9 @@ export interface NativeStats {
 type NativeImportTail = [string, boolean, string, number, string, boolean, number, ArrayBuffer]
 
 export interface Native {
-  /** entries: `path\0src\0x\0size\0...`: x '1', '0' or '', size decimal or '' */
-  importFiles(entries: string, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
-  importFilesSync(entries: string, into: PathArg, ...rest: NativeImportTail): NativeStats
+  /** entries: UTF-8 `path\0src\0x\0size\0...`: x '1', '0' or '', size decimal or '' */
+  importFiles(entries: Buffer, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
+  importFilesSync(entries: Buffer, into: PathArg, ...rest: NativeImportTail): NativeStats
   importTree(src: PathArg, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
   importTreeSync(src: PathArg, into: PathArg, ...rest: NativeImportTail): NativeStats
   abi: number

@@ -54,7 +54,6 @@ fn entry(
     let env = Env(env);
     match catch_unwind(AssertUnwindSafe(|| body(env, info))) {
         Ok(Ok(v)) => v,
-        Ok(Err(Failure::Engine(e))) => throw_error(env, &e).unwrap_or(ptr::null_mut()),
         Ok(Err(f)) => env.throw_failure(&f),
         Err(panic) => {
             let msg = format!(
@@ -294,13 +293,13 @@ struct ImportArgs {
 }
 
 enum Source {
-    Files(Vec<Entry>),
+    /// The entries in their wire form, parsed on the worker thread (`parse_entries`).
+    Files(Vec<u8>),
     Tree(PathBuf),
 }
 
 /// (entries | src, into, method, fallback, onLinkLimit, maxLinks, ifExists, atomic, threads,
-/// control). Entries come as one string: `path\0src\0x\0size\0path...`, x is "1", "0" or
-/// "", size decimal or "".
+/// control). Entries come as a Buffer (see `parse_entries`).
 fn import_args(
     env: Env,
     info: napi_callback_info,
@@ -321,55 +320,49 @@ fn import_args(
     let what = if tree {
         Source::Tree(env.path(what, "src")?)
     } else {
-        Source::Files(parse_entries(&env.string(what, "entries")?, &into).map_err(Thrown)?)
+        Source::Files(env.buffer_bytes(what, "entries")?)
     };
     Ok((ImportArgs { what, into, opts }, control))
 }
 
-/// An engine error raised while reading arguments: thrown as the engine's errors are.
-struct Thrown(Error);
-
-impl From<Thrown> for Failure {
-    fn from(t: Thrown) -> Failure {
-        Failure::Engine(Box::new(t.0))
-    }
-}
-
-fn parse_entries(records: &str, into: &Path) -> Result<Vec<Entry>, Error> {
+/// The entries from their wire form: `path\0src\0x\0size\0...` (x "1", "0" or ""; size decimal
+/// or ""), as UTF-8 bytes. Paths are checked here, before anything is written.
+fn parse_entries(records: &[u8], into: &Path) -> Result<Vec<Entry>, Error> {
+    let unsafe_path = |why: &'static str, path: &str| {
+        Error::own(
+            "ERR_CACHELINK_UNSAFE_PATH",
+            why,
+            Path::new(path),
+            Some(into),
+        )
+        .at_entry(Path::new(path))
+    };
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let mut fields = records.split('\0');
+    let mut fields = records.split(|&b| b == 0);
     let mut entries = Vec::new();
     while let Some(path) = fields.next() {
+        let path =
+            std::str::from_utf8(path).map_err(|_| unsafe_path("the path is not UTF-8", ""))?;
         let (Some(src), Some(x), Some(size)) = (fields.next(), fields.next(), fields.next()) else {
-            let why = "the entry list is malformed";
-            return Err(Error::own(
-                "ERR_CACHELINK_UNSAFE_PATH",
-                why,
-                Path::new(path),
-                Some(into),
-            ));
+            return Err(unsafe_path("the entry list is malformed", path));
         };
-        let rel = paths::safe_relative(path).map_err(|why| {
-            Error::own(
-                "ERR_CACHELINK_UNSAFE_PATH",
-                why,
-                Path::new(path),
-                Some(into),
-            )
-            .at_entry(Path::new(path))
-        })?;
+        let rel = paths::safe_relative(path).map_err(|why| unsafe_path(why, path))?;
+        let src = crate::napi::bytes_to_path(src.to_vec())
+            .ok_or_else(|| unsafe_path("the source path is not valid here", path))?;
         let executable = match x {
-            "1" => Some(true),
-            "0" => Some(false),
+            b"1" => Some(true),
+            b"0" => Some(false),
             _ => None,
         };
-        let size = size.parse::<u64>().ok();
+        let size = std::str::from_utf8(size)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
         entries.push(Entry {
             rel,
             kind: Kind::File {
-                src: PathBuf::from(src),
+                src,
                 executable,
                 size,
             },
@@ -380,7 +373,10 @@ fn parse_entries(records: &str, into: &Path) -> Result<Vec<Entry>, Error> {
 
 fn run_import(a: ImportArgs, ctl: &Control) -> Result<Stats, Error> {
     match a.what {
-        Source::Files(entries) => batch::import(&entries, &a.into, &a.opts, ctl),
+        Source::Files(records) => {
+            let entries = parse_entries(&records, &a.into)?;
+            batch::import(&entries, &a.into, &a.opts, ctl)
+        }
         Source::Tree(src) => tree::import_tree(&src, &a.into, &a.opts, ctl),
     }
 }
@@ -452,4 +448,42 @@ fn stats_to_js(env: Env, s: Stats) -> NResult<napi_value> {
     };
     env.set(obj, c"method", method)?;
     Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_from_the_wire() {
+        let into = Path::new("/into");
+        let e = parse_entries(b"lib/a.js\0/s/1\x001\x0012\0b\0/s/2\0\0", into).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].rel, Path::new("lib/a.js"));
+        let Kind::File {
+            src,
+            executable,
+            size,
+        } = &e[0].kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (src.as_path(), *executable, *size),
+            (Path::new("/s/1"), Some(true), Some(12))
+        );
+        let Kind::File {
+            executable, size, ..
+        } = &e[1].kind
+        else {
+            panic!()
+        };
+        assert_eq!((*executable, *size), (None, None));
+        let bad = parse_entries(b"../x\0/s\0\0", into).unwrap_err();
+        assert_eq!(
+            (bad.code, bad.entry.as_deref()),
+            ("ERR_CACHELINK_UNSAFE_PATH", Some(Path::new("../x")))
+        );
+        assert!(parse_entries(b"a\0/s\0", into).is_err());
+    }
 }

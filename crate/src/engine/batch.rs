@@ -18,7 +18,7 @@ use super::method::{chain, Method};
 use super::temp;
 use crate::errno;
 use crate::sys;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,7 +109,7 @@ impl Tally {
 }
 
 /// Files per unit of work handed to a thread.
-const CHUNK: usize = 32;
+const CHUNK: usize = 128;
 /// Below this many files per thread, extra threads cost more than they bring.
 const FILES_PER_THREAD: usize = 256;
 
@@ -258,17 +258,11 @@ impl Target {
 
     /// Creates every directory once, parents first; returns how many were created.
     fn make_dirs(&self, entries: &[Entry]) -> Result<u64> {
-        let mut dirs = BTreeSet::new();
-        for e in entries {
-            dirs.extend(super::paths::ancestors(&e.rel));
-            if e.kind == Kind::Dir {
-                dirs.insert(&e.rel);
-            }
-        }
+        let dirs = needed_dirs(entries);
         if !self.fresh {
             // Before anything is written: a directory already under `into` that is a symlink
             // (or anything but a directory) would take the import elsewhere.
-            for dir in &dirs {
+            for &dir in &dirs {
                 let path = self.root.join(dir);
                 match fs::symlink_metadata(&path) {
                     Ok(m) if m.is_dir() => {}
@@ -321,6 +315,41 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Every directory the entries need, each once, parents before children. Entries usually come
+/// grouped by directory, so most are settled by comparing with the previous one.
+fn needed_dirs(entries: &[Entry]) -> Vec<&Path> {
+    let mut seen: HashSet<&std::ffi::OsStr> = HashSet::new();
+    let mut dirs = Vec::new();
+    let mut previous: Option<&Path> = None;
+    for e in entries {
+        let mut dir = if e.kind == Kind::Dir {
+            Some(e.rel.as_path())
+        } else {
+            e.rel.parent()
+        };
+        if e.kind != Kind::Dir {
+            if dir == previous {
+                continue;
+            }
+            previous = dir;
+        }
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+            if !seen.insert(d.as_os_str()) {
+                break;
+            }
+            dirs.push(d);
+            dir = d.parent();
+        }
+    }
+    // A parent's bytes are a prefix of its children's, so byte order puts it first.
+    dirs.sort_unstable_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+    dirs
 }
 
 /// The number of cores, read once: std reads cgroup files for it every time.
@@ -408,6 +437,13 @@ impl Work<'_> {
     }
 
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
+        if let Kind::File { src, size, .. } = &entry.kind {
+            if self.fast_link(src, &entry.rel, *size) {
+                c.files += 1;
+                c.hardlinked += 1;
+                return Ok(());
+            }
+        }
         let target = self.root.join(&entry.rel);
         match &entry.kind {
             Kind::Dir => Ok(()),
@@ -423,15 +459,8 @@ impl Work<'_> {
                 Ok(())
             }
             Kind::File {
-                src,
-                executable,
-                size,
+                src, executable, ..
             } => {
-                if self.fast_link(src, &entry.rel, *size) {
-                    c.files += 1;
-                    c.hardlinked += 1;
-                    return Ok(());
-                }
                 let (src, meta) = source(src, &target, self.methods[0].syscall())?;
                 let m = Materialize {
                     src: &src,
@@ -489,4 +518,40 @@ fn set_executable(path: &Path, meta: &fs::Metadata, exec: bool) -> Result<()> {
 #[cfg(not(unix))]
 fn set_executable(_path: &Path, _meta: &fs::Metadata, _exec: bool) -> Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(rel: &str) -> Entry {
+        Entry {
+            rel: PathBuf::from(rel),
+            kind: Kind::File {
+                src: PathBuf::from("/s"),
+                executable: None,
+                size: None,
+            },
+        }
+    }
+
+    #[test]
+    fn dirs_once_each_parents_first() {
+        let entries = [
+            file("a/b/c/x"),
+            file("a/b/c/y"),
+            file("top"),
+            file("a-c/z"),
+            file("a/b/w"),
+            Entry {
+                rel: PathBuf::from("empty/dir"),
+                kind: Kind::Dir,
+            },
+        ];
+        let dirs: Vec<_> = needed_dirs(&entries)
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(dirs, ["a", "a-c", "a/b", "a/b/c", "empty", "empty/dir"]);
+    }
 }

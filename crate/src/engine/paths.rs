@@ -1,7 +1,7 @@
 //! Path safety for batch entries: a package index is input, and a malicious or corrupt one must
 //! never write outside its destination.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 
 /// The entry path as a relative path of plain names, or why it is unsafe. `/` separates names
 /// on every OS; empty and `.` names are skipped.
@@ -40,17 +40,6 @@ pub fn safe_relative(path: &str) -> Result<PathBuf, &'static str> {
     Ok(out)
 }
 
-/// Every directory that must exist for `rel` (its ancestors), shortest first.
-pub fn ancestors(rel: &Path) -> impl Iterator<Item = &Path> {
-    let mut list: Vec<&Path> = rel
-        .ancestors()
-        .skip(1)
-        .filter(|p| !p.as_os_str().is_empty())
-        .collect();
-    list.reverse();
-    list.into_iter()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +70,5 @@ mod tests {
         );
         assert_eq!(safe_relative("./a//b/"), Ok(PathBuf::from("a/b")));
         assert_eq!(safe_relative("a..b/c.."), Ok(PathBuf::from("a..b/c..")));
-        let dirs: Vec<_> = ancestors(Path::new("a/b/c")).collect();
-        assert_eq!(dirs, [Path::new("a"), Path::new("a/b")]);
     }
 }

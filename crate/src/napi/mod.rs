@@ -15,8 +15,6 @@ use sys::*;
 pub enum Failure {
     Status(napi_status),
     Type(String),
-    /// An engine error found while reading the arguments (an unsafe entry path).
-    Engine(Box<crate::engine::error::Error>),
 }
 
 pub type NResult<T> = Result<T, Failure>;
@@ -75,6 +73,27 @@ impl Env {
         })?;
         buf.truncate(written);
         String::from_utf8(buf).map_err(|_| Failure::Type(format!("\"{what}\" is not UTF-8")))
+    }
+
+    /// The bytes of a Buffer, copied out (they may be used after this call).
+    pub fn buffer_bytes(&self, v: napi_value, what: &str) -> NResult<Vec<u8>> {
+        let mut is_buffer = false;
+        // SAFETY: `v` is a live handle; `is_buffer` is a valid out-pointer.
+        check(unsafe { napi_is_buffer(self.0, v, &mut is_buffer) })?;
+        if !is_buffer {
+            return Err(Failure::Type(format!(
+                "The \"{what}\" argument must be a Buffer"
+            )));
+        }
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut len = 0;
+        // SAFETY: `v` is a Buffer; both out-pointers are valid.
+        check(unsafe { napi_get_buffer_info(self.0, v, &mut data, &mut len) })?;
+        if len == 0 || data.is_null() {
+            return Ok(Vec::new());
+        }
+        // SAFETY: Node guarantees `len` readable bytes at `data` while `v` is alive (this call).
+        Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) }.to_vec())
     }
 
     /// A path given as a string, or as a Buffer of raw bytes (names that are not UTF-8, Unix).
@@ -265,8 +284,6 @@ impl Env {
                 "ERR_CACHELINK_NAPI",
                 &format!("Node-API call failed with status {s}"),
             ),
-            // The binding throws these in the engine's shape; this is only a fallback.
-            Failure::Engine(e) => self.error(e.code, &e.to_string()),
         }
     }
 
@@ -293,13 +310,13 @@ impl Env {
 }
 
 #[cfg(unix)]
-fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
+pub fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStringExt;
     Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
 #[cfg(not(unix))]
-fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
+pub fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
     String::from_utf8(bytes).ok().map(PathBuf::from)
 }
 
