@@ -1,25 +1,27 @@
 // The benchmark: import a real npm corpus (about 38k files) from a content-addressed store into fresh
 // pnpm-layout trees, by hard link, clone and copy, with cachelink and with what it replaces.
 //
-//   npm run bench                                  every filesystem, 7 rounds
-//   npm run bench -- --quick                       3 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
+//   npm run bench                                  every filesystem, 7 rounds (about 13 minutes)
+//   npm run bench -- --quick                       2 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
 //   npm run bench -- --fs ext4 --only pnpm,floor --rounds 5
 //
-// Root only (mounts). Work files under $CACHELINK_BENCH_DIR (default /var/tmp/cachelink-bench).
+// Root only (mounts). Work files under $CACHELINK_BENCH_DIR (default /var/tmp/cachelink-bench);
+// $CACHELINK_BENCH_DIST names the cachelink build to load (default dist/index.js).
 // Writes benchmark/RESULTS.md. See lib/impls.mjs for the implementations.
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { benchDir, describeCorpus, ensureCorpus } from './corpus.mjs'
-import { IMPLS, killCurrent, label, runImpl } from './lib/impls.mjs'
+import { IMPLS, killCurrent, label, prepareImpl, runImpl } from './lib/impls.mjs'
 import { loadIndex, planTree } from './lib/layout.mjs'
 import { cleanupAll, FILESYSTEMS, mountFs, sh, sizeFor, unmountFs } from './lib/mounts.mjs'
 import { machine, resultsMarkdown, table } from './lib/report.mjs'
-import { checkShared, statStore, verifyTree } from './lib/verify.mjs'
+import { checkShared, makeVerifier } from './lib/verify.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const DIST = path.join(HERE, '..', 'dist', 'index.js')
+const DIST = path.resolve(process.env.CACHELINK_BENCH_DIST || path.join(HERE, '..', 'dist', 'index.js')) // another build to compare
 const METHODS = { tmpfs: ['hardlink', 'copy'], ext4: ['hardlink', 'copy'], btrfs: ['clone'], xfs: ['clone'] }
 
 const { values: opts } = parseArgs({
@@ -32,7 +34,9 @@ const { values: opts } = parseArgs({
 })
 const list = (s) => s.split(',').map((x) => x.trim()).filter(Boolean)
 const fsList = opts.fs ? list(opts.fs) : opts.quick ? ['tmpfs', 'ext4', 'btrfs'] : FILESYSTEMS
-const rounds = Number(opts.rounds ?? (opts.quick ? 3 : 7))
+// --quick: 2 rounds keep it near 3 minutes on 2 cores (a run costs about as much again in
+// verifying and deleting its tree as in the import itself).
+const rounds = Number(opts.rounds ?? (opts.quick ? 2 : 7))
 const only = opts.only ? list(opts.only) : null
 const impls = IMPLS.filter((i) => !only || only.some((o) => i === o || i.startsWith(`${o}-`)))
 for (const f of fsList) if (!METHODS[f]) throw new Error(`--fs: unknown filesystem ${f} (known: ${FILESYSTEMS.join(', ')})`)
@@ -51,6 +55,18 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => { log(`\n${sig}: cleaning up`); cleanup(); process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1)) })
 }
 
+/** Which cachelink build this is: a hash of dist/index.js and of the addon(s) beside the package, with their mtimes. */
+function cachelinkBuild () {
+  const files = [DIST, ...fs.readdirSync(path.join(HERE, '..')).filter((f) => f.endsWith('.node')).map((f) => path.join(HERE, '..', f))]
+  return files.map((f) => {
+    try {
+      const st = fs.statSync(f)
+      const hash = createHash('sha256').update(fs.readFileSync(f)).digest('hex').slice(0, 12)
+      return `${path.basename(f)} ${hash} (${st.mtime.toISOString().replace(/\.\d+Z$/, 'Z')})`
+    } catch { return `${path.basename(f)} missing` }
+  }).join(', ')
+}
+
 /** Which cachelink implementations can run: importFiles only once the batch API is in dist. */
 async function cachelinkSkips () {
   const skips = {}
@@ -59,7 +75,7 @@ async function cachelinkSkips () {
   for (const impl of impls.filter((i) => i.startsWith('cachelink-'))) {
     const fn = impl === 'cachelink-linkFile' ? 'linkFile' : 'importFiles'
     if (mod.error) skips[impl] = `${label(impl, 'hardlink').split(',')[0]}: ${DIST} does not load (${mod.error.code ?? mod.error.message}); run \`npm run build\``
-    else if (typeof mod[fn] !== 'function') skips[impl] = `${label(impl, 'hardlink').split(',')[0]}: \`${fn}\` is not exported by dist/index.js yet`
+    else if (typeof mod[fn] !== 'function') skips[impl] = `${label(impl, 'hardlink').split(',')[0]}: \`${fn}\` is not exported by ${DIST} yet`
   }
   return skips
 }
@@ -75,9 +91,14 @@ async function main () {
   const floorBin = path.join(work, 'floor')
   sh('cc', ['-O2', '-pthread', '-o', floorBin, path.join(HERE, 'floor.c')])
 
+  const backing = `${BENCH} (${sh('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '-T', BENCH], { allowFail: true }).stdout.trim().replace(/\s+/, ' on ') || '?'})`
+  const build = cachelinkBuild()
+  const pnpmVersion = JSON.parse(fs.readFileSync(path.join(HERE, '..', 'node_modules', '@pnpm', 'fs.indexed-pkg-importer', 'package.json'), 'utf8')).version
+  const tools = `@pnpm/fs.indexed-pkg-importer ${pnpmVersion}, ${sh('cp', ['--version']).stdout.split('\n')[0]}, ${sh('cc', ['--version']).stdout.split('\n')[0]}`
   const skips = await cachelinkSkips()
   const runnable = impls.filter((i) => !skips[i])
-  for (const s of Object.values(skips)) log(`not run: ${s}`)
+  const skipped = [...new Set(Object.values(skips))]
+  for (const s of skipped) log(`not run: ${s}`)
 
   const baseline = await runImpl('noop', { method: 'hardlink', indexPath: corpus.indexPath, storeRoot: corpus.store, tree: path.join(work, 'none') })
   const groups = []
@@ -94,7 +115,6 @@ async function main () {
       const ref = path.join(m.mnt, 'ref')
       const plan = planTree(index, storeRoot, tree)
       files = plan.files
-      const storeStats = statStore(plan)
 
       // The C floor's input, and (built with it, not timed) the reference tree cp copies.
       const floorDirs = path.join(work, 'dirs')
@@ -106,36 +126,56 @@ async function main () {
       const refPlan = planTree(index, storeRoot, ref)
       writeFloorLists(refPlan)
       sh(floorBin, ['hardlink', '1', floorDirs, floorPairs])
-      const refProblems = verifyTree(refPlan, storeStats, 'hardlink')
+      const refProblems = makeVerifier(refPlan)('hardlink')
       if (refProblems.length) throw new Error(`reference tree is wrong: ${refProblems.join('; ')}`)
       writeFloorLists(plan)
+      const verifyTree = makeVerifier(plan)
       sh('sync', ['-f', m.mnt])
 
       for (const method of METHODS[fsName]) {
-        const group = { fs: fsName, method, mount: m.options, img: m.img, size, backing: BENCH, runs: {}, skipped: Object.values(skips) }
+        const group = { fs: fsName, method, mount: m.options, mkfs: m.mkfs, img: m.img, size, backing, runs: {}, skipped }
         groups.push(group)
         const ctx = { method, indexPath: corpus.indexPath, storeRoot, tree, ref, floorBin, floorDirs, floorPairs, dist: pathToFileURL(DIST).href }
+        // Rounds run every implementation once, in an order rotated by one each round. The next run's
+        // process is started while this run's tree is verified and deleted (see prepareImpl).
+        const schedule = []
         for (let round = 0; round < rounds; round++) {
-          const order = runnable.map((_, i) => runnable[(i + round) % runnable.length])
-          for (const impl of order) {
-            const run = { round }
+          for (let i = 0; i < runnable.length; i++) schedule.push({ round, impl: runnable[(i + round) % runnable.length] })
+        }
+        let next = prepareImpl(schedule[0].impl, ctx)
+        for (let s = 0; s < schedule.length; s++) {
+          const { round, impl } = schedule[s]
+          const run = { round }
+          const tStart = performance.now()
+          let tVerify = tStart
+          try {
+            const current = next
+            next = null
             try {
-              const r = await runImpl(impl, ctx)
-              Object.assign(run, r)
-              const problems = verifyTree(plan, storeStats, method)
-              if (method === 'clone' && !problems.length) {
-                const p = checkShared(plan, sh)
-                if (p) problems.push(p)
-              }
-              if (problems.length) run.error = `tree does not verify: ${problems.slice(0, 3).join('; ')}`
-            } catch (e) {
-              run.error = e.message
+              Object.assign(run, await current.start())
+            } finally {
+              if (s + 1 < schedule.length) next = prepareImpl(schedule[s + 1].impl, ctx)
             }
-            ;(group.runs[impl] ??= []).push(run)
-            log(`${fsName} ${method} round ${round + 1}/${rounds} ${impl.padEnd(18)} ` +
-              (run.error ? `FAILED: ${run.error}` : `${Math.round(run.ms)} ms, ${Math.round(files / run.ms * 1000)} files/s, ${Math.round(run.maxRssKb / 1024)} MiB`))
-            sh('rm', ['-rf', tree])
-            sh('sync', ['-f', m.mnt])
+            tVerify = performance.now()
+            const problems = verifyTree(method)
+            if (method === 'clone' && !problems.length) {
+              const p = checkShared(plan, sh)
+              if (p) problems.push(p)
+            }
+            if (problems.length) run.error = `tree does not verify: ${problems.slice(0, 3).join('; ')}`
+          } catch (e) {
+            run.error = e.message
+          }
+          ;(group.runs[impl] ??= []).push(run)
+          log(`${fsName} ${method} round ${round + 1}/${rounds} ${impl.padEnd(18)} ` +
+            (run.error ? `FAILED: ${run.error}` : `${Math.round(run.ms)} ms, ${Math.round(files / run.ms * 1000)} files/s, ${Math.round(run.maxRssKb / 1024)} MiB`))
+          const tClean = performance.now()
+          sh('rm', ['-rf', tree])
+          const tSync = performance.now()
+          if (fsName !== 'tmpfs') sh('sync', ['-f', m.mnt]) // no writeback of this run during the next
+          if (process.env.BENCH_DEBUG) {
+            const ms = (a, b) => Math.round(b - a)
+            log(`  overhead: process ${ms(tStart + (run.ms ?? 0), tVerify)}, verify ${ms(tVerify, tClean)}, rm ${ms(tClean, tSync)}, sync ${ms(tSync, performance.now())} ms`)
           }
         }
         log('\n' + table(group, files))
@@ -146,6 +186,9 @@ async function main () {
   }
 
   const elapsedS = Math.round((performance.now() - t0) / 1000)
+  const buildAfter = cachelinkBuild()
+  const buildNote = buildAfter === build ? build : `changed during the run! before: ${build}; after: ${buildAfter}`
+  if (buildAfter !== build) log(`WARNING: the cachelink build ${buildNote}`)
   const md = resultsMarkdown({
     machine: machine(),
     command: `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`,
@@ -155,7 +198,9 @@ async function main () {
     files,
     baselineRssMiB: baseline.maxRssKb / 1024,
     elapsedS,
-    rounds
+    rounds,
+    build: buildNote,
+    tools
   })
   fs.writeFileSync(path.join(HERE, 'RESULTS.md'), md)
   fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ groups, files }, null, 2))

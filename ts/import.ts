@@ -83,7 +83,7 @@ type Call = 'files' | 'tree'
 interface Prepared {
   what: string | Buffer
   into: string | Buffer
-  rest: [string, boolean, string, number, string, boolean, number, ArrayBuffer]
+  rest: [number, number, boolean, number, ArrayBuffer]
   control: Int32Array
 }
 
@@ -144,7 +144,7 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
-    rest: [link.method, link.fallback, link.onLinkLimit, link.maxLinks, link.ifExists, atomic, threads, control.buffer],
+    rest: [link.flags, link.maxLinks, atomic, threads, control.buffer],
     control,
   }
 }

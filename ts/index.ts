@@ -6,7 +6,7 @@
 import { debuglog } from 'node:util'
 import { rethrow } from './errors.js'
 import { addon } from './addon.js'
-import type { NativeOutcome } from './native.js'
+import type { NativeOutcome, NativeOutcomeCode } from './native.js'
 import { type LinkMethod, type LinkOptions, type PathLike, normalize, toPath } from './options.js'
 
 export type { CachelinkError } from './errors.js'
@@ -52,7 +52,16 @@ export interface LinkResult {
 
 const debug = debuglog('cachelink')
 
-function report(src: unknown, dest: unknown, r: NativeOutcome): LinkResult {
+const METHODS = ['none', 'clone', 'hardlink', 'copy', 'symlink'] as const
+const LIMITS = [null, 'reset', 'copy'] as const
+
+function decode(code: number): LinkResult {
+  const linkLimit = LIMITS[code >> 3]
+  return { method: METHODS[code & 7], reset: linkLimit === 'reset', linkLimit, resetError: null, fallbacks: [] }
+}
+
+function report(src: unknown, dest: unknown, outcome: NativeOutcome | NativeOutcomeCode): LinkResult {
+  const r = typeof outcome === 'number' ? decode(outcome) : outcome
   if (debug.enabled) {
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
     if (r.linkLimit) {
@@ -79,7 +88,7 @@ export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOpti
   const d = toPath(dest, 'dest', linkFile)
   const o = normalize(options, linkFile)
   try {
-    const r = await addon().linkFile(s, d, o.method, o.fallback, o.onLinkLimit, o.maxLinks, o.ifExists)
+    const r = await addon().linkFile(s, d, o.flags, o.maxLinks)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFile)
@@ -92,7 +101,7 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   const d = toPath(dest, 'dest', linkFileSync)
   const o = normalize(options, linkFileSync)
   try {
-    const r = addon().linkFileSync(s, d, o.method, o.fallback, o.onLinkLimit, o.maxLinks, o.ifExists)
+    const r = addon().linkFileSync(s, d, o.flags, o.maxLinks)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFileSync)

@@ -24,10 +24,16 @@ export interface NativeError extends Error {
   detail?: string
 }
 
+/**
+ * The common outcome as one number (see `outcome_code` in binding.rs): method + 8 * linkLimit,
+ * method 0 none, 1 clone, 2 hardlink, 3 copy, 4 symlink; linkLimit 0 none, 1 reset, 2 copy.
+ */
+export type NativeOutcomeCode = number
+
 type PathArg = string | Buffer
 
-/** src, dest, method, fallback, onLinkLimit, maxLinks (0: none), ifExists */
-type NativeLinkArgs = [PathArg, PathArg, string, boolean, string, number, string]
+/** src, dest, flags (the packed options: see `link_options` in binding.rs), maxLinks (0: none) */
+type NativeLinkArgs = [PathArg, PathArg, number, number]
 
 export interface NativeStats {
   files: number
@@ -43,8 +49,8 @@ export interface NativeStats {
   method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
 }
 
-/** ...link options, atomic, threads (0: cores), control (ArrayBuffer: Int32 done, total, abort) */
-type NativeImportTail = [string, boolean, string, number, string, boolean, number, ArrayBuffer]
+/** flags, maxLinks, atomic, threads (0: cores), control (ArrayBuffer: Int32 done, total, abort) */
+type NativeImportTail = [number, number, boolean, number, ArrayBuffer]
 
 export interface Native {
   /** entries: UTF-8 `path\0src\0x\0size\0...`: x '1', '0' or '', size decimal or '' */
@@ -53,8 +59,8 @@ export interface Native {
   importTree(src: PathArg, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
   importTreeSync(src: PathArg, into: PathArg, ...rest: NativeImportTail): NativeStats
   abi: number
-  linkFile(...args: NativeLinkArgs): Promise<NativeOutcome>
-  linkFileSync(...args: NativeLinkArgs): NativeOutcome
+  linkFile(...args: NativeLinkArgs): Promise<NativeOutcome | NativeOutcomeCode>
+  linkFileSync(...args: NativeLinkArgs): NativeOutcome | NativeOutcomeCode
   resetEntry(path: PathArg): Promise<void>
   resetEntrySync(path: PathArg): void
   errnoTable(): Array<[number, string]>

@@ -54,6 +54,8 @@ export interface Normalized {
   onLinkLimit: string
   maxLinks: number
   ifExists: string
+  /** The options packed for the addon (see `link_options` in crate/src/binding.rs). */
+  flags: number
 }
 
 const METHODS = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
@@ -121,5 +123,7 @@ export function normalize(options: unknown, caller: Function): Normalized {
     }
     maxLinks = o.maxLinks
   }
-  return { method, fallback, onLinkLimit, maxLinks, ifExists }
+  const flags =
+    METHODS.indexOf(method) | (fallback ? 8 : 0) | (ON_LINK_LIMIT.indexOf(onLinkLimit) << 4) | (IF_EXISTS.indexOf(ifExists) << 6)
+  return { method, fallback, onLinkLimit, maxLinks, ifExists, flags }
 }

@@ -1,5 +1,6 @@
 // One import of the corpus into one tree by one Node implementation, in its own process so that its peak
-// RSS is its own. Only the import is timed (loading the index and planning the paths are not).
+// RSS is its own. Only the import is timed (loading the index and planning the paths are not, and
+// happen before the runner says "go" on stdin).
 //
 //   node child.mjs '{"impl":"node-async","method":"hardlink","indexPath":...,"storeRoot":...,"tree":...,"dist":...}'
 //
@@ -83,7 +84,7 @@ async function prepare () {
       if (typeof importFiles !== 'function') throw new Error(`importFiles is not exported by ${spec.dist}`)
       const inFlight = Number(spec.impl.slice(-1))
       const jobs = plan.pkgs.map((pkg) => ({
-        entries: pkg.files.map((f) => ({ path: f.rel, src: f.src, executable: f.executable })),
+        entries: pkg.files.map((f) => ({ path: f.rel, src: f.src, executable: f.executable, size: f.size })),
         into: pkg.dir
       }))
       const totals = {}
@@ -102,7 +103,14 @@ async function prepare () {
 }
 
 const run = await prepare()
+// Wait for "go" (the runner starts this process one run ahead, while it verifies and deletes the
+// previous tree), or for the end of stdin.
+await new Promise((resolve) => {
+  process.stdin.on('data', (d) => { if (String(d).includes('go')) resolve() })
+  process.stdin.on('end', resolve)
+})
 const t0 = performance.now()
 const detail = await run()
 const ms = performance.now() - t0
 process.stdout.write(JSON.stringify({ ms, maxRssKb: process.resourceUsage().maxRSS, detail: detail ?? null }) + '\n')
+process.exit(0)

@@ -32,48 +32,81 @@ export function label (impl, method) {
   return impl
 }
 
-let current = null // the child running now, for the signal handlers
-export const killCurrent = () => { try { current?.kill('SIGKILL') } catch {} }
+const live = new Set() // running children (each a process group: time and what it runs), for the signal handlers
+const killGroup = (child) => { try { process.kill(-child.pid, 'SIGKILL') } catch {} }
+export const killCurrent = () => { for (const c of live) killGroup(c) }
 
-function exec (cmd, args, { timeoutMs = 20 * 60e3 } = {}) {
-  return new Promise((resolve) => {
-    const t0 = process.hrtime.bigint()
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    current = child
+// Every implementation is started through /usr/bin/time, never forked from this process directly:
+// Linux carries a process's peak RSS across fork and exec (signal->maxrss), so a child forked from this
+// orchestrator would report at least the orchestrator's RSS as its own. time's own small RSS is what
+// the child inherits instead. time's %M (the child's ru_maxrss) is appended to stderr.
+const RSS_TAG = 'cachelink-bench-maxrss-kb'
+function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3 } = {}) {
+  const t0 = process.hrtime.bigint()
+  const child = spawn('/usr/bin/time', ['-f', `${RSS_TAG} %M`, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  live.add(child)
+  const done = new Promise((resolve) => {
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += d })
     child.stderr.on('data', (d) => { stderr += d })
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', (error) => { clearTimeout(timer); current = null; resolve({ status: -1, stdout, stderr: String(error) }) })
+    child.stdin.on('error', () => {}) // a child that died before reading "go"
+    const timer = setTimeout(() => killGroup(child), timeoutMs)
+    child.on('error', (error) => { clearTimeout(timer); live.delete(child); resolve({ status: -1, stdout, stderr: String(error) }) })
     child.on('close', (status, signal) => {
       clearTimeout(timer)
-      current = null
-      resolve({ status: status ?? signal, stdout, stderr, wallMs: Number(process.hrtime.bigint() - t0) / 1e6 })
+      live.delete(child)
+      const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
+      const m = stderr.match(new RegExp(`^${RSS_TAG} (\\d+)$`, 'm'))
+      stderr = stderr.replace(/^Command (exited with non-zero status|terminated by signal).*$/m, '').replace(new RegExp(`^${RSS_TAG}.*$`, 'm'), '')
+      resolve({ status: status ?? signal, stdout, stderr, wallMs, timeRssKb: m ? Number(m[1]) : null })
     })
   })
+  return { child, done }
 }
 
 const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
 
 /**
- * Imports the corpus into ctx.tree with one implementation. Returns { ms, maxRssKb, detail } or throws.
+ * Readies one import of the corpus into ctx.tree by one implementation; `start()` runs it and resolves
+ * to { ms, maxRssKb, timeRssKb, detail } (or rejects). A Node implementation's process is spawned here
+ * and loads the index and plans its paths at once (while the previous tree is being verified and
+ * deleted), then waits for "go" on stdin; its timing starts after that. `cancel()` kills it.
  * ctx: { method, indexPath, storeRoot, tree, ref, floorBin, floorDirs, floorPairs, dist }
  */
-export async function runImpl (impl, ctx) {
+export function prepareImpl (impl, ctx) {
   if (impl.startsWith('floor-')) {
-    const r = await exec(ctx.floorBin, [ctx.method, impl.slice(6), ctx.floorDirs, ctx.floorPairs])
-    if (r.status !== 0) throw new Error(`floor exited ${r.status}: ${r.stderr.trim()}`)
-    const out = lastJson(r.stdout)
-    return { ms: out.ns / 1e6, maxRssKb: out.maxRssKb, detail: null }
+    return {
+      cancel () {},
+      async start () {
+        const r = await spawnTimed(ctx.floorBin, [ctx.method, impl.slice(6), ctx.floorDirs, ctx.floorPairs]).done
+        if (r.status !== 0) throw new Error(`floor exited ${r.status}: ${r.stderr.trim()}`)
+        const out = lastJson(r.stdout)
+        return { ms: out.ns / 1e6, maxRssKb: out.maxRssKb, timeRssKb: r.timeRssKb, detail: null }
+      }
+    }
   }
   if (impl === 'cp') {
-    const r = await exec('/usr/bin/time', ['-f', '%M', 'cp', ...CP_FLAGS[ctx.method], ctx.ref, ctx.tree])
-    if (r.status !== 0) throw new Error(`cp exited ${r.status}: ${r.stderr.trim().slice(0, 500)}`)
-    return { ms: r.wallMs, maxRssKb: Number(r.stderr.trim().split('\n').pop()), detail: null }
+    return {
+      cancel () {},
+      async start () {
+        const r = await spawnTimed('cp', [...CP_FLAGS[ctx.method], ctx.ref, ctx.tree]).done
+        if (r.status !== 0) throw new Error(`cp exited ${r.status}: ${r.stderr.trim().slice(0, 500)}`)
+        return { ms: r.wallMs, maxRssKb: r.timeRssKb, timeRssKb: r.timeRssKb, detail: null }
+      }
+    }
   }
   const spec = { impl, method: ctx.method, indexPath: ctx.indexPath, storeRoot: ctx.storeRoot, tree: ctx.tree, dist: ctx.dist }
-  const r = await exec(process.execPath, [path.join(HERE, 'child.mjs'), JSON.stringify(spec)])
-  if (r.status !== 0) throw new Error(`${impl} exited ${r.status}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`)
-  return lastJson(r.stdout)
+  const p = spawnTimed(process.execPath, [path.join(HERE, 'child.mjs'), JSON.stringify(spec)])
+  return {
+    cancel () { killGroup(p.child) },
+    async start () {
+      p.child.stdin.end('go\n')
+      const r = await p.done
+      if (r.status !== 0) throw new Error(`${impl} exited ${r.status}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`)
+      return { ...lastJson(r.stdout), timeRssKb: r.timeRssKb }
+    }
+  }
 }
+
+export const runImpl = (impl, ctx) => prepareImpl(impl, ctx).start()

@@ -26,6 +26,7 @@ export function mountFs (benchDir, name, bytes) {
   const mnt = path.join(benchDir, 'mnt', name)
   fs.mkdirSync(mnt, { recursive: true })
   let img = null
+  let mkfs = null
   if (name === 'tmpfs') {
     sh('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, 'tmpfs', mnt])
   } else {
@@ -37,9 +38,10 @@ export function mountFs (benchDir, name, bytes) {
     fs.truncateSync(img, bytes)
     const [cmd, ...args] = MKFS[name](img)
     sh(cmd, args)
+    mkfs = [cmd, ...args.slice(0, -1)].join(' ')
     sh('mount', ['-o', 'loop', img, mnt])
   }
-  return { name, mnt, img, options: mountOptions(mnt) }
+  return { name, mnt, img, mkfs, options: mountOptions(mnt) }
 }
 
 /** The line of /proc/mounts for mnt: "type options". */

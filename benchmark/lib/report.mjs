@@ -90,7 +90,7 @@ export function table (group, files) {
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n')
 }
 
-export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds }) {
+export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools }) {
   const lines = [
     '# cachelink benchmark results',
     '',
@@ -99,6 +99,9 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
     `- command: \`${command}\``,
     `- date: ${date}, total ${elapsedS} s`,
     `- machine: ${m.nproc} cores (\`nproc\`), ${m.cpu}, ${m.memory} memory, ${m.kernel}, Node ${m.node}`,
+    `- cachelink build: ${build}`,
+    `- others: ${tools}; pnpm's importer is called as pnpm calls it, synchronously, one package at a time`,
+    '  (pnpm runs it in `max(1, availableParallelism() - 1)` worker threads, pnpm/pnpm worker/src/index.ts: one on 2 cores)',
     `- corpus: ${corpus} (benchmark/corpus/package-lock.json); each run imports all ${fmtInt(files)} files into a fresh pnpm-layout tree`,
     `  (\`node_modules/.pnpm/<name>@<version>/node_modules/<name>/...\`) on the same filesystem as the store`,
     `- ${rounds} rounds; each round runs every implementation once, in an order rotated by one each round;`,
@@ -110,7 +113,10 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
     ''
   ]
   for (const g of groups) {
-    lines.push(`## ${g.method} on ${g.fs}`, '', `Mount: \`${g.mount}\`${g.img ? ` (loop, image of ${(g.size / 2 ** 30).toFixed(1)} GiB on ${g.backing})` : ` (size ${(g.size / 2 ** 30).toFixed(1)} GiB)`}.`, '', table(g, files), '')
+    const where = g.img
+      ? `loop device, a ${(g.size / 2 ** 30).toFixed(1)} GiB image file in ${g.backing}, made by \`${g.mkfs}\``
+      : `size ${(g.size / 2 ** 30).toFixed(1)} GiB`
+    lines.push(`## ${g.method} on ${g.fs}`, '', `Mount: \`${g.mount}\` (${where}).`, '', table(g, files), '')
   }
   return lines.join('\n')
 }

@@ -1,60 +1,65 @@
 // Checks that a tree is complete and identical to the corpus before a run is counted:
-// exactly the expected regular files (nothing missing, nothing extra, no symlinks), each with its
+// exactly the expected regular files and folders (nothing missing, nothing extra, no symlinks), each with its
 // entry's size and exec bit; for hardlink the store entry's inode (empty files excepted: an importer
 // may create them empty instead of linking them); for clone and copy another inode, and the bytes of a
-// sample (every 41st file and the 5 largest) equal to the entry's.
+// sample (every 41st file and the 3 largest) equal to the entry's.
 import fs from 'node:fs'
-import path from 'node:path'
 
-/** stat of every store file of the plan, by absolute path: taken once per filesystem. */
-export function statStore (plan) {
-  const out = new Map()
-  for (const pkg of plan.pkgs) {
-    for (const f of pkg.files) if (!out.has(f.src)) out.set(f.src, fs.statSync(f.src, { bigint: true }))
-  }
-  return out
-}
-
-/** Returns a list of problems (empty when the tree is right); at most `max` are listed. */
-export function verifyTree (plan, storeStats, method, max = 10) {
-  const problems = []
-  const problem = (msg) => { if (problems.length < max) problems.push(msg); else problems.overflow = (problems.overflow ?? 0) + 1 }
+/**
+ * Returns verify(method) for trees of this plan: a list of problems, empty when the tree is right
+ * (at most `max` listed). The store entries are stat'ed once, here.
+ */
+export function makeVerifier (plan, max = 10) {
   const expected = new Map()
-  for (const pkg of plan.pkgs) for (const f of pkg.files) expected.set(f.dest, f)
-
-  const seen = new Set()
-  const walk = (dir) => {
-    let entries
-    try { entries = fs.readdirSync(dir, { withFileTypes: true }) } catch (e) { problem(`${dir}: ${e.code}`); return }
-    for (const d of entries) {
-      const p = path.join(dir, d.name)
-      if (d.isDirectory()) { walk(p); continue }
-      const f = expected.get(p)
-      if (!f) { problem(`extra ${d.isFile() ? 'file' : 'non-file'}: ${p}`); continue }
-      if (!d.isFile()) { problem(`not a regular file: ${p}`); continue }
-      seen.add(p)
-      const st = fs.lstatSync(p, { bigint: true })
-      const store = storeStats.get(f.src)
-      if (Number(st.size) !== f.size) problem(`size ${st.size} != ${f.size}: ${p}`)
-      if (((st.mode & 0o111n) !== 0n) !== f.executable) problem(`exec bit ${(st.mode & 0o777n).toString(8)} but executable=${f.executable}: ${p}`)
-      const sameInode = st.ino === store.ino && st.dev === store.dev
-      if (method === 'hardlink' && !sameInode && f.size !== 0) problem(`not a hard link of its store entry: ${p}`)
-      if (method !== 'hardlink' && sameInode) problem(`a hard link, not a ${method}: ${p}`)
+  const expectedDirs = new Set(plan.dirs)
+  const storeStats = new Map()
+  for (const pkg of plan.pkgs) {
+    for (const f of pkg.files) {
+      expected.set(f.dest, f)
+      if (!storeStats.has(f.src)) storeStats.set(f.src, fs.statSync(f.src))
     }
   }
-  walk(plan.tree)
-  for (const p of expected.keys()) if (!seen.has(p)) problem(`missing: ${p}`)
+  const all = [...expected.values()]
+  const sample = all.filter((_, i) => i % 41 === 0).concat([...all].sort((a, b) => b.size - a.size).slice(0, 3))
 
-  if (method !== 'hardlink' && problems.length === 0) {
-    const all = [...expected.values()]
-    const sample = all.filter((_, i) => i % 41 === 0)
-    sample.push(...[...all].sort((a, b) => b.size - a.size).slice(0, 5))
-    for (const f of sample) {
-      if (!fs.readFileSync(f.dest).equals(fs.readFileSync(f.src))) problem(`bytes differ: ${f.dest}`)
+  return (method) => {
+    const problems = []
+    let overflow = 0
+    const problem = (msg) => { if (problems.length < max) problems.push(msg); else overflow++ }
+    let seen = 0
+    const walk = (dir) => {
+      let entries
+      try { entries = fs.readdirSync(dir, { withFileTypes: true }) } catch (e) { problem(`${dir}: ${e.code}`); return }
+      for (const d of entries) {
+        const p = `${dir}/${d.name}`
+        if (d.isDirectory()) {
+          if (!expectedDirs.has(p)) problem(`extra directory: ${p}`) // e.g. a staging folder left behind
+          walk(p)
+          continue
+        }
+        const f = expected.get(p)
+        if (!f) { problem(`extra ${d.isFile() ? 'file' : 'non-file'}: ${p}`); continue }
+        if (!d.isFile()) { problem(`not a regular file: ${p}`); continue }
+        seen++
+        const st = fs.lstatSync(p)
+        const store = storeStats.get(f.src)
+        if (st.size !== f.size) problem(`size ${st.size} != ${f.size}: ${p}`)
+        if (((st.mode & 0o111) !== 0) !== f.executable) problem(`mode ${(st.mode & 0o777).toString(8)} but executable=${f.executable}: ${p}`)
+        const sameInode = st.ino === store.ino && st.dev === store.dev
+        if (method === 'hardlink' && !sameInode && f.size !== 0) problem(`not a hard link of its store entry: ${p}`)
+        if (method !== 'hardlink' && sameInode) problem(`a hard link, not a ${method}: ${p}`)
+      }
     }
+    walk(plan.tree)
+    if (seen !== expected.size) {
+      for (const p of expected.keys()) if (!fs.existsSync(p)) problem(`missing: ${p}`)
+    }
+    if (method !== 'hardlink' && problems.length === 0) {
+      for (const f of sample) if (!sameBytes(f.dest, f.src)) problem(`bytes differ: ${f.dest}`)
+    }
+    if (overflow) problems.push(`... and ${overflow} more`)
+    return problems
   }
-  if (problems.overflow) problems.push(`... and ${problems.overflow} more`)
-  return problems
 }
 
 /**
@@ -67,4 +72,23 @@ export function checkShared (plan, sh) {
   const r = sh('filefrag', ['-v', big.dest], { allowFail: true })
   if (r.status !== 0) return `filefrag failed on ${big.dest}: ${r.stderr.trim()}`
   return /\bshared\b/.test(r.stdout) ? null : `largest file has no shared extents (not a clone?): ${big.dest}`
+}
+
+const CHUNK = 1 << 20
+const bufA = Buffer.allocUnsafe(CHUNK)
+const bufB = Buffer.allocUnsafe(CHUNK)
+function sameBytes (a, b) {
+  const fa = fs.openSync(a, 'r')
+  const fb = fs.openSync(b, 'r')
+  try {
+    for (;;) {
+      const na = fs.readSync(fa, bufA, 0, CHUNK, null)
+      const nb = fs.readSync(fb, bufB, 0, CHUNK, null)
+      if (na !== nb || bufA.compare(bufB, 0, nb, 0, na) !== 0) return false
+      if (na === 0) return true
+    }
+  } finally {
+    fs.closeSync(fa)
+    fs.closeSync(fb)
+  }
 }

@@ -74,10 +74,10 @@ struct LinkArgs {
     opts: Options,
 }
 
-/// (src, dest, method, fallback, onLinkLimit, maxLinks, ifExists); maxLinks 0 means none.
+/// (src, dest, flags, maxLinks): see `link_options`.
 fn link_args(env: Env, info: napi_callback_info) -> NResult<LinkArgs> {
-    let [src, dest, options @ ..] = env.args::<7>(info)?;
-    let opts = link_options(env, options)?;
+    let [src, dest, flags, max_links] = env.args::<4>(info)?;
+    let opts = link_options(env, flags, max_links)?;
     Ok(LinkArgs {
         src: env.path(src, "src")?,
         dest: env.path(dest, "dest")?,
@@ -85,35 +85,46 @@ fn link_args(env: Env, info: napi_callback_info) -> NResult<LinkArgs> {
     })
 }
 
-/// (method, fallback, onLinkLimit, maxLinks, ifExists)
-fn link_options(env: Env, values: [napi_value; 5]) -> NResult<Options> {
-    let [method, fallback, on_limit, max_links, if_exists] = values;
-    let bad = |what: &str, v: &str| Failure::Type(format!("Invalid \"{what}\": {v:?}"));
-    let method = match env.string(method, "method")?.as_str() {
-        "auto" => Requested::Auto,
-        m => Requested::Only(Method::parse(m).ok_or_else(|| bad("method", m))?),
+/// The link options as the facade packs them, one number instead of five arguments (each
+/// string read through Node-API costs two calls): bits 0-2 the method (0 auto, 1 clone,
+/// 2 hardlink, 3 copy, 4 symlink), bit 3 fallback, bits 4-5 onLinkLimit (0 reset, 1 copy,
+/// 2 error), bits 6-7 ifExists (0 error, 1 replace, 2 keep). `maxLinks` 0 means none.
+fn link_options(env: Env, flags: napi_value, max_links: napi_value) -> NResult<Options> {
+    let bad = |what: &str, v: f64| Failure::Type(format!("Invalid \"{what}\": {v}"));
+    let f = env.number(flags, "flags")?;
+    if !(0.0..256.0).contains(&f) || f.fract() != 0.0 {
+        return Err(bad("flags", f));
+    }
+    let f = f as u32;
+    let method = match f & 7 {
+        0 => Requested::Auto,
+        1 => Requested::Only(Method::Clone),
+        2 => Requested::Only(Method::Hardlink),
+        3 => Requested::Only(Method::Copy),
+        4 => Requested::Only(Method::Symlink),
+        _ => return Err(bad("flags", f.into())),
     };
-    let on_link_limit = match env.string(on_limit, "onLinkLimit")?.as_str() {
-        "reset" => OnLinkLimit::Reset,
-        "copy" => OnLinkLimit::Copy,
-        "error" => OnLinkLimit::Error,
-        v => return Err(bad("onLinkLimit", v)),
+    let on_link_limit = match (f >> 4) & 3 {
+        0 => OnLinkLimit::Reset,
+        1 => OnLinkLimit::Copy,
+        2 => OnLinkLimit::Error,
+        _ => return Err(bad("flags", f.into())),
     };
-    let if_exists = match env.string(if_exists, "ifExists")?.as_str() {
-        "error" => IfExists::Error,
-        "replace" => IfExists::Replace,
-        "keep" => IfExists::Keep,
-        v => return Err(bad("ifExists", v)),
+    let if_exists = match (f >> 6) & 3 {
+        0 => IfExists::Error,
+        1 => IfExists::Replace,
+        2 => IfExists::Keep,
+        _ => return Err(bad("flags", f.into())),
     };
     let max = env.number(max_links, "maxLinks")?;
     let max_links = match max {
         0.0 => None,
         m if m >= 2.0 && m.fract() == 0.0 && m <= 9.0e15 => Some(m as u64),
-        m => return Err(bad("maxLinks", &m.to_string())),
+        m => return Err(bad("maxLinks", m)),
     };
     Ok(Options {
         method,
-        fallback: env.bool(fallback, "fallback")?,
+        fallback: f & 8 != 0,
         on_link_limit,
         max_links,
         if_exists,
@@ -190,7 +201,34 @@ unsafe extern "C" fn clear_fallback_memo(env: napi_env, info: napi_callback_info
     })
 }
 
+/// The common outcome (no fallback, no read-only cache) as one number the facade decodes,
+/// which is much cheaper than an object built property by property through Node-API:
+/// `method + 8 * linkLimit`, method 0 none, 1 clone, 2 hardlink, 3 copy, 4 symlink; linkLimit 0
+/// none, 1 reset, 2 copy. Anything else comes as the full object.
+fn outcome_code(o: &Outcome) -> Option<f64> {
+    if !o.fallbacks.is_empty() {
+        return None;
+    }
+    let method = match o.method {
+        None => 0,
+        Some(Method::Clone) => 1,
+        Some(Method::Hardlink) => 2,
+        Some(Method::Copy) => 3,
+        Some(Method::Symlink) => 4,
+    };
+    let limit = match o.link_limit {
+        None => 0,
+        Some(LinkLimit::Reset) => 1,
+        Some(LinkLimit::Copied) => 2,
+        Some(LinkLimit::CacheReadOnly(_)) => return None,
+    };
+    Some(f64::from(method + 8 * limit))
+}
+
 fn outcome_to_js(env: Env, o: Outcome) -> NResult<napi_value> {
+    if let Some(code) = outcome_code(&o) {
+        return env.double(code);
+    }
     let obj = env.object()?;
     let method = match o.method {
         Some(m) => env.create_string(m.name())?,
@@ -298,16 +336,16 @@ enum Source {
     Tree(PathBuf),
 }
 
-/// (entries | src, into, method, fallback, onLinkLimit, maxLinks, ifExists, atomic, threads,
-/// control). Entries come as a Buffer (see `parse_entries`).
+/// (entries | src, into, flags, maxLinks, atomic, threads, control). Entries come as a Buffer
+/// (see `parse_entries`), the link options as in `link_options`.
 fn import_args(
     env: Env,
     info: napi_callback_info,
     tree: bool,
 ) -> NResult<(ImportArgs, napi_value)> {
-    let [what, into, m, f, l, x, i, atomic, threads, control] = env.args::<10>(info)?;
+    let [what, into, flags, max_links, atomic, threads, control] = env.args::<7>(info)?;
     let into = env.path(into, "into")?;
-    let link = link_options(env, [m, f, l, x, i])?;
+    let link = link_options(env, flags, max_links)?;
     let threads = env.number(threads, "threads")?;
     if !(0.0..=1024.0).contains(&threads) || threads.fract() != 0.0 {
         return Err(Failure::Type(format!("Invalid \"threads\": {threads}")));

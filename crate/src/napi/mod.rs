@@ -62,7 +62,18 @@ impl Env {
                 "The \"{what}\" argument must be of type string"
             )));
         }
+        // Most strings (paths) fit a stack buffer: one call instead of a length query first.
+        let mut stack = [0u8; 1024];
         let mut len = 0;
+        // SAFETY: `stack` has room for `stack.len()` bytes including the NUL.
+        check(unsafe {
+            napi_get_value_string_utf8(self.0, v, stack.as_mut_ptr().cast(), stack.len(), &mut len)
+        })?;
+        // A truncated write stops up to 4 bytes short (a UTF-8 character that did not fit).
+        if len + 4 < stack.len() {
+            return String::from_utf8(stack[..len].to_vec())
+                .map_err(|_| Failure::Type(format!("\"{what}\" is not UTF-8")));
+        }
         // SAFETY: a null buffer asks for the length in bytes, without the NUL.
         check(unsafe { napi_get_value_string_utf8(self.0, v, ptr::null_mut(), 0, &mut len) })?;
         let mut buf = vec![0u8; len + 1];
