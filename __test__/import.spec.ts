@@ -113,6 +113,19 @@ describe('importFiles', () => {
     expect(stats.dirs).toBe([...describeTree(into).values()].filter((v) => v === 'dir').length)
   })
 
+  it('follows a symlinked cache file to its file, on the fast path too', () => {
+    fs.writeFileSync(join(dir, 'real'), 'real')
+    fs.symlinkSync(join(dir, 'real'), join(dir, 'alias'))
+    const entries = ['one', 'two', 'three'].map((path) => ({ path, src: join(dir, 'alias'), size: 4 }))
+    const stats = importFilesSync(entries, { into: join(dir, 'out'), method: 'hardlink' })
+    expect(stats.hardlinked).toBe(3)
+    for (const name of ['one', 'two', 'three']) {
+      const p = join(dir, 'out', name)
+      expect(fs.lstatSync(p).isFile()).toBe(true)
+      expect(fs.statSync(p).ino).toBe(fs.statSync(join(dir, 'real')).ino)
+    }
+  })
+
   it('takes a Map of path to src', () => {
     fs.writeFileSync(join(dir, 'a'), 'A')
     const stats = importFilesSync(new Map([['x/y/a.txt', join(dir, 'a')]]), { into: join(dir, 'out') })

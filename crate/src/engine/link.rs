@@ -334,7 +334,7 @@ impl Materialize<'_> {
         let guard = temp::Guard::new(target.to_path_buf());
         if self.meta.len() > 0 {
             let mut input = File::open(self.src).map_err(fail)?;
-            let copied = io::copy(&mut input, &mut out).map_err(fail)?;
+            let copied = sys::copy_data(&mut input, &mut out, self.meta.len()).map_err(fail)?;
             if copied != self.meta.len() {
                 return Err(fail(io::Error::from(io::ErrorKind::UnexpectedEof)));
             }

@@ -94,8 +94,7 @@ fn fill(
     }
     let mut out = sys::create_new(tmp, meta).map_err(|e| (e, "open"))?;
     let mut input = File::open(entry).map_err(|e| (e, "open"))?;
-    // std copies File to File with copy_file_range/sendfile on Linux.
-    let copied = io::copy(&mut input, &mut out).map_err(|e| (e, "copyfile"))?;
+    let copied = sys::copy_data(&mut input, &mut out, meta.len()).map_err(|e| (e, "copyfile"))?;
     if copied != meta.len() {
         let short = io::Error::new(io::ErrorKind::UnexpectedEof, "cache entry changed size");
         return Err((short, "copyfile"));

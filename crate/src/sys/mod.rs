@@ -6,6 +6,7 @@
 //!   fsynced through it). On failure nothing is left at `dest`.
 //! - `clone_dir(src, dest)`: a whole directory in one call (macOS `clonefile`); ENOTSUP
 //!   elsewhere.
+//! - `copy_data(input, output, len)`: the bytes, in the kernel where it can (`copy_file_range`).
 //! - `create_new(path, meta)`: create `path` exclusively (O_EXCL) with `meta`'s permission bits.
 //! - `file_id(path, meta)`: device, inode and link count of the file `meta` was read from.
 //! - `dir_device(dir)`: the device (volume) of a directory.
@@ -38,17 +39,17 @@ mod unix;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{clone_dir, clone_file};
+pub use linux::{clone_dir, clone_file, copy_data};
 
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(target_os = "macos")]
-pub use macos::{clone_dir, clone_file};
+pub use macos::{clone_dir, clone_file, copy_data};
 
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-pub use unsupported::{clone_dir, clone_file};
+pub use unsupported::{clone_dir, clone_file, copy_data};
 
 #[cfg(unix)]
 pub use unix::{
@@ -60,6 +61,6 @@ pub use unix::{
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    apply_readonly, clone_dir, clone_file, copy_owner, create_new, dir_device, file_id,
+    apply_readonly, clone_dir, clone_file, copy_data, copy_owner, create_new, dir_device, file_id,
     symlink_dir, symlink_file,
 };

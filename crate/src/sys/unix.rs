@@ -67,8 +67,8 @@ pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
     File::open(path).map(DirHandle)
 }
 
-/// `linkat(AT_FDCWD, src, dir, rel, 0)`: a hard link to `src` at `rel` under `dir`, never
-/// following a symlink at `src` (as std's `hard_link`).
+/// `linkat(AT_FDCWD, src, dir, rel, AT_SYMLINK_FOLLOW)`: a hard link to the file `src` (a
+/// symlink at `src` is followed, as `link_file` follows one) at `rel` under `dir`.
 pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
@@ -83,16 +83,30 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
             flags: i32,
         ) -> i32;
     }
+    // <fcntl.h>: Linux (glibc, musl) and Darwin differ.
     #[cfg(target_vendor = "apple")]
     const AT_FDCWD: i32 = -2;
+    #[cfg(target_vendor = "apple")]
+    const AT_SYMLINK_FOLLOW: i32 = 0x0040;
     #[cfg(not(target_vendor = "apple"))]
     const AT_FDCWD: i32 = -100;
+    #[cfg(not(target_vendor = "apple"))]
+    const AT_SYMLINK_FOLLOW: i32 = 0x400;
     let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
     let src = CString::new(src.as_os_str().as_bytes()).map_err(nul)?;
     let rel = CString::new(rel.as_os_str().as_bytes()).map_err(nul)?;
+    let dirfd = dir.0.as_raw_fd();
     // SAFETY: both strings are NUL-terminated and live for the call; the descriptor is owned by
     // `dir`, open for the call; linkat only reads its arguments.
-    let rc = unsafe { linkat(AT_FDCWD, src.as_ptr(), dir.0.as_raw_fd(), rel.as_ptr(), 0) };
+    let rc = unsafe {
+        linkat(
+            AT_FDCWD,
+            src.as_ptr(),
+            dirfd,
+            rel.as_ptr(),
+            AT_SYMLINK_FOLLOW,
+        )
+    };
     if rc == -1 {
         return Err(io::Error::last_os_error());
     }
