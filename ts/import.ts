@@ -155,10 +155,6 @@ function convert(e: unknown, signal: AbortSignal | undefined, caller: Function):
   return fsError(e, caller)
 }
 
-function stats(s: NativeStats): ImportStats {
-  return s
-}
-
 async function runAsync(
   call: Call,
   what: unknown,
@@ -192,7 +188,7 @@ async function runAsync(
     const s = await run(p.what as Buffer, p.into, ...p.rest)
     if (progressError) throw progressError
     tick()
-    return stats(s)
+    return s
   } catch (e) {
     if (progressError) throw progressError
     // After an await the caller is no longer on the stack: cut at this frame instead, leaving
@@ -216,7 +212,7 @@ function runSync(call: Call, what: unknown, into: unknown, options: ImportOption
     throw convert(e, signal, caller)
   }
   onProgress?.({ done: Atomics.load(p.control, 0), total: Atomics.load(p.control, 1) })
-  return stats(s)
+  return s
 }
 
 /**

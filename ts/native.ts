@@ -1,3 +1,5 @@
+import type { ImportStats } from './import.js'
+
 /**
  * The interface of the native addon (`crate/src/binding.rs`), as the facade calls it.
  * Arguments arrive validated and normalized; `maxLinks` 0 means none.
@@ -35,19 +37,8 @@ type PathArg = string | Buffer
 /** src, dest, flags (the packed options: see `link_options` in binding.rs), maxLinks (0: none) */
 type NativeLinkArgs = [PathArg, PathArg, number, number]
 
-export interface NativeStats {
-  files: number
-  dirs: number
-  cloned: number
-  hardlinked: number
-  copied: number
-  symlinked: number
-  resets: number
-  fallbacks: number
-  bytesCopied: number
-  elapsedMs: number
-  method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
-}
+/** What an import did: exactly the public `ImportStats`. */
+export type NativeStats = ImportStats
 
 /** flags, maxLinks, atomic, threads (0: cores), control (ArrayBuffer: Int32 done, total, abort) */
 type NativeImportTail = [number, number, boolean, number, ArrayBuffer]
