@@ -88,14 +88,23 @@ impl Env {
 
     /// The bytes of a Buffer, copied out (they may be used after this call).
     pub fn buffer_bytes(&self, v: napi_value, what: &str) -> NResult<Vec<u8>> {
-        let mut is_buffer = false;
-        // SAFETY: `v` is a live handle; `is_buffer` is a valid out-pointer.
-        check(unsafe { napi_is_buffer(self.0, v, &mut is_buffer) })?;
-        if !is_buffer {
+        if !self.is_buffer(v)? {
             return Err(Failure::Type(format!(
                 "The \"{what}\" argument must be a Buffer"
             )));
         }
+        self.copy_buffer(v)
+    }
+
+    fn is_buffer(&self, v: napi_value) -> NResult<bool> {
+        let mut is_buffer = false;
+        // SAFETY: `v` is a live handle; `is_buffer` is a valid out-pointer.
+        check(unsafe { napi_is_buffer(self.0, v, &mut is_buffer) })?;
+        Ok(is_buffer)
+    }
+
+    /// The bytes of `v`, which must be a Buffer, copied out.
+    fn copy_buffer(&self, v: napi_value) -> NResult<Vec<u8>> {
         let mut data: *mut c_void = ptr::null_mut();
         let mut len = 0;
         // SAFETY: `v` is a Buffer; both out-pointers are valid.
@@ -109,21 +118,8 @@ impl Env {
 
     /// A path given as a string, or as a Buffer of raw bytes (names that are not UTF-8, Unix).
     pub fn path(&self, v: napi_value, what: &str) -> NResult<PathBuf> {
-        let mut is_buffer = false;
-        // SAFETY: `v` is a live handle; `is_buffer` is a valid out-pointer.
-        check(unsafe { napi_is_buffer(self.0, v, &mut is_buffer) })?;
-        let path = if is_buffer {
-            let mut data: *mut c_void = ptr::null_mut();
-            let mut len = 0;
-            // SAFETY: `v` is a Buffer; the data stays valid while `v` is alive (this call),
-            // and we copy it out before returning.
-            check(unsafe { napi_get_buffer_info(self.0, v, &mut data, &mut len) })?;
-            let bytes = if len == 0 || data.is_null() {
-                Vec::new()
-            } else {
-                // SAFETY: Node guarantees `len` readable bytes at `data`.
-                unsafe { std::slice::from_raw_parts(data as *const u8, len) }.to_vec()
-            };
+        let path = if self.is_buffer(v)? {
+            let bytes = self.copy_buffer(v)?;
             bytes_to_path(bytes).ok_or_else(|| {
                 Failure::Type(format!("The \"{what}\" argument is not a valid path"))
             })?

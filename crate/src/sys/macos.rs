@@ -21,26 +21,14 @@ extern "C" {
 /// Clones `src` to `dest` in one call. `dest` must not exist (EEXIST); the clone keeps the
 /// source's mode (without setuid/setgid), and a failed call leaves nothing at `dest`.
 pub fn clone_file(src: &Path, dest: &Path, _meta: &Metadata) -> io::Result<File> {
-    let src = c_path(src)?;
-    let dest_c = c_path(dest)?;
-    // SAFETY: both pointers are NUL-terminated strings owned by `CString`s that live for the
-    // whole call; clonefile only reads them.
-    let rc = unsafe {
-        clonefile(
-            src.as_ptr(),
-            dest_c.as_ptr(),
-            CLONE_NOFOLLOW | CLONE_NOOWNERCOPY,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    clone_dir(src, dest)?;
     // Open for the caller to set times and fsync (both work on a read-only descriptor).
     File::open(dest)
 }
 
-/// Clones the directory `src` and everything under it to `dest` (which must not exist) in one
-/// call, as uv and bun do on APFS. A failed call may leave part of `dest`: clone into a stage.
+/// Clones `src` to `dest` (which must not exist) in one `clonefile` call: a file, or a
+/// directory and everything under it, as uv and bun do on APFS. A failed directory clone may
+/// leave part of `dest`: clone into a stage.
 pub fn clone_dir(src: &Path, dest: &Path) -> io::Result<()> {
     let src = c_path(src)?;
     let dest = c_path(dest)?;
