@@ -4,11 +4,13 @@
 
 pub mod batch;
 pub mod error;
+pub mod fsinfo;
 pub mod link;
 pub mod memo;
 pub mod method;
 pub mod paths;
 pub mod reset;
+pub mod scan;
 pub mod temp;
 pub mod tree;
 

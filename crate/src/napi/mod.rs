@@ -201,6 +201,24 @@ impl Env {
         Ok(v)
     }
 
+    /// A new Buffer holding a copy of `bytes`.
+    pub fn buffer(&self, bytes: &[u8]) -> NResult<napi_value> {
+        let mut v = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        // SAFETY: `bytes` is readable for its length during the call; both out-pointers are
+        // valid.
+        check(unsafe {
+            napi_create_buffer_copy(
+                self.0,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                &mut data,
+                &mut v,
+            )
+        })?;
+        Ok(v)
+    }
+
     pub fn object(&self) -> NResult<napi_value> {
         let mut v = ptr::null_mut();
         // SAFETY: `v` is a valid out-pointer.

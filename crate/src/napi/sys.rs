@@ -95,6 +95,8 @@ napi_functions! {
     fn napi_is_buffer(env: napi_env, value: napi_value, result: *mut bool);
     fn napi_get_buffer_info(env: napi_env, value: napi_value, data: *mut *mut c_void,
         length: *mut usize);
+    fn napi_create_buffer_copy(env: napi_env, length: usize, data: *const c_void,
+        result_data: *mut *mut c_void, result: *mut napi_value);
     fn napi_create_object(env: napi_env, result: *mut napi_value);
     fn napi_create_array_with_length(env: napi_env, length: usize, result: *mut napi_value);
     fn napi_set_element(env: napi_env, object: napi_value, index: u32, value: napi_value);

@@ -90,3 +90,30 @@ pub fn copy_data(input: &mut File, output: &mut File, len: u64) -> io::Result<u6
     }
     Ok(copied)
 }
+
+/// The mount holding `path` (on device `device`), from `/proc/self/mountinfo`.
+pub fn mount_of(path: &Path, device: u64) -> Option<super::Mount> {
+    use crate::engine::fsinfo::{parse_mountinfo_line, pick_mount};
+    use std::os::unix::ffi::OsStrExt;
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mounts: Vec<_> = text.lines().filter_map(parse_mountinfo_line).collect();
+    // dev_t as glibc and musl encode it (gnu_dev_major / gnu_dev_minor).
+    let major = ((device >> 8) & 0xfff) | ((device >> 32) & !0xfff);
+    let minor = (device & 0xff) | ((device >> 12) & !0xff);
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let m = pick_mount(
+        &mounts,
+        (major as u32, minor as u32),
+        real.as_os_str().as_bytes(),
+    )?;
+    Some(super::Mount {
+        fs_type: m.fs_type.clone(),
+        source: Some(m.source.clone()),
+    })
+}
+
+/// Linux has no `pathconf` system call: glibc's answers from a table by filesystem type, and
+/// answers 127 for a type it does not know. `engine::fsinfo` keeps the table instead.
+pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
+    None
+}

@@ -56,3 +56,68 @@ fn c_path(path: &Path) -> io::Result<CString> {
 pub fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
     std::io::copy(input, output)
 }
+
+/// `struct statfs` with 64-bit inodes, from `<sys/mount.h>` (the only layout on arm64, and the
+/// `$INODE64` one on x86_64). https://keith.github.io/xcode-man-pages/statfs.2.html
+#[repr(C)]
+struct StatFs {
+    f_bsize: u32,
+    f_iosize: i32,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [i32; 2],
+    f_owner: u32,
+    f_type: u32,
+    f_flags: u32,
+    f_fssubtype: u32,
+    f_fstypename: [c_char; 16],
+    f_mntonname: [c_char; 1024],
+    f_mntfromname: [c_char; 1024],
+    f_flags_ext: u32,
+    f_reserved: [u32; 7],
+}
+
+extern "C" {
+    #[cfg_attr(target_arch = "x86_64", link_name = "statfs$INODE64")]
+    fn statfs(path: *const c_char, buf: *mut StatFs) -> i32;
+    // https://keith.github.io/xcode-man-pages/pathconf.2.html
+    fn pathconf(path: *const c_char, name: i32) -> std::ffi::c_long;
+}
+
+/// `_PC_LINK_MAX` in `<unistd.h>`.
+const PC_LINK_MAX: i32 = 1;
+
+/// The volume holding `path`: its type ("apfs", "hfs", "smbfs") and what it is mounted from.
+pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {
+    let p = c_path(path).ok()?;
+    // SAFETY: an all-zero StatFs is a valid value (integers and byte arrays only).
+    let mut buf: StatFs = unsafe { std::mem::zeroed() };
+    // SAFETY: `p` is NUL-terminated and lives for the call; `buf` is a writable struct of the
+    // layout statfs fills.
+    if unsafe { statfs(p.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    let text = |chars: &[c_char]| {
+        let bytes: Vec<u8> = chars
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    Some(super::Mount {
+        fs_type: text(&buf.f_fstypename),
+        source: Some(text(&buf.f_mntfromname)),
+    })
+}
+
+/// What the volume itself says (APFS and HFS+ answer; -1 means no limit or unknown).
+pub fn pathconf_link_max(path: &Path) -> Option<u64> {
+    let p = c_path(path).ok()?;
+    // SAFETY: `p` is NUL-terminated and lives for the call; pathconf only reads it.
+    let n = unsafe { pathconf(p.as_ptr(), PC_LINK_MAX) };
+    u64::try_from(n).ok().filter(|&n| n > 0)
+}

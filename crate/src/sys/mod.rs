@@ -15,6 +15,9 @@
 //!   to a directory.
 //! - `open_dir(path)`, `link_into(src, dir, rel)`: a directory kept open, and a hard link into
 //!   it by a name relative to it (`linkat`; a joined path on Windows).
+//! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
+//! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
+//! - `process_alive(pid)`: whether a process with that id runs on this machine.
 //! - `apply_readonly(path, meta)`: after writing a copy, make it read-only if `meta` is (Windows;
 //!   on Unix the mode was set by `create_new`).
 
@@ -33,28 +36,35 @@ impl FileId {
     }
 }
 
+/// The filesystem a path is on, as the OS names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub fs_type: String,
+    pub source: Option<String>,
+}
+
 #[cfg(unix)]
 mod unix;
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{clone_dir, clone_file, copy_data};
+pub use linux::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
 
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(target_os = "macos")]
-pub use macos::{clone_dir, clone_file, copy_data};
+pub use macos::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
 
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-pub use unsupported::{clone_dir, clone_file, copy_data};
+pub use unsupported::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
 
 #[cfg(unix)]
 pub use unix::{
-    apply_readonly, copy_owner, create_new, dir_device, file_id, link_into, open_dir, symlink_dir,
-    symlink_file, DirHandle,
+    apply_readonly, copy_owner, create_new, dir_device, file_id, link_into, open_dir,
+    process_alive, symlink_dir, symlink_file, DirHandle,
 };
 
 #[cfg(windows)]
@@ -62,5 +72,6 @@ mod windows;
 #[cfg(windows)]
 pub use windows::{
     apply_readonly, clone_dir, clone_file, copy_data, copy_owner, create_new, dir_device, file_id,
-    symlink_dir, symlink_file,
+    link_into, mount_of, open_dir, pathconf_link_max, process_alive, symlink_dir, symlink_file,
+    DirHandle,
 };

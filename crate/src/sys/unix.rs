@@ -112,3 +112,24 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether a process with this id runs on this machine: `kill(pid, 0)` succeeds, or fails with
+/// EPERM (it exists but is not ours).
+pub fn process_alive(pid: u32) -> bool {
+    extern "C" {
+        // https://man7.org/linux/man-pages/man2/kill.2.html (same on macOS)
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled; it touches no
+    // memory.
+    if unsafe { kill(pid, 0) } == 0 {
+        return true;
+    }
+    io::Error::last_os_error().kind() == io::ErrorKind::PermissionDenied
+}

@@ -21,3 +21,11 @@ pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Re
 pub fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
     std::io::copy(input, output)
 }
+
+pub fn mount_of(_path: &Path, _device: u64) -> Option<super::Mount> {
+    None
+}
+
+pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
+    None
+}

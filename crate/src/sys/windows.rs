@@ -79,6 +79,23 @@ extern "system" {
     fn GetFileInformationByHandle(file: Handle, info: *mut ByHandleFileInformation) -> i32;
     // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
     fn GetVolumePathNameW(file_name: *const u16, volume_path_name: *mut u16, len: u32) -> i32;
+    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumeinformationw
+    fn GetVolumeInformationW(
+        root_path_name: *const u16,
+        volume_name: *mut u16,
+        volume_name_size: u32,
+        serial_number: *mut u32,
+        max_component_length: *mut u32,
+        flags: *mut u32,
+        fs_name: *mut u16,
+        fs_name_size: u32,
+    ) -> i32;
+    // https://learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocess
+    fn OpenProcess(access: u32, inherit: i32, pid: u32) -> Handle;
+    // https://learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-getexitcodeprocess
+    fn GetExitCodeProcess(process: Handle, code: *mut u32) -> i32;
+    // https://learn.microsoft.com/windows/win32/api/handleapi/nf-handleapi-closehandle
+    fn CloseHandle(handle: Handle) -> i32;
     // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getdiskfreespacew
     fn GetDiskFreeSpaceW(
         root_path_name: *const u16,
@@ -290,4 +307,64 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
 /// Copies `input` to `output` (std picks the best way this OS has).
 pub fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
     std::io::copy(input, output)
+}
+
+/// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").
+pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {
+    let mut root = [0u16; 261];
+    let p = wide(path);
+    // SAFETY: `p` is NUL-terminated; `root` is writable for the length passed.
+    if unsafe { GetVolumePathNameW(p.as_ptr(), root.as_mut_ptr(), root.len() as u32) } == 0 {
+        return None;
+    }
+    let mut name = [0u16; 261];
+    let null = ptr::null_mut();
+    // SAFETY: `root` is the NUL-terminated volume path just written; `name` is writable for the
+    // length passed; the optional outputs are null, which the function allows.
+    let ok = unsafe {
+        GetVolumeInformationW(
+            root.as_ptr(),
+            null,
+            0,
+            null.cast(),
+            null.cast(),
+            null.cast(),
+            name.as_mut_ptr(),
+            name.len() as u32,
+        )
+    };
+    if ok == 0 {
+        return None;
+    }
+    let text = |w: &[u16]| {
+        String::from_utf16_lossy(&w[..w.iter().position(|&c| c == 0).unwrap_or(w.len())])
+    };
+    Some(super::Mount {
+        fs_type: text(&name),
+        source: Some(text(&root)),
+    })
+}
+
+/// Windows has no `pathconf`: the limit comes from the filesystem type.
+pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
+    None
+}
+
+/// Whether a process with this id runs on this machine.
+pub fn process_alive(pid: u32) -> bool {
+    const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
+    const STILL_ACTIVE: u32 = 259;
+    const ERROR_INVALID_PARAMETER: i32 = 87;
+    // SAFETY: OpenProcess takes plain values; a null handle reports failure.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if h.is_null() {
+        // No such process; any other failure (access denied) means it exists.
+        return io::Error::last_os_error().raw_os_error() != Some(ERROR_INVALID_PARAMETER);
+    }
+    let mut code = 0u32;
+    // SAFETY: `h` is the open process handle from above, closed right after; `code` is writable.
+    let alive = unsafe { GetExitCodeProcess(h, &mut code) } == 0 || code == STILL_ACTIVE;
+    // SAFETY: `h` is open and owned here.
+    unsafe { CloseHandle(h) };
+    alive
 }

@@ -22,10 +22,12 @@ use std::ptr;
 use std::sync::atomic::AtomicI32;
 
 /// Bumped when this interface changes, so the facade can refuse a stale binary.
-const ABI: f64 = 1.0;
+const ABI: f64 = 2.0;
+
+mod scan;
 
 pub fn register(env: Env, exports: napi_value) -> NResult<napi_value> {
-    let functions: [(&CStr, crate::napi::sys::napi_callback); 10] = [
+    let functions: [(&CStr, crate::napi::sys::napi_callback); 15] = [
         (c"importFiles", import_files),
         (c"importFilesSync", import_files_sync),
         (c"importTree", import_tree),
@@ -36,6 +38,11 @@ pub fn register(env: Env, exports: napi_value) -> NResult<napi_value> {
         (c"resetEntrySync", reset_entry_sync),
         (c"errnoTable", errno_table),
         (c"clearFallbackMemo", clear_fallback_memo),
+        (c"fsInfo", scan::fs_info),
+        (c"scan", scan::scan),
+        (c"scanSync", scan::scan_sync),
+        (c"clean", scan::clean),
+        (c"cleanSync", scan::clean_sync),
     ];
     for (name, cb) in functions {
         let f = env.function(name, cb)?;
