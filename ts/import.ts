@@ -1,8 +1,6 @@
-import { readdirSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { addon } from './addon.js'
-import { abortError, invalidArgType, invalidArgValue, isNativeError, fsError, outOfRange } from './errors.js'
-import type { NativeStats } from './native.js'
+import { checkControlled, type Controlled, controlled, controlledSync, type Progress } from './control.js'
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import { type LinkOptions, normalize, type PathLike, toPath } from './options.js'
 
 /** One file of a batch: where it goes (relative to `into`, `/`-separated) and where it comes from. */
@@ -26,12 +24,10 @@ export interface ImportEntry {
   size?: number
 }
 
-export interface ImportProgress {
-  done: number
-  total: number
-}
+/** Files placed so far, of `total`. */
+export type ImportProgress = Progress
 
-export interface ImportOptions extends LinkOptions {
+export interface ImportOptions extends LinkOptions, Controlled {
   /**
    * Stage the import in a temp sibling of the destination (`.<name>.cachelink-stage-<pid>-<random>`)
    * and rename it into place when complete, so the destination is absent or complete, never
@@ -76,15 +72,12 @@ export interface ImportStats {
   method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
 }
 
-const PROGRESS_MS = 50
-
 type Call = 'files' | 'tree'
 
 interface Prepared {
   what: string | Buffer
   into: string | Buffer
-  rest: [number, number, boolean, number, ArrayBuffer]
-  control: Int32Array
+  rest: [number, number, boolean, number]
 }
 
 /** The entries in the addon's wire form: `path\0src\0x\0size\0...` as UTF-8. */
@@ -134,25 +127,12 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
     throw outOfRange('options.threads', 'an integer from 0 (the number of cores) to 1024', threads, caller)
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal, caller)
-  }
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
-    throw invalidArgType('options.onProgress', 'of type function', o.onProgress, caller)
-  }
-  const control = new Int32Array(new ArrayBuffer(16))
+  checkControlled(o, caller)
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
-    rest: [link.flags, link.maxLinks, atomic, threads, control.buffer],
-    control,
+    rest: [link.flags, link.maxLinks, atomic, threads],
   }
-}
-
-function convert(e: unknown, signal: AbortSignal | undefined, caller: Function): unknown {
-  if (!isNativeError(e)) return e
-  if (e.code === 'ABORT_ERR') return abortError(signal?.reason, caller)
-  return fsError(e, caller)
 }
 
 async function runAsync(
@@ -163,56 +143,20 @@ async function runAsync(
   caller: Function,
 ): Promise<ImportStats> {
   const p = prepare(call, what, into, options, caller)
-  const { signal, onProgress } = options ?? {}
-  if (signal?.aborted) throw abortError(signal.reason, runAsync)
-  const onAbort = () => Atomics.store(p.control, 2, 1)
-  signal?.addEventListener('abort', onAbort, { once: true })
-  let last = -1
-  let progressError: unknown
-  const tick = () => {
-    const done = Atomics.load(p.control, 0)
-    if (done === last || !onProgress) return
-    last = done
-    try {
-      onProgress({ done, total: Atomics.load(p.control, 1) })
-    } catch (e) {
-      progressError ??= e
-      Atomics.store(p.control, 2, 1)
-    }
-  }
-  const timer = onProgress ? setInterval(tick, PROGRESS_MS) : undefined
-  timer?.unref()
-  try {
+  return controlled(options, (control) => {
     const native = addon()
     const run = call === 'files' ? native.importFiles : native.importTree
-    const s = await run(p.what as Buffer, p.into, ...p.rest)
-    if (progressError) throw progressError
-    tick()
-    return s
-  } catch (e) {
-    if (progressError) throw progressError
-    // After an await the caller is no longer on the stack: cut at this frame instead, leaving
-    // the async frames of the caller's callers.
-    throw convert(e, signal, runAsync)
-  } finally {
-    clearInterval(timer)
-    signal?.removeEventListener('abort', onAbort)
-  }
+    return run(p.what as Buffer, p.into, ...p.rest, control)
+  })
 }
 
 function runSync(call: Call, what: unknown, into: unknown, options: ImportOptions | undefined, caller: Function) {
   const p = prepare(call, what, into, options, caller)
-  const { signal, onProgress } = options ?? {}
-  if (signal?.aborted) throw abortError(signal.reason, caller)
-  let s: NativeStats
-  try {
+  return controlledSync(options, caller, (control) => {
     const native = addon()
-    s = (call === 'files' ? native.importFilesSync : native.importTreeSync)(p.what as Buffer, p.into, ...p.rest)
-  } catch (e) {
-    throw convert(e, signal, caller)
-  }
-  onProgress?.({ done: Atomics.load(p.control, 0), total: Atomics.load(p.control, 1) })
-  return s
+    const run = call === 'files' ? native.importFilesSync : native.importTreeSync
+    return run(p.what as Buffer, p.into, ...p.rest, control)
+  })
 }
 
 /**
@@ -256,67 +200,4 @@ export async function importTree(src: PathLike, into: PathLike, options?: Import
 /** The synchronous twin of {@link importTree}. */
 export function importTreeSync(src: PathLike, into: PathLike, options?: ImportOptions): ImportStats {
   return runSync('tree', src, into, options, importTreeSync)
-}
-
-export interface CleanTempOptions {
-  /**
-   * Only remove temp files and stages at least this old (by mtime).
-   * @default 60000
-   */
-  olderThanMs?: number
-}
-
-const TEMP_NAME = /\.cachelink-(stage-)?(\d+)-[0-9a-f]{16}$/
-
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-/**
- * Removes what interrupted work left under `dir`: reset temp files (`.<name>.cachelink-<pid>-<random>`)
- * and import stages (`.<name>.cachelink-stage-<pid>-<random>`) whose process is no longer running
- * on this machine and that are at least `olderThanMs` old. On a cache shared between machines,
- * pick an `olderThanMs` longer than any import. Returns the paths removed.
- */
-export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<{ removed: string[] }> {
-  return cleanTempSync(dir, options)
-}
-
-/** The synchronous twin of {@link cleanTemp}. */
-export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): { removed: string[] } {
-  const root = toPath(dir, 'dir', cleanTempSync).toString()
-  const olderThanMs = options.olderThanMs ?? 60_000
-  if (typeof olderThanMs !== 'number' || !(olderThanMs >= 0)) {
-    throw outOfRange('options.olderThanMs', '>= 0', olderThanMs, cleanTempSync)
-  }
-  const removed: string[] = []
-  const now = Date.now()
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const path = join(d, e.name)
-      const m = TEMP_NAME.exec(e.name)
-      if (m && !alive(Number(m[2]))) {
-        let age: number
-        try {
-          age = now - statSync(path).mtimeMs
-        } catch {
-          continue
-        }
-        if (age >= olderThanMs) {
-          rmSync(path, { recursive: true, force: true })
-          removed.push(path)
-          continue
-        }
-      }
-      if (e.isDirectory()) walk(path)
-    }
-  }
-  walk(root)
-  return { removed }
 }

@@ -13,13 +13,30 @@ export type { CachelinkError } from './errors.js'
 export {
   cleanTemp,
   cleanTempSync,
+  fsInfo,
+  fsInfoSync,
+  scanCache,
+  scanCacheSync,
+} from './cache.js'
+export type {
+  CleanTempOptions,
+  FoundPath,
+  FsInfo,
+  Leftover,
+  LinkedFile,
+  ScanOptions,
+  ScanResult,
+} from './cache.js'
+export type { Progress } from './control.js'
+export { probe, probeSync } from './probe.js'
+export type { MethodProbe, ProbeResult } from './probe.js'
+export {
   importFiles,
   importFilesSync,
   importTree,
   importTreeSync,
 } from './import.js'
 export type {
-  CleanTempOptions,
   ImportEntry,
   ImportFilesOptions,
   ImportOptions,

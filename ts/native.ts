@@ -43,6 +43,31 @@ export type NativeStats = ImportStats
 /** flags, maxLinks, atomic, threads (0: cores), control (ArrayBuffer: Int32 done, total, abort) */
 type NativeImportTail = [number, number, boolean, number, ArrayBuffer]
 
+export interface NativeFsInfo {
+  fsType: string | null
+  source: string | null
+  device: number
+  linkMax: number | null
+  linkMaxFrom: 'pathconf' | 'fstype' | 'unknown'
+}
+
+/** A path as raw bytes, as shown (`\xNN` for bytes that are not UTF-8), and whether the two agree. */
+type NativePath = [raw: Buffer, shown: string, exact: boolean]
+export type NativeLeftover = [...NativePath, stage: boolean, pid: number, ageMs: number]
+
+export interface NativeScan {
+  files: number
+  bytes: number
+  dirs: number
+  others: number
+  mostLinks: number
+  elapsedMs: number
+  histogram: Array<[from: number, files: number]>
+  near: Array<[...NativePath, links: number, size: number]>
+  leftovers: NativeLeftover[]
+  unreadable: Array<[...NativePath, code: string]>
+}
+
 export interface Native {
   /** entries: UTF-8 `path\0src\0x\0size\0...`: x '1', '0' or '', size decimal or '' */
   importFiles(entries: Buffer, into: PathArg, ...rest: NativeImportTail): Promise<NativeStats>
@@ -54,9 +79,16 @@ export interface Native {
   linkFileSync(...args: NativeLinkArgs): NativeOutcome | NativeOutcomeCode
   resetEntry(path: PathArg): Promise<void>
   resetEntrySync(path: PathArg): void
+  fsInfo(path: PathArg): NativeFsInfo
+  /** root, nearAt (0: list none), control */
+  scan(root: PathArg, nearAt: number, control: ArrayBuffer): Promise<NativeScan>
+  scanSync(root: PathArg, nearAt: number, control: ArrayBuffer): NativeScan
+  /** root, olderThanMs, dryRun, control */
+  clean(root: PathArg, olderThanMs: number, dryRun: boolean, control: ArrayBuffer): Promise<NativeLeftover[]>
+  cleanSync(root: PathArg, olderThanMs: number, dryRun: boolean, control: ArrayBuffer): NativeLeftover[]
   errnoTable(): Array<[number, string]>
   clearFallbackMemo(): void
 }
 
 /** The `abi` this facade speaks; a binary reporting another one is stale. */
-export const ABI = 1
+export const ABI = 2

@@ -1,0 +1,199 @@
+import { addon } from './addon.js'
+import { checkControlled, type Controlled, controlled, controlledSync } from './control.js'
+import { invalidArgType, outOfRange, rethrow } from './errors.js'
+import type { NativeFsInfo, NativeLeftover, NativeScan } from './native.js'
+import { type PathLike, toPath } from './options.js'
+
+/** The filesystem a path is on. */
+export interface FsInfo {
+  /** As the OS names it: `'ext4'`, `'btrfs'`, `'tmpfs'`, `'nfs4'`, `'apfs'`, `'NTFS'`; null if unknown. */
+  fsType: string | null
+  /** What it is mounted from (`'/dev/loop3'`, `'fs-1.efs.us-east-1.amazonaws.com:/'`), where known. */
+  source: string | null
+  /** The device number, as `fs.stat` reports it. */
+  device: number
+  /** The most hard links a file there may have; null when unknown. */
+  linkMax: number | null
+  /**
+   * Where `linkMax` comes from: `'pathconf'` (the OS asked the volume: macOS), `'fstype'` (the
+   * filesystem type's fixed limit: ext4 65000, btrfs 65535, NTFS 1023, AWS EFS 177, ...; Linux
+   * and Windows) or `'unknown'` (overlay, FUSE, NFS other than EFS, ...).
+   */
+  linkMaxFrom: 'pathconf' | 'fstype' | 'unknown'
+}
+
+/** The filesystem of `path` (which must exist). */
+export async function fsInfo(path: PathLike): Promise<FsInfo> {
+  return fsInfoSync(path)
+}
+
+/** The synchronous twin of {@link fsInfo} (it makes two or three quick system calls). */
+export function fsInfoSync(path: PathLike): FsInfo {
+  const p = toPath(path, 'path', fsInfoSync)
+  try {
+    return { ...(addon().fsInfo(p) as NativeFsInfo) }
+  } catch (e) {
+    rethrow(e, fsInfoSync)
+  }
+}
+
+/**
+ * A path found under a cache. Names that are not valid UTF-8 (Linux allows any bytes) are
+ * shown with `\xNN` escapes in `path`; `raw` always holds the exact bytes, which every fs and
+ * cachelink call accepts as a path.
+ */
+export interface FoundPath {
+  /** The path, exact when `exact` is true, else with `\xNN` for each byte that is not UTF-8. */
+  path: string
+  raw: Buffer
+  /** `path` is exactly the name on disk. */
+  exact: boolean
+}
+
+/** A cache file with many links. */
+export interface LinkedFile extends FoundPath {
+  links: number
+  size: number
+}
+
+/** What interrupted work left: a reset's temp file or an import's stage directory. */
+export interface Leftover extends FoundPath {
+  kind: 'temp' | 'stage'
+  /** The process that made it (from its name). */
+  pid: number
+  /** Since it was last modified. */
+  ageMs: number
+}
+
+export interface ScanOptions extends Controlled {
+  /**
+   * List the files with at least this many links in `near`.
+   * @default none listed
+   */
+  nearAt?: number
+}
+
+export interface ScanResult {
+  /** Regular files (symlinks not followed) and their bytes. */
+  files: number
+  bytes: number
+  dirs: number
+  /** Symlinks, sockets, ... */
+  others: number
+  /** The highest link count seen. */
+  mostLinks: number
+  /** Files by link count: `from` to `to` links (`to` null: and more). */
+  histogram: Array<{ from: number; to: number | null; files: number }>
+  /** Files with at least `nearAt` links, most first. */
+  near: LinkedFile[]
+  leftovers: Leftover[]
+  /** Directories that could not be read, with the code saying why. */
+  unreadable: Array<FoundPath & { code: string }>
+  elapsedMs: number
+}
+
+function found([raw, path, exact]: [Buffer, string, boolean]): FoundPath {
+  return { path, raw, exact }
+}
+
+function leftover(l: NativeLeftover): Leftover {
+  const [raw, path, exact, stage, pid, ageMs] = l
+  return { ...found([raw, path, exact]), kind: stage ? 'stage' : 'temp', pid, ageMs }
+}
+
+function scanResult(n: NativeScan): ScanResult {
+  return {
+    files: n.files,
+    bytes: n.bytes,
+    dirs: n.dirs,
+    others: n.others,
+    mostLinks: n.mostLinks,
+    histogram: n.histogram.map(([from, files], i) => ({
+      from,
+      to: i + 1 < n.histogram.length ? n.histogram[i + 1][0] - 1 : null,
+      files,
+    })),
+    near: n.near.map(([raw, path, exact, links, size]) => ({ ...found([raw, path, exact]), links, size })),
+    leftovers: n.leftovers.map(leftover),
+    unreadable: n.unreadable.map(([raw, path, exact, code]) => ({ ...found([raw, path, exact]), code })),
+    elapsedMs: n.elapsedMs,
+  }
+}
+
+function nearAt(options: ScanOptions, caller: Function): number {
+  const n = options.nearAt ?? 0
+  if (typeof n !== 'number') throw invalidArgType('options.nearAt', 'of type number', n, caller)
+  if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('options.nearAt', 'an integer >= 0', n, caller)
+  return n
+}
+
+/**
+ * Walks the cache at `dir` natively (symlinks are not followed): files, bytes, a histogram of
+ * link counts, the files with at least `nearAt` links, and leftovers of interrupted work.
+ * `onProgress` gets the entries visited (`total` stays 0: a walk does not know it ahead).
+ *
+ * @example
+ * ```ts
+ * const { near } = await scanCache('/store', { nearAt: 0.9 * 65000 })
+ * for (const f of near) await resetEntry(f.raw)
+ * ```
+ */
+export async function scanCache(dir: PathLike, options: ScanOptions = {}): Promise<ScanResult> {
+  const root = toPath(dir, 'dir', scanCache)
+  const at = nearAt(options, scanCache)
+  checkControlled(options, scanCache)
+  return scanResult(await controlled(options, (control) => addon().scan(root, at, control)))
+}
+
+/** The synchronous twin of {@link scanCache}. */
+export function scanCacheSync(dir: PathLike, options: ScanOptions = {}): ScanResult {
+  const root = toPath(dir, 'dir', scanCacheSync)
+  const at = nearAt(options, scanCacheSync)
+  checkControlled(options, scanCacheSync)
+  return scanResult(controlledSync(options, scanCacheSync, (control) => addon().scanSync(root, at, control)))
+}
+
+export interface CleanTempOptions extends Controlled {
+  /**
+   * Only remove temp files and stages at least this old (by mtime).
+   * @default 60000
+   */
+  olderThanMs?: number
+  /**
+   * Report what would be removed, remove nothing.
+   * @default false
+   */
+  dryRun?: boolean
+}
+
+function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolean] {
+  const older = options.olderThanMs ?? 60_000
+  if (typeof older !== 'number') throw invalidArgType('options.olderThanMs', 'of type number', older, caller)
+  if (!(older >= 0) || !Number.isFinite(older)) throw outOfRange('options.olderThanMs', '>= 0', older, caller)
+  const dryRun = options.dryRun ?? false
+  if (typeof dryRun !== 'boolean') throw invalidArgType('options.dryRun', 'of type boolean', dryRun, caller)
+  checkControlled(options, caller)
+  return [Math.floor(older), dryRun]
+}
+
+/**
+ * Removes what interrupted work left under `dir` (walked natively): reset temp files
+ * (`.<name>.cachelink-<pid>-<random>`) and import stages (`.<name>.cachelink-stage-<pid>-<random>`)
+ * whose process no longer runs on this machine and that are at least `olderThanMs` old.
+ * Nothing else is touched. On a cache shared between machines, pick an `olderThanMs` longer than
+ * any import. Returns what was removed.
+ */
+export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<{ removed: Leftover[] }> {
+  const root = toPath(dir, 'dir', cleanTemp)
+  const [older, dryRun] = cleanArgs(options, cleanTemp)
+  const list = await controlled(options, (control) => addon().clean(root, older, dryRun, control))
+  return { removed: list.map(leftover) }
+}
+
+/** The synchronous twin of {@link cleanTemp}. */
+export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): { removed: Leftover[] } {
+  const root = toPath(dir, 'dir', cleanTempSync)
+  const [older, dryRun] = cleanArgs(options, cleanTempSync)
+  const list = controlledSync(options, cleanTempSync, (control) => addon().cleanSync(root, older, dryRun, control))
+  return { removed: list.map(leftover) }
+}

@@ -1,0 +1,27 @@
+import { cleanTemp } from '../cache.js'
+import { count, duration, type Output } from './output.js'
+
+export interface CleanFlags {
+  olderThan: number
+  dryRun?: boolean
+}
+
+export async function cleanCommand(dir: string, flags: CleanFlags, out: Output): Promise<number> {
+  const bar = out.progress('clean', 'entries', 0)
+  let removed
+  try {
+    ;({ removed } = await cleanTemp(dir, {
+      olderThanMs: flags.olderThan,
+      dryRun: flags.dryRun ?? false,
+      onProgress: (p) => bar.update(p.done),
+    }))
+  } finally {
+    bar.stop()
+  }
+  const dryRun = flags.dryRun ?? false
+  out.result({ dir, olderThanMs: flags.olderThan, dryRun, removed }, () => [
+    `${dryRun ? 'would remove' : 'removed'} ${count(removed.length)} leftovers older than ${duration(flags.olderThan)} whose process is gone`,
+    ...removed.map((l) => `  ${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`),
+  ])
+  return 0
+}

@@ -1,0 +1,73 @@
+import { fsInfoSync, type LinkedFile, scanCache } from '../cache.js'
+import { resetEntry } from '../index.js'
+import { limitText, threshold, type ThresholdFlags } from './limit.js'
+import { count, duration, type Output } from './output.js'
+import { UsageError } from './run.js'
+
+export interface ResetFlags extends ThresholdFlags {
+  dryRun?: boolean
+}
+
+interface ResetOutcome extends LinkedFile {
+  reset: boolean
+  error: { code: string; message: string } | null
+}
+
+/** Resets in flight at once: libuv's pool has 4 threads. */
+const CONCURRENCY = 4
+
+export async function resetCommand(dir: string, flags: ResetFlags, out: Output): Promise<number> {
+  const started = performance.now()
+  const fs = fsInfoSync(dir)
+  const t = threshold(flags, fs)
+  if (t.nearAt === null) {
+    throw new UsageError(`the link limit of ${dir} (${fs.fsType ?? 'unknown type'}) is unknown: pass --max-links N or --above N`)
+  }
+  const walk = out.progress('scan', 'entries', 0)
+  let near: LinkedFile[]
+  try {
+    near = (await scanCache(dir, { nearAt: t.nearAt, onProgress: (p) => walk.update(p.done) })).near
+  } finally {
+    walk.stop()
+  }
+  const entries: ResetOutcome[] = near.map((n) => ({ ...n, reset: false, error: null }))
+  if (!flags.dryRun && entries.length > 0) {
+    const bar = out.progress('reset', 'entries', entries.length)
+    let next = 0
+    let done = 0
+    const worker = async () => {
+      while (next < entries.length) {
+        const e = entries[next++]
+        try {
+          await resetEntry(e.raw)
+          e.reset = true
+        } catch (err) {
+          const { code = 'UNKNOWN', message } = err as NodeJS.ErrnoException
+          e.error = { code, message }
+        }
+        bar.update(++done, entries.length)
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, entries.length) }, worker))
+    } finally {
+      bar.stop()
+    }
+  }
+  const failed = entries.filter((e) => e.error)
+  const resets = entries.filter((e) => e.reset).length
+  const elapsedMs = performance.now() - started
+  out.result({ dir, fs, ...t, dryRun: flags.dryRun ?? false, resets, failed: failed.length, entries, elapsedMs }, () => {
+    const lines = [`${dir} (${fs.fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)})`]
+    const verb = flags.dryRun ? 'would reset' : 'reset'
+    lines.push(`  ${verb} ${count(entries.length)} entries with ${t.basis}`)
+    for (const e of entries) {
+      const state = e.error ? `failed: ${e.error.message}` : flags.dryRun ? '' : 'now 1 link'
+      lines.push(`    ${count(e.links).padStart(13)}  ${e.path}${state ? `  (${state})` : ''}`)
+    }
+    if (resets > 0) lines.push('  the old links keep the old copy; new links go to the fresh one')
+    lines.push(`  done in ${duration(elapsedMs)}`)
+    return lines
+  })
+  return failed.length > 0 ? 1 : 0
+}
