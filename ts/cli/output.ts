@@ -67,7 +67,8 @@ export class Progress {
       rate: count(s > 0 ? Math.round(this.done / s) : 0),
       elapsed: `${s.toFixed(1)} s`,
       // From the average rate so far: steady for a batch of similar files.
-      eta: this.done > 0 && s > 0 ? duration((1000 * s * Math.max(this.total - this.done, 0)) / this.done) : '…',
+      // (Not named eta: cli-progress fills {eta} itself.)
+      left: this.done >= this.total ? '0 s' : this.done > 0 && s > 0 ? duration((1000 * s * (this.total - this.done)) / this.done) : '…',
     }
   }
 
@@ -77,7 +78,7 @@ export class Progress {
     const bar = new SingleBar({
       format:
         this.total > 0
-          ? `${label} [{bar}] {percentage}% | {done}/{all} ${unit} | {rate}/s | ETA {eta}`
+          ? `${label} [{bar}] {percentage}% | {done}/{all} ${unit} | {rate}/s | ETA {left}`
           : `${label} {done} ${unit} | {rate}/s | {elapsed}`,
       barCompleteChar: '█',
       barIncompleteChar: '░',
