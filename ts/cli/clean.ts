@@ -6,13 +6,14 @@ export interface CleanFlags {
   dryRun?: boolean
 }
 
-export async function cleanCommand(dir: string, flags: CleanFlags, out: Output): Promise<number> {
+export async function cleanCommand(dir: string, flags: CleanFlags, out: Output, signal: AbortSignal): Promise<number> {
   const bar = out.progress('clean', 'entries', 0)
   let removed
   try {
     ;({ removed } = await cleanTemp(dir, {
       olderThanMs: flags.olderThan,
       dryRun: flags.dryRun ?? false,
+      signal,
       onProgress: (p) => bar.update(p.done),
     }))
   } finally {

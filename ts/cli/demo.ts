@@ -26,7 +26,7 @@ function walk(dir: string): string[] {
     .flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]))
 }
 
-export async function demoCommand(flags: DemoFlags, out: Output): Promise<number> {
+export async function demoCommand(flags: DemoFlags, out: Output, signal: AbortSignal): Promise<number> {
   const work = flags.dir ?? fs.mkdtempSync(join(tmpdir(), 'cachelink-demo-'))
   try {
     // 1. The store: store/<2 hex>/<rest of sha256>, mode kept; the index maps paths to entries.
@@ -49,7 +49,7 @@ export async function demoCommand(flags: DemoFlags, out: Output): Promise<number
     try {
       for (let e = 0; e < flags.envs; e++) {
         const into = join(work, 'envs', `env-${String(e).padStart(3, '0')}`, 'node_modules', 'demo-pkg')
-        const s = await importFiles(index, { into, maxLinks: flags.maxLinks, ifExists: 'replace' })
+        const s = await importFiles(index, { into, maxLinks: flags.maxLinks, ifExists: 'replace', signal })
         for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += s[k]
         bar.update(e + 1, flags.envs)
       }

@@ -42,7 +42,7 @@ export function readIndex(file: string): ImportEntry[] {
   throw badIndex(file, 'expected an array of { path, src } or an object of path: src')
 }
 
-export async function importCommand(flags: ImportFlags, out: Output): Promise<number> {
+export async function importCommand(flags: ImportFlags, out: Output, signal: AbortSignal): Promise<number> {
   const from = resolve(flags.from)
   const into = resolve(flags.into)
   const source = statSync(from).isDirectory() ? 'tree' : 'index'
@@ -52,6 +52,7 @@ export async function importCommand(flags: ImportFlags, out: Output): Promise<nu
     ...linkOptions(flags),
     threads: flags.threads,
     atomic: flags.atomic,
+    signal,
     onProgress: (p: { done: number; total: number }) => bar.update(p.done, p.total),
   }
   let s: ImportStats

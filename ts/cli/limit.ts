@@ -34,6 +34,7 @@ export function threshold(flags: ThresholdFlags, fs: FsInfo, defaultNear = 0.9):
 
 export function limitText(limit: number | null, from: Threshold['limitFrom']): string {
   if (limit === null) return 'link limit unknown'
+  if (limit >= 4_294_967_295) return 'no practical link limit'
   const why = { 'max-links': '--max-links', pathconf: 'pathconf', fstype: 'the filesystem type', unknown: '' }[from]
-  return limit >= 4_294_967_295 ? `no practical link limit (${why})` : `link limit ${count(limit)} (${why})`
+  return `at most ${count(limit)} links per file, from ${why}`
 }

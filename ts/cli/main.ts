@@ -64,7 +64,7 @@ export function program(): Command {
     ['cachelink scan /store', 'cachelink scan /mnt/efs/store --max-links 177 --near 0.8', 'cachelink scan /store --above 1000 --json'],
   ).action((dir: string, o: OutputOptions & { near?: number; above?: number; maxLinks?: number; top: number }) => {
     const out = new Output(o)
-    return run('scan', out, () => scanCommand(resolve(dir), o, out))
+    return run('scan', out, (signal) => scanCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -82,7 +82,7 @@ export function program(): Command {
     ['cachelink reset /store --dry-run', 'cachelink reset /store --near 0.9', 'cachelink reset /mnt/efs/store --max-links 177'],
   ).action((dir: string, o: OutputOptions & { near?: number; above?: number; maxLinks?: number; dryRun?: boolean }) => {
     const out = new Output(o)
-    return run('reset', out, () => resetCommand(resolve(dir), o, out))
+    return run('reset', out, (signal) => resetCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -103,7 +103,7 @@ export function program(): Command {
     ],
   ).action((o: OutputOptions & LinkFlags & { from: string; into: string; threads?: number; atomic: boolean }) => {
     const out = new Output(o)
-    return run('import', out, () => importCommand(o, out))
+    return run('import', out, (signal) => importCommand(o, out, signal))
   })
 
   examples(
@@ -134,7 +134,7 @@ export function program(): Command {
     ['cachelink clean /store', 'cachelink clean node_modules --older-than 1h --dry-run'],
   ).action((dir: string, o: OutputOptions & { olderThan: number; dryRun?: boolean }) => {
     const out = new Output(o)
-    return run('clean', out, () => cleanCommand(resolve(dir), o, out))
+    return run('clean', out, (signal) => cleanCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -150,7 +150,7 @@ export function program(): Command {
     ['cachelink demo', 'cachelink demo --envs 1000 --max-links 177 --json'],
   ).action((o: OutputOptions & { envs: number; maxLinks: number; dir?: string; keep?: boolean }) => {
     const out = new Output(o)
-    return run('demo', out, () => demoCommand({ ...o, dir: o.dir && resolve(o.dir) }, out))
+    return run('demo', out, (signal) => demoCommand({ ...o, dir: o.dir && resolve(o.dir) }, out, signal))
   })
 
   return p

@@ -84,7 +84,9 @@ export class Progress {
       barIncompleteChar: '░',
       barsize: 30,
       hideCursor: true,
-      gracefulExit: true,
+      // Not cli-progress's own SIGINT handler, which would keep the process running: the
+      // command aborts its work on SIGINT, and `stop` runs on the way out.
+      gracefulExit: false,
       fps: 10,
     })
     bar.start(Math.max(this.total, 1), this.done, this.payload())

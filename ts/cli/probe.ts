@@ -15,7 +15,7 @@ export async function probeCommand(cacheDir: string, targetDir: string, out: Out
       `cache:    ${where(r.cache)}`,
       `target:   ${where(r.target)}`,
       `device:   ${r.sameDevice ? 'same' : 'different: hard links and most clones cannot cross devices (EXDEV)'}`,
-      `limit:    ${limitText(r.cache.linkMax, r.cache.linkMaxFrom)} on the cache's filesystem`,
+      `limit:    ${limitText(r.cache.linkMax, r.cache.linkMaxFrom)} (the cache's filesystem)`,
       method('hardlink'),
       method('clone'),
       method('symlink'),

@@ -16,7 +16,7 @@ interface ResetOutcome extends LinkedFile {
 /** Resets in flight at once: libuv's pool has 4 threads. */
 const CONCURRENCY = 4
 
-export async function resetCommand(dir: string, flags: ResetFlags, out: Output): Promise<number> {
+export async function resetCommand(dir: string, flags: ResetFlags, out: Output, signal: AbortSignal): Promise<number> {
   const started = performance.now()
   const fs = fsInfoSync(dir)
   const t = threshold(flags, fs)
@@ -26,7 +26,7 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output):
   const walk = out.progress('scan', 'entries', 0)
   let near: LinkedFile[]
   try {
-    near = (await scanCache(dir, { nearAt: t.nearAt, onProgress: (p) => walk.update(p.done) })).near
+    near = (await scanCache(dir, { nearAt: t.nearAt, signal, onProgress: (p) => walk.update(p.done) })).near
   } finally {
     walk.stop()
   }
@@ -36,7 +36,7 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output):
     let next = 0
     let done = 0
     const worker = async () => {
-      while (next < entries.length) {
+      while (next < entries.length && !signal.aborted) {
         const e = entries[next++]
         try {
           await resetEntry(e.raw)
@@ -53,12 +53,14 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output):
     } finally {
       bar.stop()
     }
+    // Each reset is whole or not done; stop between them.
+    signal.throwIfAborted()
   }
   const failed = entries.filter((e) => e.error)
   const resets = entries.filter((e) => e.reset).length
   const elapsedMs = performance.now() - started
   out.result({ dir, fs, ...t, dryRun: flags.dryRun ?? false, resets, failed: failed.length, entries, elapsedMs }, () => {
-    const lines = [`${dir} (${fs.fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)})`]
+    const lines = [`${dir}: ${fs.fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)}`]
     const verb = flags.dryRun ? 'would reset' : 'reset'
     lines.push(`  ${verb} ${count(entries.length)} entries with ${t.basis}`)
     for (const e of entries) {

@@ -38,16 +38,37 @@ export function errorJson(err: unknown) {
   }
 }
 
-/** Runs a command's body and turns what it returns or throws into the exit code. */
-export async function run(command: string, out: Output, body: () => Promise<number>): Promise<void> {
+/**
+ * Runs a command's body and turns what it returns or throws into the exit code. Ctrl-C (SIGINT,
+ * or SIGTERM) aborts the body's signal: an import then removes its stage, and the command exits
+ * 130 (143 for SIGTERM) with one line; a second signal exits at once.
+ */
+export async function run(command: string, out: Output, body: (signal: AbortSignal) => Promise<number>): Promise<void> {
+  const abort = new AbortController()
+  let signalled: NodeJS.Signals | undefined
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(128 + (sig === 'SIGINT' ? 2 : 15))
+    signalled = sig
+    abort.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
   let code: number
   try {
-    code = await body()
+    code = await body(abort.signal)
   } catch (err) {
+    if (signalled && (err as Error)?.name === 'AbortError') {
+      process.stderr.write(`cachelink ${command}: interrupted (${signalled}); nothing was left half-done\n`)
+      process.exitCode = 128 + (signalled === 'SIGINT' ? 2 : 15)
+      return
+    }
     process.stderr.write(`${errorLine(command, err)}\n`)
     if (debug.enabled && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`)
     if (out.json) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
     code = err instanceof UsageError ? EXIT.usage : EXIT.failed
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
   process.exitCode = code
 }

@@ -6,13 +6,13 @@ export interface ScanFlags extends ThresholdFlags {
   top: number
 }
 
-export async function scanCommand(dir: string, flags: ScanFlags, out: Output): Promise<number> {
+export async function scanCommand(dir: string, flags: ScanFlags, out: Output, signal: AbortSignal): Promise<number> {
   const fs = fsInfoSync(dir)
   const t = threshold(flags, fs)
   const bar = out.progress('scan', 'entries', 0)
   let s: ScanResult
   try {
-    s = await scanCache(dir, { nearAt: t.nearAt ?? 0, onProgress: (p) => bar.update(p.done) })
+    s = await scanCache(dir, { nearAt: t.nearAt ?? 0, signal, onProgress: (p) => bar.update(p.done) })
   } finally {
     bar.stop()
   }
@@ -22,7 +22,7 @@ export async function scanCommand(dir: string, flags: ScanFlags, out: Output): P
 
 export function scanText(dir: string, fsType: string | null, t: Threshold, s: ScanResult, top: number): string[] {
   const lines = [
-    `${dir} (${fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)})`,
+    `${dir}: ${fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)}`,
     `  files:     ${count(s.files)} (${bytes(s.bytes)}) in ${count(s.dirs)} directories${s.others ? `, ${count(s.others)} other` : ''}`,
     `  links per file (most: ${count(s.mostLinks)}):`,
   ]
