@@ -341,7 +341,8 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     expect(fs.readFileSync(entry, 'utf8')).toBe('bytes')
   })
 
-  it('Ctrl-C (SIGINT) aborts an import: exit 130, one line, no stage and no destination left', async () => {
+  /** Starts `cachelink import` of 20,000 files into `<dir>/pkgs/p`; resolves once its stage exists. */
+  async function importUnderway() {
     const dir = sandbox(fsys.dir)
     const src = join(dir, 'src')
     for (let d = 0; d < 40; d++) {
@@ -350,35 +351,29 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     }
     const pkgs = join(dir, 'pkgs')
     fs.mkdirSync(pkgs)
-    const child = spawn(process.execPath, [BIN, 'import', '--from', src, '--into', join(pkgs, 'p'), '--method', 'copy', '--threads', '1'])
+    const args = ['import', '--from', src, '--into', join(pkgs, 'p'), '--method', 'copy', '--threads', '1']
+    const child = spawn(process.execPath, [BIN, ...args])
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     while (!fs.readdirSync(pkgs).some((n) => n.includes('.cachelink-stage-'))) {
       await new Promise((r) => setTimeout(r, 2))
     }
+    return { pkgs, child, exited, stderr: () => stderr }
+  }
+
+  it('Ctrl-C (SIGINT) aborts an import: exit 130, one line, no stage and no destination left', async () => {
+    const { pkgs, child, exited, stderr } = await importUnderway()
     child.kill('SIGINT')
     const code = await exited
     if (code === 0) return console.warn('the import finished before SIGINT arrived: nothing to check')
     expect(code).toBe(130)
-    expect(stderr).toBe('cachelink import: interrupted (SIGINT); nothing was left half-done\n')
+    expect(stderr()).toBe('cachelink import: interrupted (SIGINT); nothing was left half-done\n')
     expect(fs.readdirSync(pkgs)).toEqual([])
   })
 
   it('clean removes what a killed import left, and nothing else', async () => {
-    const dir = sandbox(fsys.dir)
-    const src = join(dir, 'src')
-    for (let d = 0; d < 40; d++) {
-      fs.mkdirSync(join(src, String(d)), { recursive: true })
-      for (let f = 0; f < 500; f++) fs.writeFileSync(join(src, String(d), String(f)), 'x'.repeat(100))
-    }
-    const pkgs = join(dir, 'pkgs')
-    fs.mkdirSync(pkgs)
-    const child = spawn(process.execPath, [BIN, 'import', '--from', src, '--into', join(pkgs, 'p'), '--method', 'copy', '--threads', '1', '--quiet'])
-    const exited = new Promise((r) => child.on('exit', r))
-    while (!fs.readdirSync(pkgs).some((n) => n.includes('.cachelink-stage-'))) {
-      await new Promise((r) => setTimeout(r, 2))
-    }
+    const { pkgs, child, exited } = await importUnderway()
     child.kill('SIGKILL')
     await exited
     expect(fs.existsSync(join(pkgs, 'p'))).toBe(false)

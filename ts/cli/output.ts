@@ -31,11 +31,6 @@ export class Output {
     }
   }
 
-  /** A line of text on stderr (notes, warnings), unless quiet or JSON. */
-  note(line: string): void {
-    if (!this.json && !this.quiet) process.stderr.write(`${line}\n`)
-  }
-
   /**
    * Progress of `label` over `total` items (0: not known yet, as in a walk; it may become known
    * through `update`). The bar appears at the first update. Call `stop` before printing
