@@ -1,23 +1,27 @@
 #!/usr/bin/env node
 // Keep the per-platform packages in step with the main package.
 //
-// Copies the main package.json `version` into every npm/*/package.json, and
-// lists every platform package, at that same version, in the main package's
-// `optionalDependencies`. Prints each change it makes.
+//   node scripts/sync-npm-versions.mjs            copy the main version into every npm/*/package.json
+//   node scripts/sync-npm-versions.mjs --check    change nothing; exit 1 if a version is out of step
+//   node scripts/sync-npm-versions.mjs --release  also list every platform package, at that same
+//                                                 version, in the main package's optionalDependencies
+//   --root DIR                                    work on the package in DIR (default: this checkout)
 //
-//   node scripts/sync-npm-versions.mjs          write the changes
-//   node scripts/sync-npm-versions.mjs --check  change nothing; exit 1 if out of step
-//
-// No dependencies. Run it in the release job, just before publishing (as `napi prepublish`
-// does): while the platform packages are not yet on the registry, an optionalDependencies
-// entry for them makes `npm ci` fail ("Missing: cachelink-...@ from lock file").
+// No dependencies. `--release` runs in the release job just before publishing (as `napi
+// prepublish` does), and in the packing test on a staged copy: while the platform packages are
+// not on the registry, an optionalDependencies entry for them makes this checkout's `npm ci`
+// fail ("Missing: cachelink-...@ from lock file"), so the checkout itself never has them.
 
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const check = process.argv.includes('--check')
+const { values: args } = parseArgs({
+  options: { check: { type: 'boolean' }, release: { type: 'boolean' }, root: { type: 'string' } },
+})
+const root = args.root ? resolve(args.root) : join(dirname(fileURLToPath(import.meta.url)), '..')
+const check = args.check ?? false
 
 const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'))
 // Same shape npm and the napi CLI write: two-space indent, trailing newline.
@@ -61,9 +65,10 @@ for (const dir of platformDirs) {
   }
 }
 
-// 2. The main package's optionalDependencies: one entry per platform package,
+// 2. With --release, the main package's optionalDependencies: one entry per platform package,
 //    at exactly the main version. Entries that are not platform packages are kept;
 //    platform-looking entries (`<name>-*`) with no npm/ directory are dropped.
+if (!args.release) report()
 const prefix = `${main.name}-`
 const current = main.optionalDependencies ?? {}
 const merged = {}
@@ -110,13 +115,17 @@ if (!check && (orderChanged || changes.length > 0)) {
   }
 }
 
-for (const line of changes) console.log(line)
+report()
 
-if (changes.length === 0) {
-  console.log(`all ${platformDirs.length} platform packages are at ${version}`)
-} else if (check) {
-  console.error(`${changes.length} change(s) needed: run node scripts/sync-npm-versions.mjs`)
-  process.exit(1)
-} else {
-  console.log(`${changes.length} change(s) written`)
+function report() {
+  for (const line of changes) console.log(line)
+  if (changes.length === 0) {
+    console.log(`all ${platformDirs.length} platform packages are at ${version}`)
+  } else if (check) {
+    console.error(`${changes.length} change(s) needed: run node scripts/sync-npm-versions.mjs`)
+    process.exit(1)
+  } else {
+    console.log(`${changes.length} change(s) written`)
+  }
+  process.exit(0)
 }

@@ -2,7 +2,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { debuglog } from 'node:util'
 import { ABI, type Native } from './native.js'
+
+const debug = debuglog('cachelink')
 
 // Both dist/ and ts/ sit one level below the package root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -15,6 +18,18 @@ function isMusl(): boolean {
     const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }
     return !report?.header?.glibcVersionRuntime
   }
+}
+
+/** What was detected, for the error: `platform linux, arch x64, libc glibc 2.36`. */
+function detected(): string {
+  const { platform, arch } = process
+  let libc = ''
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }
+    const glibc = report?.header?.glibcVersionRuntime
+    libc = isMusl() ? ', libc musl' : `, libc glibc${glibc ? ` ${glibc}` : ''}`
+  }
+  return `platform ${platform}, arch ${arch}${libc}, Node ${process.version}`
 }
 
 /** napi-rs's name for this platform: `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`. */
@@ -51,7 +66,9 @@ export function loadNative(): Native {
   const tried: Attempt[] = []
   const attempt = (from: string, load: () => unknown): Native | undefined => {
     try {
-      return check(load(), from)
+      const n = check(load(), from)
+      debug('loaded the addon from %s', from)
+      return n
     } catch (error) {
       tried.push({ from, error })
       return undefined
@@ -81,12 +98,13 @@ export function loadNative(): Native {
   const lines = tried.map((t) => `  - ${t.from}: ${t.error instanceof Error ? t.error.message.split('\n')[0] : String(t.error)}`)
   throw new Error(
     [
-      `cachelink: no native binary could be loaded for ${triple} (Node ${process.version}).`,
-      'Tried:',
+      `cachelink: no native binary could be loaded for ${triple} (${detected()}).`,
+      'Tried, in order:',
       ...lines,
-      `If ${pkg} is missing, npm probably skipped the optional dependency (npm/cli#4828):`,
-      'remove node_modules and package-lock.json and install again, or set',
-      'CACHELINK_NATIVE_PATH to a cachelink .node file.',
+      `The usual cause: npm skipped the optional dependency ${pkg} (npm/cli#4828, for example`,
+      'a package-lock.json made on another OS). Fix it in one of two ways:',
+      '  1. reinstall without the lockfile: remove node_modules and package-lock.json, then npm install;',
+      `  2. or point CACHELINK_NATIVE_PATH at a cachelink .node file for ${triple}.`,
     ].join('\n'),
     { cause: tried.length ? tried[tried.length - 1].error : undefined },
   )

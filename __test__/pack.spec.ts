@@ -1,0 +1,183 @@
+/**
+ * The package as users get it: `npm pack` of the main package (shaped as the release job
+ * publishes it, with optionalDependencies) and of npm/linux-x64-gnu, installed into fresh
+ * consumer folders offline and with no cargo on PATH; the "fat" tarball with prebuilds/; and
+ * publint and arethetypeswrong on the packed tarball.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = join(import.meta.dirname, '..')
+const version = JSON.parse(fs.readFileSync(join(root, 'package.json'), 'utf8')).version as string
+const PLATFORM = 'linux-x64-gnu'
+const binary = join(root, `cachelink.${PLATFORM}.node`)
+
+/** PATH without any directory that holds cargo: the consumer must not need Rust. */
+const PATH = (process.env.PATH ?? '')
+  .split(delimiter)
+  .filter((d) => d && !fs.existsSync(join(d, 'cargo')))
+  .join(delimiter)
+/** npm with no network: only its cache (the packages `npm ci` of this checkout put there). */
+const OFFLINE = { ...process.env, PATH, npm_config_offline: 'true' }
+
+function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
+  return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** `npm pack` in `dir` without scripts; the tarball's path. */
+function pack(dir: string, into: string): string {
+  const out = sh('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', into], dir)
+  return join(into, out.trim().split('\n').at(-1) ?? '')
+}
+
+describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the packed package, installed as users get it', () => {
+  let work: string
+  let main: string
+  let platformPkg: string
+  let fat: string
+
+  beforeAll(() => {
+    if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run npm run build first`)
+    work = fs.mkdtempSync(join(tmpdir(), 'cachelink-pack-'))
+    const packs = join(work, 'packs')
+    fs.mkdirSync(packs)
+    // The main package as the release job publishes it: this checkout packed, then
+    // `sync-npm-versions --release` adds the platform packages as optionalDependencies.
+    const stage = join(work, 'stage')
+    fs.mkdirSync(stage)
+    sh('tar', ['-xzf', pack(root, work), '-C', stage, '--strip-components=1'])
+    fs.cpSync(join(root, 'npm'), join(stage, 'npm'), { recursive: true })
+    sh(process.execPath, [join(root, 'scripts', 'sync-npm-versions.mjs'), '--release', '--root', stage], root)
+    fs.rmSync(join(stage, 'npm'), { recursive: true })
+    main = pack(stage, packs)
+    // The platform package with this build's binary in it.
+    const plat = join(work, PLATFORM)
+    fs.cpSync(join(root, 'npm', PLATFORM), plat, { recursive: true })
+    fs.copyFileSync(binary, join(plat, `cachelink.${PLATFORM}.node`))
+    platformPkg = pack(plat, packs)
+    // The fat package, from the same artifact.
+    const artifacts = join(work, 'artifacts', `bindings-${PLATFORM}`)
+    fs.mkdirSync(artifacts, { recursive: true })
+    fs.copyFileSync(binary, join(artifacts, `cachelink.${PLATFORM}.node`))
+    sh(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), join(work, 'artifacts'), '--pack', '--out', packs], root)
+    fat = join(packs, `cachelink-${version}-prebuilds.tgz`)
+  }, 120_000)
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true })
+  })
+
+  /** A fresh project that installs `tarballs`, offline, with no cargo on PATH. */
+  function consumer(name: string, tarballs: string[]): string {
+    const dir = join(work, name)
+    fs.mkdirSync(dir)
+    fs.writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
+    sh('npm', ['install', '--no-audit', '--no-fund', ...tarballs], dir, OFFLINE)
+    fs.writeFileSync(join(dir, 'cached.txt'), 'from the cache\n')
+    return dir
+  }
+
+  const linkBoth = `
+    const fs = require('node:fs')
+    const cjs = require('cachelink')
+    const r1 = cjs.linkFileSync('cached.txt', 'cjs.txt')
+    import('cachelink').then(async (esm) => {
+      const r2 = await esm.linkFile('cached.txt', 'esm.txt')
+      console.log(JSON.stringify([r1.method, r2.method, fs.statSync('cached.txt').nlink]))
+    })`
+
+  it('contains only what users need', () => {
+    const files = sh('tar', ['-tzf', main], work).trim().split('\n').map((f) => f.replace(/^package\//, '')).sort()
+    expect(files).toEqual([
+      'LICENSE',
+      'README.md',
+      'bin/cachelink.js',
+      expect.stringMatching(/^dist\/chunk-\w+\.js$/),
+      'dist/cli.js',
+      'dist/index.cjs',
+      'dist/index.d.cts',
+      'dist/index.d.ts',
+      'dist/index.js',
+      'examples/demo/cache-src/LICENSE',
+      'examples/demo/cache-src/README.md',
+      'examples/demo/cache-src/bin/cli.js',
+      'examples/demo/cache-src/index.js',
+      'examples/demo/cache-src/lib/empty.js',
+      'examples/demo/cache-src/lib/greet.js',
+      'examples/demo/cache-src/package.json',
+      'package.json',
+    ])
+    const platformFiles = sh('tar', ['-tzf', platformPkg], work).trim().split('\n').sort()
+    expect(platformFiles).toEqual([
+      'package/LICENSE',
+      'package/README.md',
+      `package/cachelink.${PLATFORM}.node`,
+      'package/package.json',
+    ])
+    const released = JSON.parse(sh('tar', ['-xzOf', main, 'package/package.json'], work))
+    expect(Object.keys(released.optionalDependencies)).toHaveLength(8)
+    expect(released.optionalDependencies[`cachelink-${PLATFORM}`]).toBe(version)
+  })
+
+  it('passes publint and arethetypeswrong (node10, node16 CJS and ESM, bundler)', () => {
+    const bin = (name: string) => join(root, 'node_modules', '.bin', name)
+    const publint = spawnSync(bin('publint'), ['--strict', main], { encoding: 'utf8' })
+    expect(publint.status, publint.stdout + publint.stderr).toBe(0)
+    const attw = spawnSync(bin('attw'), [main, '--format', 'json'], { encoding: 'utf8' })
+    expect(attw.status, attw.stdout + attw.stderr).toBe(0)
+    const report = JSON.parse(attw.stdout)
+    expect(Object.values(report.problems ?? {}).flat()).toEqual([])
+    const kinds = Object.keys(report.analysis.entrypoints['.'].resolutions)
+    expect(kinds.sort()).toEqual(['bundler', 'node10', 'node16-cjs', 'node16-esm'])
+  })
+
+  it('installs with its platform package offline and with no cargo: require and import both link a file', () => {
+    expect(spawnSync('cargo', ['--version'], { env: OFFLINE }).error).toBeDefined()
+    const dir = consumer('with-platform', [main, platformPkg])
+    const out = sh(process.execPath, ['-e', linkBoth], dir, { ...OFFLINE, NODE_DEBUG: 'cachelink' })
+    expect(JSON.parse(out)).toEqual(['hardlink', 'hardlink', 3])
+    const debug = spawnSync(process.execPath, ['-e', "require('cachelink').linkFileSync('cached.txt', 'x.txt')"], {
+      cwd: dir,
+      env: { ...OFFLINE, NODE_DEBUG: 'cachelink' },
+      encoding: 'utf8',
+    })
+    expect(debug.stderr).toContain(`loaded the addon from package cachelink-${PLATFORM}`)
+    expect(sh('npx', ['--no-install', 'cachelink', '--version'], dir, OFFLINE).trim()).toBe(version)
+  })
+
+  it('without the platform package, fails with one error naming the platform, every place tried and the fixes', () => {
+    const dir = consumer('without-platform', [main])
+    expect(fs.existsSync(join(dir, 'node_modules', `cachelink-${PLATFORM}`))).toBe(false)
+    const r = spawnSync(process.execPath, ['-e', "require('cachelink').linkFileSync('cached.txt', 'x.txt')"], {
+      cwd: dir,
+      env: OFFLINE,
+      encoding: 'utf8',
+    })
+    expect(r.status).toBe(1)
+    const pkgDir = join(dir, 'node_modules', 'cachelink')
+    for (const text of [
+      `no native binary could be loaded for ${PLATFORM} (platform linux, arch x64, libc glibc`,
+      `- ${join(pkgDir, `cachelink.${PLATFORM}.node`)}: not found (no local build)`,
+      `- package cachelink-${PLATFORM}: Cannot find module 'cachelink-${PLATFORM}'`,
+      `- node-gyp-build ${join(pkgDir, 'prebuilds')}: No native build was found`,
+      'npm/cli#4828',
+      'remove node_modules and package-lock.json',
+      'CACHELINK_NATIVE_PATH',
+    ]) {
+      expect(r.stderr).toContain(text)
+    }
+    expect(fs.existsSync(join(dir, 'x.txt'))).toBe(false)
+  })
+
+  it('the fat tarball alone loads through node-gyp-build from prebuilds/', () => {
+    const dir = consumer('fat', [fat])
+    expect(fs.existsSync(join(dir, 'node_modules', 'cachelink', 'prebuilds', 'linux-x64', 'cachelink.napi.glibc.node'))).toBe(true)
+    expect(fs.existsSync(join(dir, 'node_modules', `cachelink-${PLATFORM}`))).toBe(false)
+    const r = spawnSync(process.execPath, ['-e', linkBoth], { cwd: dir, env: { ...OFFLINE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
+    expect(r.status, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual(['hardlink', 'hardlink', 3])
+    expect(r.stderr).toContain(`loaded the addon from node-gyp-build ${join(dir, 'node_modules', 'cachelink', 'prebuilds')}`)
+  })
+})
