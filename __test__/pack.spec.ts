@@ -9,10 +9,14 @@ import * as fs from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { platformTriple } from '../ts/loader.js'
 
 const root = join(import.meta.dirname, '..')
 const version = JSON.parse(fs.readFileSync(join(root, 'package.json'), 'utf8')).version as string
-const PLATFORM = 'linux-x64-gnu'
+/** This machine's platform package: linux-x64-gnu here, linux-arm64-musl in an Alpine container. */
+const PLATFORM = platformTriple()
+const [, ARCH, ABI] = PLATFORM.split('-')
+const LIBC = ABI === 'musl' ? 'musl' : 'glibc'
 const binary = join(root, `cachelink.${PLATFORM}.node`)
 
 /** PATH without any directory that holds cargo: the consumer must not need Rust. */
@@ -33,7 +37,7 @@ function pack(dir: string, into: string): string {
   return join(into, out.trim().split('\n').at(-1) ?? '')
 }
 
-describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the packed package, installed as users get it', () => {
+describe.runIf(process.platform === 'linux')('the packed package, installed as users get it', () => {
   let work: string
   let main: string
   let platformPkg: string
@@ -158,7 +162,7 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the pack
     expect(r.status).toBe(1)
     const pkgDir = join(dir, 'node_modules', 'cachelink')
     for (const text of [
-      `no native binary could be loaded for ${PLATFORM} (platform linux, arch x64, libc glibc`,
+      `no native binary could be loaded for ${PLATFORM} (platform linux, arch ${ARCH}, libc ${LIBC}`,
       `- ${join(pkgDir, `cachelink.${PLATFORM}.node`)}: not found (no local build)`,
       `- package cachelink-${PLATFORM}: Cannot find module 'cachelink-${PLATFORM}'`,
       `- node-gyp-build ${join(pkgDir, 'prebuilds')}: No native build was found`,
@@ -173,7 +177,8 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the pack
 
   it('the fat tarball alone loads through node-gyp-build from prebuilds/', () => {
     const dir = consumer('fat', [fat])
-    expect(fs.existsSync(join(dir, 'node_modules', 'cachelink', 'prebuilds', 'linux-x64', 'cachelink.napi.glibc.node'))).toBe(true)
+    const prebuilt = join(dir, 'node_modules', 'cachelink', 'prebuilds', `linux-${ARCH}`, `cachelink.napi.${LIBC}.node`)
+    expect(fs.existsSync(prebuilt)).toBe(true)
     expect(fs.existsSync(join(dir, 'node_modules', `cachelink-${PLATFORM}`))).toBe(false)
     const r = spawnSync(process.execPath, ['-e', linkBoth], { cwd: dir, env: { ...OFFLINE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
     expect(r.status, r.stderr).toBe(0)
