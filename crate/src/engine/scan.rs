@@ -133,7 +133,8 @@ fn walk(
         };
         for item in list.flatten() {
             let path = item.path();
-            let Ok(meta) = fs::symlink_metadata(&path) else {
+            // fstatat relative to the open directory, not a walk of the whole path.
+            let Ok(meta) = item.metadata() else {
                 continue; // gone since the listing
             };
             ctl.done.fetch_add(1, Relaxed);
