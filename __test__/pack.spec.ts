@@ -52,7 +52,7 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     // `sync-npm-versions --release` adds the platform packages as optionalDependencies.
     const stage = join(work, 'stage')
     fs.mkdirSync(stage)
-    sh('tar', ['-xzf', pack(root, work), '-C', stage, '--strip-components=1'])
+    sh('tar', ['-xzf', pack(root, work), '-C', stage, '--strip-components=1'], work)
     fs.cpSync(join(root, 'npm'), join(stage, 'npm'), { recursive: true })
     sh(process.execPath, [join(root, 'scripts', 'sync-npm-versions.mjs'), '--release', '--root', stage], root)
     fs.rmSync(join(stage, 'npm'), { recursive: true })

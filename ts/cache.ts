@@ -16,7 +16,7 @@ export interface FsInfo {
   linkMax: number | null
   /**
    * Where `linkMax` comes from: `'pathconf'` (the OS asked the volume: macOS), `'fstype'` (the
-   * filesystem type's fixed limit: ext4 65000, btrfs 65535, NTFS 1023, AWS EFS 177, ...; Linux
+   * filesystem type's fixed limit: ext4 65000, btrfs 65535, NTFS 1024, AWS EFS 177, ...; Linux
    * and Windows) or `'unknown'` (overlay, FUSE, NFS other than EFS, ...).
    */
   linkMaxFrom: 'pathconf' | 'fstype' | 'unknown'

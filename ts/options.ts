@@ -32,7 +32,7 @@ export interface LinkOptions {
   onLinkLimit?: 'reset' | 'copy' | 'error'
   /**
    * Treat a cache entry that already has this many links as at the limit, and reset it before
-   * linking (AWS EFS: 177, NTFS: 1023). At least 2.
+   * linking (AWS EFS: 177; NTFS: 1024, a file and its 1023 links). At least 2.
    * @default undefined (the filesystem's own limit)
    */
   maxLinks?: number

@@ -84,8 +84,9 @@ pub fn link_max_by_type(fs_type: &str, source: Option<&str>) -> Option<u64> {
         "tmpfs" | "ramfs" => Some(u64::from(u32::MAX)),
         // https://docs.aws.amazon.com/efs/latest/ug/limits.html
         "nfs" | "nfs4" if efs => Some(177),
+        // CreateHardLinkW makes at most 1023 links to a file, so a file has at most 1024 names:
         // https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-createhardlinkw
-        "ntfs" => Some(1023),
+        "ntfs" => Some(1024),
         _ => None,
     }
 }
@@ -211,7 +212,7 @@ mod tests {
     fn limits_by_type() {
         assert_eq!(link_max_by_type("ext4", None), Some(65_000));
         assert_eq!(link_max_by_type("btrfs", None), Some(65_535));
-        assert_eq!(link_max_by_type("NTFS", None), Some(1023));
+        assert_eq!(link_max_by_type("NTFS", None), Some(1024));
         assert_eq!(link_max_by_type("overlay", None), None);
         assert_eq!(link_max_by_type("fuse.sshfs", None), None);
     }
