@@ -15,7 +15,7 @@
 // in --out (default: the package folder), and prebuilds/ removed again, so that a later
 // `npm publish` of the main package stays slim.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -56,8 +56,13 @@ function find(dir) {
   )
 }
 
+const from = resolve(positionals[0])
+if (!existsSync(from)) {
+  console.error(`prebuilds: ${from} does not exist`)
+  process.exit(1)
+}
 const found = new Map()
-for (const file of find(resolve(positionals[0]))) {
+for (const file of find(from)) {
   const platform = /^cachelink\.(.+)\.node$/.exec(file.split(/[\\/]/).at(-1))?.[1]
   if (platform && platforms.includes(platform)) found.set(platform, file)
 }
