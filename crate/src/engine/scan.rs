@@ -106,18 +106,26 @@ pub fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(path.to_string_lossy().into_owned().into_bytes())
 }
 
-/// Visits everything under `root` (not following symlinks, not entering leftovers), counting
-/// visits in `ctl.done` and stopping with ABORT_ERR when `ctl.abort` is set.
-fn walk(
-    root: &Path,
-    ctl: &Control,
-    mut visit: impl FnMut(&Path, &Metadata, bool),
-    unreadable: &mut Vec<(PathBuf, &'static str)>,
-) -> Result<()> {
+/// What a walk found besides what it handed to its visitor.
+struct Walked {
+    leftovers: Vec<Leftover>,
+    /// Directories that could not be read, with libuv's code for why.
+    unreadable: Vec<(PathBuf, &'static str)>,
+}
+
+/// Visits everything under `root` but leftovers (not following symlinks), which it collects
+/// instead of entering; counts visits in `ctl.done` and stops with ABORT_ERR when `ctl.abort`
+/// is set.
+fn walk(root: &Path, ctl: &Control, mut visit: impl FnMut(&Path, &Metadata)) -> Result<Walked> {
     let meta = fs::metadata(root).map_err(|e| Error::io(&e, "scandir", root, None))?;
     if !meta.is_dir() {
         return Err(Error::new("ENOTDIR", "scandir", root, None));
     }
+    let now = SystemTime::now();
+    let mut w = Walked {
+        leftovers: Vec::new(),
+        unreadable: Vec::new(),
+    };
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
         if ctl.abort.load(Relaxed) != 0 {
@@ -127,7 +135,8 @@ fn walk(
             Ok(list) => list,
             Err(e) if dir == root => return Err(Error::io(&e, "scandir", &dir, None)),
             Err(e) => {
-                unreadable.push((dir, Error::io(&e, "scandir", root, None).code));
+                w.unreadable
+                    .push((dir, Error::io(&e, "scandir", root, None).code));
                 continue;
             }
         };
@@ -138,14 +147,17 @@ fn walk(
                 continue; // gone since the listing
             };
             ctl.done.fetch_add(1, Relaxed);
-            let leftover = leftover_name(&path_bytes(Path::new(&item.file_name()))).is_some();
-            visit(&path, &meta, leftover);
-            if meta.is_dir() && !leftover {
+            if let Some(l) = leftover(&path, &meta, now) {
+                w.leftovers.push(l);
+                continue;
+            }
+            visit(&path, &meta);
+            if meta.is_dir() {
                 pending.push(path);
             }
         }
     }
-    Ok(())
+    Ok(w)
 }
 
 fn age_ms(meta: &Metadata, now: SystemTime) -> u64 {
@@ -168,40 +180,32 @@ fn leftover(path: &Path, meta: &Metadata, now: SystemTime) -> Option<Leftover> {
 /// Walks the cache at `root`. Files with at least `near_at` links (when given) are listed.
 pub fn scan(root: &Path, near_at: Option<u64>, ctl: &Control) -> Result<Scan> {
     let started = Instant::now();
-    let now = SystemTime::now();
     let mut s = Scan::default();
-    let mut unreadable = Vec::new();
-    walk(
-        root,
-        ctl,
-        |path, meta, is_leftover| {
-            if is_leftover {
-                s.leftovers.extend(leftover(path, meta, now));
-            } else if meta.is_dir() {
-                s.dirs += 1;
-            } else if meta.is_file() {
-                let links = sys::file_id(path, meta).map(|id| id.nlink).unwrap_or(1);
-                s.files += 1;
-                s.bytes += meta.len();
-                s.most_links = s.most_links.max(links);
-                let bucket = BUCKETS.iter().rposition(|&b| links >= b).unwrap_or(0);
-                s.histogram[bucket] += 1;
-                if near_at.is_some_and(|n| links >= n) {
-                    s.near.push(Near {
-                        path: path.to_path_buf(),
-                        links,
-                        size: meta.len(),
-                    });
-                }
-            } else {
-                s.others += 1;
+    let walked = walk(root, ctl, |path, meta| {
+        if meta.is_dir() {
+            s.dirs += 1;
+        } else if meta.is_file() {
+            let links = sys::file_id(path, meta).map(|id| id.nlink).unwrap_or(1);
+            s.files += 1;
+            s.bytes += meta.len();
+            s.most_links = s.most_links.max(links);
+            let bucket = BUCKETS.iter().rposition(|&b| links >= b).unwrap_or(0);
+            s.histogram[bucket] += 1;
+            if near_at.is_some_and(|n| links >= n) {
+                s.near.push(Near {
+                    path: path.to_path_buf(),
+                    links,
+                    size: meta.len(),
+                });
             }
-        },
-        &mut unreadable,
-    )?;
+        } else {
+            s.others += 1;
+        }
+    })?;
     s.near
         .sort_by(|a, b| b.links.cmp(&a.links).then_with(|| a.path.cmp(&b.path)));
-    s.unreadable = unreadable;
+    s.leftovers = walked.leftovers;
+    s.unreadable = walked.unreadable;
     s.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(s)
 }
@@ -215,19 +219,7 @@ pub fn clean(
     dry_run: bool,
     ctl: &Control,
 ) -> Result<Vec<Leftover>> {
-    let now = SystemTime::now();
-    let mut found = Vec::new();
-    let mut unreadable = Vec::new();
-    walk(
-        root,
-        ctl,
-        |path, meta, is_leftover| {
-            if is_leftover {
-                found.extend(leftover(path, meta, now));
-            }
-        },
-        &mut unreadable,
-    )?;
+    let mut found = walk(root, ctl, |_, _| {})?.leftovers;
     let me = std::process::id();
     found.retain(|l| l.age_ms >= older_than_ms && l.pid != me && !sys::process_alive(l.pid));
     if !dry_run {
