@@ -123,9 +123,10 @@ fn unescape_octal(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        // At most \377: a byte. Anything else is left as it is (and cannot overflow).
+        let octal = b.get(i + 1..i + 4).filter(|d| {
+            (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|c| (b'0'..=b'7').contains(c))
+        });
         match (b[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -185,6 +186,9 @@ mod tests {
         assert_eq!(link_max_by_type(&efs.fs_type, Some(&efs.source)), Some(177));
         assert_eq!(link_max_by_type("nfs4", Some("nas:/export")), None);
         assert!(parse_mountinfo_line("garbage").is_none());
+        // Not an escape the kernel writes: kept as text, no overflow.
+        assert_eq!(unescape_octal("/a\\777\\0"), b"/a\\777\\0");
+        assert_eq!(unescape_octal("/a\\134b"), b"/a\\b");
     }
 
     #[test]
