@@ -156,10 +156,11 @@ unsafe extern "C" fn link_file(env: napi_env, info: napi_callback_info) -> napi_
 unsafe extern "C" fn link_file_sync(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let a = link_args(env, info)?;
-        match link::link_file(&a.src, &a.dest, &a.opts) {
-            Ok(outcome) => outcome_to_js(env, outcome),
-            Err(e) => throw_error(env, &e),
-        }
+        settle(
+            env,
+            link::link_file(&a.src, &a.dest, &a.opts),
+            outcome_to_js,
+        )
     })
 }
 
@@ -183,10 +184,11 @@ unsafe extern "C" fn reset_entry(env: napi_env, info: napi_callback_info) -> nap
 unsafe extern "C" fn reset_entry_sync(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let [path] = env.args::<1>(info)?;
-        match link::reset_entry(&env.path(path, "path")?) {
-            Ok(()) => env.undefined(),
-            Err(e) => throw_error(env, &e),
-        }
+        settle(
+            env,
+            link::reset_entry(&env.path(path, "path")?),
+            |env, ()| env.undefined(),
+        )
     })
 }
 
@@ -294,6 +296,47 @@ fn throw_error(env: Env, e: &Error) -> NResult<napi_value> {
     let err = error_to_js(env, e)?;
     env.throw(err);
     Ok(ptr::null_mut())
+}
+
+/// What a sync export returns: the engine's success as JS, or its error thrown (the sync twin
+/// of what `job::spawn` does for a promise).
+fn settle<T>(env: Env, r: Result<T, Error>, to_js: job::ToJs<T>) -> NResult<napi_value> {
+    match r {
+        Ok(v) => to_js(env, v),
+        Err(e) => throw_error(env, &e),
+    }
+}
+
+/// Runs `run` on the libuv pool with the control buffer `control`, which a reference keeps
+/// alive until the work completes.
+fn spawn_with_control<T: Send + 'static>(
+    env: Env,
+    name: &str,
+    control: napi_value,
+    run: impl FnOnce(&Control) -> Result<T, Error> + Send + 'static,
+    to_js: job::ToJs<T>,
+) -> NResult<napi_value> {
+    let ptr = ControlPtr::from_js(env, control)?;
+    let keep = env.reference(control)?;
+    let run = Box::new(move || {
+        // SAFETY: `keep` holds the buffer until this work completes.
+        let ctl = unsafe { ptr.control() };
+        run(&ctl)
+    });
+    job::spawn(env, name, run, to_js, error_to_js, Some(keep))
+}
+
+/// The sync form of `spawn_with_control`: `run` on this thread.
+fn run_with_control<T>(
+    env: Env,
+    control: napi_value,
+    run: impl FnOnce(&Control) -> Result<T, Error>,
+    to_js: job::ToJs<T>,
+) -> NResult<napi_value> {
+    let ptr = ControlPtr::from_js(env, control)?;
+    // SAFETY: `control` is an argument of this call: alive until it returns.
+    let ctl = unsafe { ptr.control() };
+    settle(env, run(&ctl), to_js)
 }
 
 /// The control buffer shared with the facade: `Int32Array [done, total, abort]` over an
@@ -428,30 +471,17 @@ fn run_import(a: ImportArgs, ctl: &Control) -> Result<Stats, Error> {
 
 fn import_async(env: Env, info: napi_callback_info, tree: bool) -> NResult<napi_value> {
     let (args, control) = import_args(env, info, tree)?;
-    let ptr = ControlPtr::from_js(env, control)?;
-    let keep = env.reference(control)?;
-    let run = Box::new(move || {
-        // SAFETY: `keep` holds the buffer until this work completes.
-        let ctl = unsafe { ptr.control() };
-        run_import(args, &ctl)
-    });
     let name = if tree {
         "cachelink.importTree"
     } else {
         "cachelink.importFiles"
     };
-    job::spawn(env, name, run, stats_to_js, error_to_js, Some(keep))
+    spawn_with_control(env, name, control, |ctl| run_import(args, ctl), stats_to_js)
 }
 
 fn import_sync(env: Env, info: napi_callback_info, tree: bool) -> NResult<napi_value> {
     let (args, control) = import_args(env, info, tree)?;
-    let ptr = ControlPtr::from_js(env, control)?;
-    // SAFETY: `control` is an argument of this call: alive until it returns.
-    let ctl = unsafe { ptr.control() };
-    match run_import(args, &ctl) {
-        Ok(stats) => stats_to_js(env, stats),
-        Err(e) => throw_error(env, &e),
-    }
+    run_with_control(env, control, |ctl| run_import(args, ctl), stats_to_js)
 }
 
 unsafe extern "C" fn import_files(env: napi_env, info: napi_callback_info) -> napi_value {

@@ -3,12 +3,13 @@
 //! cachelink call accept) and as a display string (`engine::scan::display`), so a name that is
 //! not UTF-8 can be shown and still be acted on.
 
-use super::{entry, error_to_js, throw_error, ControlPtr};
+use super::{entry, run_with_control, spawn_with_control, throw_error};
+use crate::engine::batch::Control;
 use crate::engine::error::Error;
 use crate::engine::fsinfo;
 use crate::engine::scan::{self, Leftover, Scan, BUCKETS};
 use crate::napi::sys::{napi_callback_info, napi_env, napi_value};
-use crate::napi::{job, Env, Failure, NResult};
+use crate::napi::{Env, Failure, NResult};
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
@@ -57,34 +58,20 @@ fn scan_args(env: Env, info: napi_callback_info) -> NResult<(PathBuf, Option<u64
 pub unsafe extern "C" fn scan(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let (root, near_at, control) = scan_args(env, info)?;
-        let ptr = ControlPtr::from_js(env, control)?;
-        let keep = env.reference(control)?;
-        let run = Box::new(move || {
-            // SAFETY: `keep` holds the buffer until this work completes.
-            let ctl = unsafe { ptr.control() };
-            scan::scan(&root, near_at, &ctl)
-        });
-        job::spawn(
-            env,
-            "cachelink.scan",
-            run,
-            scan_to_js,
-            error_to_js,
-            Some(keep),
-        )
+        let run = move |ctl: &Control| scan::scan(&root, near_at, ctl);
+        spawn_with_control(env, "cachelink.scan", control, run, scan_to_js)
     })
 }
 
 pub unsafe extern "C" fn scan_sync(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let (root, near_at, control) = scan_args(env, info)?;
-        let ptr = ControlPtr::from_js(env, control)?;
-        // SAFETY: `control` is an argument of this call: alive until it returns.
-        let ctl = unsafe { ptr.control() };
-        match scan::scan(&root, near_at, &ctl) {
-            Ok(s) => scan_to_js(env, s),
-            Err(e) => throw_error(env, &e),
-        }
+        run_with_control(
+            env,
+            control,
+            |ctl| scan::scan(&root, near_at, ctl),
+            scan_to_js,
+        )
     })
 }
 
@@ -102,34 +89,16 @@ fn clean_args(env: Env, info: napi_callback_info) -> NResult<(PathBuf, u64, bool
 pub unsafe extern "C" fn clean(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let (root, older, dry_run, control) = clean_args(env, info)?;
-        let ptr = ControlPtr::from_js(env, control)?;
-        let keep = env.reference(control)?;
-        let run = Box::new(move || {
-            // SAFETY: `keep` holds the buffer until this work completes.
-            let ctl = unsafe { ptr.control() };
-            scan::clean(&root, older, dry_run, &ctl)
-        });
-        job::spawn(
-            env,
-            "cachelink.clean",
-            run,
-            leftovers_to_js,
-            error_to_js,
-            Some(keep),
-        )
+        let run = move |ctl: &Control| scan::clean(&root, older, dry_run, ctl);
+        spawn_with_control(env, "cachelink.clean", control, run, leftovers_to_js)
     })
 }
 
 pub unsafe extern "C" fn clean_sync(env: napi_env, info: napi_callback_info) -> napi_value {
     entry(env, info, |env, info| {
         let (root, older, dry_run, control) = clean_args(env, info)?;
-        let ptr = ControlPtr::from_js(env, control)?;
-        // SAFETY: `control` is an argument of this call: alive until it returns.
-        let ctl = unsafe { ptr.control() };
-        match scan::clean(&root, older, dry_run, &ctl) {
-            Ok(l) => leftovers_to_js(env, l),
-            Err(e) => throw_error(env, &e),
-        }
+        let run = |ctl: &Control| scan::clean(&root, older, dry_run, ctl);
+        run_with_control(env, control, run, leftovers_to_js)
     })
 }
 
