@@ -56,12 +56,24 @@ impl Env {
         Ok(t)
     }
 
-    pub fn string(&self, v: napi_value, what: &str) -> NResult<String> {
-        if self.type_of(v)? != NAPI_STRING {
+    /// A TypeError unless `v` is of type `want` (named `type_name` in the message).
+    fn expect_type(
+        &self,
+        v: napi_value,
+        want: napi_valuetype,
+        type_name: &str,
+        what: &str,
+    ) -> NResult<()> {
+        if self.type_of(v)? != want {
             return Err(Failure::Type(format!(
-                "The \"{what}\" argument must be of type string"
+                "The \"{what}\" argument must be of type {type_name}"
             )));
         }
+        Ok(())
+    }
+
+    pub fn string(&self, v: napi_value, what: &str) -> NResult<String> {
+        self.expect_type(v, NAPI_STRING, "string", what)?;
         // Most strings (paths) fit a stack buffer: one call instead of a length query first.
         let mut stack = [0u8; 1024];
         let mut len = 0;
@@ -171,11 +183,7 @@ impl Env {
     }
 
     pub fn bool(&self, v: napi_value, what: &str) -> NResult<bool> {
-        if self.type_of(v)? != NAPI_BOOLEAN {
-            return Err(Failure::Type(format!(
-                "The \"{what}\" argument must be of type boolean"
-            )));
-        }
+        self.expect_type(v, NAPI_BOOLEAN, "boolean", what)?;
         let mut b = false;
         // SAFETY: `v` is a boolean; `b` is a valid out-pointer.
         check(unsafe { napi_get_value_bool(self.0, v, &mut b) })?;
@@ -183,11 +191,7 @@ impl Env {
     }
 
     pub fn number(&self, v: napi_value, what: &str) -> NResult<f64> {
-        if self.type_of(v)? != NAPI_NUMBER {
-            return Err(Failure::Type(format!(
-                "The \"{what}\" argument must be of type number"
-            )));
-        }
+        self.expect_type(v, NAPI_NUMBER, "number", what)?;
         let mut n = 0.0;
         // SAFETY: `v` is a number; `n` is a valid out-pointer.
         check(unsafe { napi_get_value_double(self.0, v, &mut n) })?;
