@@ -1,5 +1,5 @@
 import { cleanTemp } from '../cache.js'
-import { count, duration, type Output } from './output.js'
+import { count, duration, leftoverText, type Output } from './output.js'
 
 export interface CleanFlags {
   olderThan: number
@@ -22,7 +22,7 @@ export async function cleanCommand(dir: string, flags: CleanFlags, out: Output, 
   const dryRun = flags.dryRun ?? false
   out.result({ dir, olderThanMs: flags.olderThan, dryRun, removed }, () => [
     `${dryRun ? 'would remove' : 'removed'} ${count(removed.length)} leftovers older than ${duration(flags.olderThan)} whose process is gone`,
-    ...removed.map((l) => `  ${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`),
+    ...removed.map((l) => `  ${leftoverText(l)}`),
   ])
   return 0
 }

@@ -9,7 +9,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fsInfoSync } from '../cache.js'
 import { type ImportEntry, importFiles } from '../import.js'
-import { bytes, count, duration, type Output } from './output.js'
+import { byMethod, bytes, count, duration, type Output } from './output.js'
 
 export interface DemoFlags {
   envs: number
@@ -79,7 +79,7 @@ export async function demoCommand(flags: DemoFlags, out: Output, signal: AbortSi
       `cachelink demo: ${index.length} files (${entries.size} store entries) into ${count(flags.envs)} environments, maxLinks ${flags.maxLinks}`,
       `  where:    ${work}${result.fsType ? ` (${result.fsType})` : ''}`,
       `  files:    ${count(totals.files)} in ${duration(ms)} (${count(totals.files / (ms / 1000))} files/s, one importFiles call per environment)`,
-      `  methods:  ${(['hardlinked', 'cloned', 'copied', 'symlinked'] as const).filter((k) => totals[k]).map((k) => `${k} ${count(totals[k])}`).join(', ')}${totals.bytesCopied ? ` (${bytes(totals.bytesCopied)} copied)` : ''}`,
+      `  methods:  ${byMethod(totals)}${totals.bytesCopied ? ` (${bytes(totals.bytesCopied)} copied)` : ''}`,
       `  resets:   ${count(totals.resets)} (a store entry is reset when it reaches ${flags.maxLinks} links)`,
       `  most links on any store entry now: ${count(mostLinks)} (cap ${flags.maxLinks})`,
       `  last environment's bin/cli.js is executable: ${executable}`,

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { type ImportEntry, type ImportStats, importFiles, importTree } from '../import.js'
 import { type LinkFlags, linkOptions } from './args.js'
-import { count, duration, type Output } from './output.js'
+import { byMethod, count, duration, type Output } from './output.js'
 
 export interface ImportFlags extends LinkFlags {
   from: string
@@ -62,10 +62,7 @@ export async function importCommand(flags: ImportFlags, out: Output, signal: Abo
     bar.stop()
   }
   out.result({ from, into, source, ...s }, () => {
-    const by = (['hardlinked', 'cloned', 'copied', 'symlinked'] as const)
-      .filter((k) => s[k] > 0)
-      .map((k) => `${k} ${count(s[k])}`)
-      .join(', ')
+    const by = byMethod(s)
     return [
       `imported ${count(s.files)} files and ${count(s.dirs)} directories into ${into} in ${duration(s.elapsedMs)}`,
       `  ${by || 'no files'}; ${count(s.resets)} resets at the link limit, ${count(s.fallbacks)} fallbacks`,

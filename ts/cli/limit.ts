@@ -32,6 +32,11 @@ export function threshold(flags: ThresholdFlags, fs: FsInfo, defaultNear = 0.9):
   return { nearAt, limit, limitFrom, basis: `at least ${count(nearAt)} links: ${near} of ${count(limit)}` }
 }
 
+/** `/store: ext4, at most 65,000 links per file, from the filesystem type` */
+export function cacheHeader(dir: string, fsType: string | null, t: Threshold): string {
+  return `${dir}: ${fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)}`
+}
+
 export function limitText(limit: number | null, from: Threshold['limitFrom']): string {
   if (limit === null) return 'link limit unknown'
   if (limit >= 4_294_967_295) return 'no practical link limit'

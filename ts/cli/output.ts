@@ -2,6 +2,8 @@
 // progress and errors on stderr. A progress bar (cli-progress) only when stderr is a terminal;
 // otherwise a plain line every few seconds; nothing with --quiet or --json.
 import { SingleBar } from 'cli-progress'
+import type { Leftover, LinkedFile } from '../cache.js'
+import type { ImportStats } from '../import.js'
 
 export interface OutputOptions {
   json?: boolean
@@ -111,6 +113,24 @@ export class Progress {
     this.bar.update(this.done, this.payload())
     this.bar.stop()
   }
+}
+
+/** A leftover of interrupted work, as `scan` and `clean` list it. */
+export function leftoverText(l: Leftover): string {
+  return `${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`
+}
+
+/** A cache file and its link count, as `scan` and `reset` list it. */
+export function linkedText(f: LinkedFile): string {
+  return `${count(f.links).padStart(13)}  ${f.path}`
+}
+
+/** "hardlinked 1,800, copied 300": the methods files were placed with, those used at all. */
+export function byMethod(s: Pick<ImportStats, 'hardlinked' | 'cloned' | 'copied' | 'symlinked'>): string {
+  return (['hardlinked', 'cloned', 'copied', 'symlinked'] as const)
+    .filter((k) => s[k] > 0)
+    .map((k) => `${k} ${count(s[k])}`)
+    .join(', ')
 }
 
 /** 1234567 -> "1,234,567" */

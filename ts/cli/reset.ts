@@ -1,7 +1,7 @@
 import { fsInfoSync, type LinkedFile, scanCache } from '../cache.js'
 import { resetEntry } from '../index.js'
-import { limitText, threshold, type ThresholdFlags } from './limit.js'
-import { count, duration, type Output } from './output.js'
+import { cacheHeader, threshold, type ThresholdFlags } from './limit.js'
+import { count, duration, linkedText, type Output } from './output.js'
 import { UsageError } from './run.js'
 
 export interface ResetFlags extends ThresholdFlags {
@@ -60,12 +60,12 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output, 
   const resets = entries.filter((e) => e.reset).length
   const elapsedMs = performance.now() - started
   out.result({ dir, fs, ...t, dryRun: flags.dryRun ?? false, resets, failed: failed.length, entries, elapsedMs }, () => {
-    const lines = [`${dir}: ${fs.fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)}`]
+    const lines = [cacheHeader(dir, fs.fsType, t)]
     const verb = flags.dryRun ? 'would reset' : 'reset'
     lines.push(`  ${verb} ${count(entries.length)} entries with ${t.basis}`)
     for (const e of entries) {
       const state = e.error ? `failed: ${e.error.message}` : flags.dryRun ? '' : 'now 1 link'
-      lines.push(`    ${count(e.links).padStart(13)}  ${e.path}${state ? `  (${state})` : ''}`)
+      lines.push(`    ${linkedText(e)}${state ? `  (${state})` : ''}`)
     }
     if (resets > 0) lines.push('  the old links keep the old copy; new links go to the fresh one')
     lines.push(`  done in ${duration(elapsedMs)}`)

@@ -1,6 +1,6 @@
 import { fsInfoSync, type ScanResult, scanCache } from '../cache.js'
-import { limitText, type Threshold, threshold, type ThresholdFlags } from './limit.js'
-import { bytes, count, duration, type Output } from './output.js'
+import { cacheHeader, type Threshold, threshold, type ThresholdFlags } from './limit.js'
+import { bytes, count, duration, leftoverText, linkedText, type Output } from './output.js'
 
 export interface ScanFlags extends ThresholdFlags {
   top: number
@@ -22,7 +22,7 @@ export async function scanCommand(dir: string, flags: ScanFlags, out: Output, si
 
 export function scanText(dir: string, fsType: string | null, t: Threshold, s: ScanResult, top: number): string[] {
   const lines = [
-    `${dir}: ${fsType ?? 'unknown type'}, ${limitText(t.limit, t.limitFrom)}`,
+    cacheHeader(dir, fsType, t),
     `  files:     ${count(s.files)} (${bytes(s.bytes)}) in ${count(s.dirs)} directories${s.others ? `, ${count(s.others)} other` : ''}`,
     `  links per file (most: ${count(s.mostLinks)}):`,
   ]
@@ -34,12 +34,12 @@ export function scanText(dir: string, fsType: string | null, t: Threshold, s: Sc
     lines.push(`  near the limit: ${t.basis}; pass --max-links N or --above N`)
   } else {
     lines.push(`  near the limit (${t.basis}): ${count(s.near.length)}`)
-    for (const n of s.near.slice(0, top)) lines.push(`    ${count(n.links).padStart(13)}  ${n.path}`)
+    for (const n of s.near.slice(0, top)) lines.push(`    ${linkedText(n)}`)
     if (s.near.length > top) lines.push(`    ... and ${count(s.near.length - top)} more (--top N, or --json)`)
   }
   lines.push(`  leftovers: ${count(s.leftovers.length)}${s.leftovers.length ? ` (remove with: cachelink clean ${dir})` : ''}`)
   for (const l of s.leftovers.slice(0, top)) {
-    lines.push(`    ${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`)
+    lines.push(`    ${leftoverText(l)}`)
   }
   for (const u of s.unreadable) lines.push(`  unreadable (${u.code}): ${u.path}`)
   lines.push(`  scanned in ${duration(s.elapsedMs)}`)
