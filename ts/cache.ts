@@ -1,5 +1,5 @@
 import { addon } from './addon.js'
-import { checkControlled, type Controlled, controlled, controlledSync } from './control.js'
+import { type Controlled, controlled, controlledSync } from './control.js'
 import { invalidArgType, outOfRange, rethrow } from './errors.js'
 import type { NativeFsInfo, NativeLeftover, NativeScan } from './native.js'
 import { type PathLike, toPath } from './options.js'
@@ -141,15 +141,13 @@ function nearAt(options: ScanOptions, caller: Function): number {
 export async function scanCache(dir: PathLike, options: ScanOptions = {}): Promise<ScanResult> {
   const root = toPath(dir, 'dir', scanCache)
   const at = nearAt(options, scanCache)
-  checkControlled(options, scanCache)
-  return scanResult(await controlled(options, (control) => addon().scan(root, at, control)))
+  return scanResult(await controlled(options, scanCache, (control) => addon().scan(root, at, control)))
 }
 
 /** The synchronous twin of {@link scanCache}. */
 export function scanCacheSync(dir: PathLike, options: ScanOptions = {}): ScanResult {
   const root = toPath(dir, 'dir', scanCacheSync)
   const at = nearAt(options, scanCacheSync)
-  checkControlled(options, scanCacheSync)
   return scanResult(controlledSync(options, scanCacheSync, (control) => addon().scanSync(root, at, control)))
 }
 
@@ -172,7 +170,6 @@ function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolea
   if (!(older >= 0) || !Number.isFinite(older)) throw outOfRange('options.olderThanMs', '>= 0', older, caller)
   const dryRun = options.dryRun ?? false
   if (typeof dryRun !== 'boolean') throw invalidArgType('options.dryRun', 'of type boolean', dryRun, caller)
-  checkControlled(options, caller)
   return [Math.floor(older), dryRun]
 }
 
@@ -186,7 +183,7 @@ function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolea
 export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<{ removed: Leftover[] }> {
   const root = toPath(dir, 'dir', cleanTemp)
   const [older, dryRun] = cleanArgs(options, cleanTemp)
-  const list = await controlled(options, (control) => addon().clean(root, older, dryRun, control))
+  const list = await controlled(options, cleanTemp, (control) => addon().clean(root, older, dryRun, control))
   return { removed: list.map(leftover) }
 }
 

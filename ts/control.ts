@@ -24,11 +24,14 @@ export function convert(e: unknown, signal: AbortSignal | undefined, caller: Fun
  * Runs a native call that shares a control buffer (`Int32Array [done, total, abort]`) with
  * this thread: reports its progress to `onProgress` about every 50 ms and once at the end, and
  * sets `abort` when the signal fires or `onProgress` throws (which then rejects the call).
+ * Bad `signal` or `onProgress` options reject with a TypeError cut at `caller`.
  */
 export async function controlled<T>(
   options: Controlled | undefined,
+  caller: Function,
   run: (control: ArrayBuffer) => Promise<T>,
 ): Promise<T> {
+  checkControlled(options ?? {}, caller)
   const { signal, onProgress } = options ?? {}
   if (signal?.aborted) throw abortError(signal.reason, controlled)
   const control = new Int32Array(new ArrayBuffer(16))
@@ -71,6 +74,7 @@ export function controlledSync<T>(
   caller: Function,
   run: (control: ArrayBuffer) => T,
 ): T {
+  checkControlled(options ?? {}, caller)
   const { signal, onProgress } = options ?? {}
   if (signal?.aborted) throw abortError(signal.reason, caller)
   const control = new Int32Array(new ArrayBuffer(16))
@@ -84,8 +88,8 @@ export function controlledSync<T>(
   return out
 }
 
-/** Checks the `signal` and `onProgress` options. */
-export function checkControlled(o: Controlled, caller: Function): void {
+/** Checks the `signal` and `onProgress` options (`controlled` and `controlledSync` do). */
+function checkControlled(o: Controlled, caller: Function): void {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal, caller)
   }

@@ -1,5 +1,5 @@
 import { addon } from './addon.js'
-import { checkControlled, type Controlled, controlled, controlledSync, type Progress } from './control.js'
+import { type Controlled, controlled, controlledSync, type Progress } from './control.js'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import { type LinkOptions, normalize, type PathLike, toPath } from './options.js'
 
@@ -127,7 +127,6 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
     throw outOfRange('options.threads', 'an integer from 0 (the number of cores) to 1024', threads, caller)
   }
-  checkControlled(o, caller)
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
@@ -143,7 +142,7 @@ async function runAsync(
   caller: Function,
 ): Promise<ImportStats> {
   const p = prepare(call, what, into, options, caller)
-  return controlled(options, (control) => {
+  return controlled(options, caller, (control) => {
     const native = addon()
     const run = call === 'files' ? native.importFiles : native.importTree
     return run(p.what as Buffer, p.into, ...p.rest, control)
