@@ -8,7 +8,7 @@ import { cleanCommand } from './clean.js'
 import { demoCommand } from './demo.js'
 import { importCommand } from './import.js'
 import { linkCommand } from './link.js'
-import { Output, type OutputOptions } from './output.js'
+import type { OutputOptions } from './output.js'
 import { probeCommand } from './probe.js'
 import { resetCommand } from './reset.js'
 import { EXIT, run } from './run.js'
@@ -48,8 +48,7 @@ export function program(): Command {
     ),
     ['cachelink probe ~/.cache/pnpm ./node_modules', 'cachelink probe /mnt/efs/store /app --json'],
   ).action((cacheDir: string, targetDir: string, o: OutputOptions) => {
-    const out = new Output(o)
-    return run('probe', out, () => probeCommand(resolve(cacheDir), resolve(targetDir), out))
+    return run('probe', o, (out) => probeCommand(resolve(cacheDir), resolve(targetDir), out))
   })
 
   examples(
@@ -63,8 +62,7 @@ export function program(): Command {
     ),
     ['cachelink scan /store', 'cachelink scan /mnt/efs/store --max-links 177 --near 0.8', 'cachelink scan /store --above 1000 --json'],
   ).action((dir: string, o: OutputOptions & { near?: number; above?: number; maxLinks?: number; top: number }) => {
-    const out = new Output(o)
-    return run('scan', out, (signal) => scanCommand(resolve(dir), o, out, signal))
+    return run('scan', o, (out, signal) => scanCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -81,8 +79,7 @@ export function program(): Command {
     ),
     ['cachelink reset /store --dry-run', 'cachelink reset /store --near 0.9', 'cachelink reset /mnt/efs/store --max-links 177'],
   ).action((dir: string, o: OutputOptions & { near?: number; above?: number; maxLinks?: number; dryRun?: boolean }) => {
-    const out = new Output(o)
-    return run('reset', out, (signal) => resetCommand(resolve(dir), o, out, signal))
+    return run('reset', o, (out, signal) => resetCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -102,8 +99,7 @@ export function program(): Command {
       'cachelink import --from index.json --into node_modules/foo --max-links 177',
     ],
   ).action((o: OutputOptions & LinkFlags & { from: string; into: string; threads?: number; atomic: boolean }) => {
-    const out = new Output(o)
-    return run('import', out, (signal) => importCommand(o, out, signal))
+    return run('import', o, (out, signal) => importCommand(o, out, signal))
   })
 
   examples(
@@ -118,8 +114,7 @@ export function program(): Command {
     ),
     ['cachelink link /store/ab/cdef node_modules/foo/index.js', 'cachelink link /store/ab/cdef out.js --method copy --if-exists replace'],
   ).action((src: string, dest: string, o: OutputOptions & LinkFlags) => {
-    const out = new Output(o)
-    return run('link', out, () => linkCommand(resolve(src), resolve(dest), o, out))
+    return run('link', o, (out) => linkCommand(resolve(src), resolve(dest), o, out))
   })
 
   examples(
@@ -133,8 +128,7 @@ export function program(): Command {
     ),
     ['cachelink clean /store', 'cachelink clean node_modules --older-than 1h --dry-run'],
   ).action((dir: string, o: OutputOptions & { olderThan: number; dryRun?: boolean }) => {
-    const out = new Output(o)
-    return run('clean', out, (signal) => cleanCommand(resolve(dir), o, out, signal))
+    return run('clean', o, (out, signal) => cleanCommand(resolve(dir), o, out, signal))
   })
 
   examples(
@@ -149,8 +143,7 @@ export function program(): Command {
     ),
     ['cachelink demo', 'cachelink demo --envs 1000 --max-links 177 --json'],
   ).action((o: OutputOptions & { envs: number; maxLinks: number; dir?: string; keep?: boolean }) => {
-    const out = new Output(o)
-    return run('demo', out, (signal) => demoCommand({ ...o, dir: o.dir && resolve(o.dir) }, out, signal))
+    return run('demo', o, (out, signal) => demoCommand({ ...o, dir: o.dir && resolve(o.dir) }, out, signal))
   })
 
   return p

@@ -3,7 +3,7 @@
 // code, the syscall and the paths); with --json it is also the JSON document on stdout. The
 // stack is printed only when NODE_DEBUG names cachelink.
 import { debuglog } from 'node:util'
-import type { Output } from './output.js'
+import { Output, type OutputOptions } from './output.js'
 
 /** A mistake in how the command was called, found after parsing: exit 2. */
 export class UsageError extends Error {
@@ -43,7 +43,12 @@ export function errorJson(err: unknown) {
  * or SIGTERM) aborts the body's signal: an import then removes its stage, and the command exits
  * 130 (143 for SIGTERM) with one line; a second signal exits at once.
  */
-export async function run(command: string, out: Output, body: (signal: AbortSignal) => Promise<number>): Promise<void> {
+export async function run(
+  command: string,
+  options: OutputOptions,
+  body: (out: Output, signal: AbortSignal) => Promise<number>,
+): Promise<void> {
+  const out = new Output(options)
   const abort = new AbortController()
   let signalled: NodeJS.Signals | undefined
   const onSignal = (sig: NodeJS.Signals) => {
@@ -55,7 +60,7 @@ export async function run(command: string, out: Output, body: (signal: AbortSign
   process.on('SIGTERM', onSignal)
   let code: number
   try {
-    code = await body(abort.signal)
+    code = await body(out, abort.signal)
   } catch (err) {
     if (signalled && (err as Error)?.name === 'AbortError') {
       process.stderr.write(`cachelink ${command}: interrupted (${signalled}); nothing was left half-done\n`)
