@@ -1,7 +1,6 @@
 import { addon } from './addon.js'
 import { type Controlled, controlled, controlledSync } from './control.js'
 import { invalidArgType, outOfRange, rethrow } from './errors.js'
-import type { NativeFsInfo, NativeLeftover, NativeScan } from './native.js'
 import { type PathLike, toPath } from './options.js'
 
 /** The filesystem a path is on. */
@@ -31,7 +30,7 @@ export async function fsInfo(path: PathLike): Promise<FsInfo> {
 export function fsInfoSync(path: PathLike): FsInfo {
   const p = toPath(path, 'path', fsInfoSync)
   try {
-    return { ...(addon().fsInfo(p) as NativeFsInfo) }
+    return addon().fsInfo(p)
   } catch (e) {
     rethrow(e, fsInfoSync)
   }
@@ -65,6 +64,11 @@ export interface Leftover extends FoundPath {
   ageMs: number
 }
 
+/** A directory that could not be read, with the code saying why. */
+export interface UnreadableDir extends FoundPath {
+  code: string
+}
+
 export interface ScanOptions extends Controlled {
   /**
    * List the files with at least this many links in `near`.
@@ -88,36 +92,8 @@ export interface ScanResult {
   near: LinkedFile[]
   leftovers: Leftover[]
   /** Directories that could not be read, with the code saying why. */
-  unreadable: Array<FoundPath & { code: string }>
+  unreadable: UnreadableDir[]
   elapsedMs: number
-}
-
-function found([raw, path, exact]: [Buffer, string, boolean]): FoundPath {
-  return { path, raw, exact }
-}
-
-function leftover(l: NativeLeftover): Leftover {
-  const [raw, path, exact, stage, pid, ageMs] = l
-  return { ...found([raw, path, exact]), kind: stage ? 'stage' : 'temp', pid, ageMs }
-}
-
-function scanResult(n: NativeScan): ScanResult {
-  return {
-    files: n.files,
-    bytes: n.bytes,
-    dirs: n.dirs,
-    others: n.others,
-    mostLinks: n.mostLinks,
-    histogram: n.histogram.map(([from, files], i) => ({
-      from,
-      to: i + 1 < n.histogram.length ? n.histogram[i + 1][0] - 1 : null,
-      files,
-    })),
-    near: n.near.map(([raw, path, exact, links, size]) => ({ ...found([raw, path, exact]), links, size })),
-    leftovers: n.leftovers.map(leftover),
-    unreadable: n.unreadable.map(([raw, path, exact, code]) => ({ ...found([raw, path, exact]), code })),
-    elapsedMs: n.elapsedMs,
-  }
 }
 
 function nearAt(options: ScanOptions, caller: Function): number {
@@ -141,14 +117,14 @@ function nearAt(options: ScanOptions, caller: Function): number {
 export async function scanCache(dir: PathLike, options: ScanOptions = {}): Promise<ScanResult> {
   const root = toPath(dir, 'dir', scanCache)
   const at = nearAt(options, scanCache)
-  return scanResult(await controlled(options, scanCache, (control) => addon().scan(root, at, control)))
+  return controlled(options, scanCache, (control) => addon().scan(root, at, control))
 }
 
 /** The synchronous twin of {@link scanCache}. */
 export function scanCacheSync(dir: PathLike, options: ScanOptions = {}): ScanResult {
   const root = toPath(dir, 'dir', scanCacheSync)
   const at = nearAt(options, scanCacheSync)
-  return scanResult(controlledSync(options, scanCacheSync, (control) => addon().scanSync(root, at, control)))
+  return controlledSync(options, scanCacheSync, (control) => addon().scanSync(root, at, control))
 }
 
 export interface CleanTempOptions extends Controlled {
@@ -184,7 +160,7 @@ export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): 
   const root = toPath(dir, 'dir', cleanTemp)
   const [older, dryRun] = cleanArgs(options, cleanTemp)
   const list = await controlled(options, cleanTemp, (control) => addon().clean(root, older, dryRun, control))
-  return { removed: list.map(leftover) }
+  return { removed: list }
 }
 
 /** The synchronous twin of {@link cleanTemp}. */
@@ -192,5 +168,5 @@ export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): { 
   const root = toPath(dir, 'dir', cleanTempSync)
   const [older, dryRun] = cleanArgs(options, cleanTempSync)
   const list = controlledSync(options, cleanTempSync, (control) => addon().cleanSync(root, older, dryRun, control))
-  return { removed: list.map(leftover) }
+  return { removed: list }
 }

@@ -1,4 +1,6 @@
+import { addon } from './addon.js'
 import { abortError, fsError, invalidArgType, isNativeError } from './errors.js'
+import type { Control } from './native.js'
 
 /** Progress of a long native call: `total` is 0 while unknown (a walk). */
 export interface Progress {
@@ -21,44 +23,48 @@ export function convert(e: unknown, signal: AbortSignal | undefined, caller: Fun
 }
 
 /**
- * Runs a native call that shares a control buffer (`Int32Array [done, total, abort]`) with
- * this thread: reports its progress to `onProgress` about every 50 ms and once at the end, and
- * sets `abort` when the signal fires or `onProgress` throws (which then rejects the call).
- * Bad `signal` or `onProgress` options reject with a TypeError cut at `caller`.
+ * Runs a native call that shares a `Control` with this thread: reports its progress to
+ * `onProgress` about every 50 ms and once at the end, and aborts it when the signal fires or
+ * `onProgress` throws (which then rejects the call). With `onProgress`, an import is held one
+ * step short of the end (its stage not yet renamed into place) until the final report has
+ * returned: a throw there rolls the import back, so the call never fails after its work was
+ * put in place. Bad `signal` or `onProgress` options reject with a TypeError cut at `caller`.
  */
 export async function controlled<T>(
   options: Controlled | undefined,
   caller: Function,
-  run: (control: ArrayBuffer) => Promise<T>,
+  run: (control: Control) => Promise<T>,
 ): Promise<T> {
   checkControlled(options ?? {}, caller)
   const { signal, onProgress } = options ?? {}
   if (signal?.aborted) throw abortError(signal.reason, controlled)
-  const control = new Int32Array(new ArrayBuffer(16))
-  const onAbort = () => Atomics.store(control, 2, 1)
+  const control = new (addon().Control)(onProgress !== undefined)
+  const onAbort = () => control.abort()
   signal?.addEventListener('abort', onAbort, { once: true })
   let last = -1
   let progressError: unknown
   const tick = () => {
-    const done = Atomics.load(control, 0)
+    const done = control.done
     if (done === last || !onProgress) return
     last = done
     try {
-      onProgress({ done, total: Atomics.load(control, 1) })
+      onProgress({ done, total: control.total })
     } catch (e) {
       progressError ??= e
-      Atomics.store(control, 2, 1)
+      control.abort()
     }
   }
   const timer = onProgress ? setInterval(tick, PROGRESS_MS) : undefined
   timer?.unref()
   try {
-    const out = await run(control.buffer)
-    if (progressError) throw progressError
-    tick()
+    const out = await run(control)
+    if (progressError === undefined) tick()
+    if (progressError !== undefined) throw progressError
+    control.commit()
     return out
   } catch (e) {
-    if (progressError) throw progressError
+    control.rollback()
+    if (progressError !== undefined) throw progressError
     // After an await the caller is no longer on the stack: cut at this frame instead, leaving
     // the async frames of the caller's callers.
     throw convert(e, signal, controlled)
@@ -68,24 +74,28 @@ export async function controlled<T>(
   }
 }
 
-/** The synchronous form: progress once at the end; the signal is checked once, before. */
+/**
+ * The synchronous form: progress once at the end (before an import is put in place, as in
+ * `controlled`); the signal is checked once, before.
+ */
 export function controlledSync<T>(
   options: Controlled | undefined,
   caller: Function,
-  run: (control: ArrayBuffer) => T,
+  run: (control: Control) => T,
 ): T {
   checkControlled(options ?? {}, caller)
   const { signal, onProgress } = options ?? {}
   if (signal?.aborted) throw abortError(signal.reason, caller)
-  const control = new Int32Array(new ArrayBuffer(16))
-  let out: T
+  const control = new (addon().Control)(onProgress !== undefined)
   try {
-    out = run(control.buffer)
+    const out = run(control)
+    onProgress?.({ done: control.done, total: control.total })
+    control.commit()
+    return out
   } catch (e) {
+    control.rollback()
     throw convert(e, signal, caller)
   }
-  onProgress?.({ done: Atomics.load(control, 0), total: Atomics.load(control, 1) })
-  return out
 }
 
 /** Checks the `signal` and `onProgress` options (`controlled` and `controlledSync` do). */

@@ -1,6 +1,7 @@
 import { addon } from './addon.js'
 import { type Controlled, controlled, controlledSync, type Progress } from './control.js'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+import type { NativeImportOptions } from './native.js'
 import { type LinkOptions, normalize, type PathLike, toPath } from './options.js'
 
 /** One file of a batch: where it goes (relative to `into`, `/`-separated) and where it comes from. */
@@ -43,7 +44,11 @@ export interface ImportOptions extends LinkOptions, Controlled {
   threads?: number
   /** Stops the workers between files; the promise rejects with an `AbortError`. */
   signal?: AbortSignal
-  /** Called on the JS thread about every 50 ms while files are placed, and once at the end. */
+  /**
+   * Called on the JS thread about every 50 ms while files are placed, and once at the end,
+   * before the import is put in place: a throw aborts the import (a staged one is removed) and
+   * the call rejects with what was thrown.
+   */
   onProgress?: (progress: ImportProgress) => void
 }
 
@@ -77,7 +82,7 @@ type Call = 'files' | 'tree'
 interface Prepared {
   what: string | Buffer
   into: string | Buffer
-  rest: [number, number, boolean, number]
+  options: NativeImportOptions
 }
 
 /** The entries in the addon's wire form: `path\0src\0x\0size\0...` as UTF-8. */
@@ -130,7 +135,7 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
-    rest: [link.flags, link.maxLinks, atomic, threads],
+    options: { link, atomic, threads },
   }
 }
 
@@ -142,20 +147,20 @@ async function runAsync(
   caller: Function,
 ): Promise<ImportStats> {
   const p = prepare(call, what, into, options, caller)
-  return controlled(options, caller, (control) => {
-    const native = addon()
-    const run = call === 'files' ? native.importFiles : native.importTree
-    return run(p.what as Buffer, p.into, ...p.rest, control)
-  })
+  return controlled(options, caller, (control) =>
+    call === 'files'
+      ? addon().importFiles(p.what as Buffer, p.into, p.options, control)
+      : addon().importTree(p.what, p.into, p.options, control),
+  )
 }
 
 function runSync(call: Call, what: unknown, into: unknown, options: ImportOptions | undefined, caller: Function) {
   const p = prepare(call, what, into, options, caller)
-  return controlledSync(options, caller, (control) => {
-    const native = addon()
-    const run = call === 'files' ? native.importFilesSync : native.importTreeSync
-    return run(p.what as Buffer, p.into, ...p.rest, control)
-  })
+  return controlledSync(options, caller, (control) =>
+    call === 'files'
+      ? addon().importFilesSync(p.what as Buffer, p.into, p.options, control)
+      : addon().importTreeSync(p.what, p.into, p.options, control),
+  )
 }
 
 /**

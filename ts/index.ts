@@ -6,7 +6,6 @@
 import { debuglog } from 'node:util'
 import { rethrow } from './errors.js'
 import { addon } from './addon.js'
-import type { NativeOutcome, NativeOutcomeCode } from './native.js'
 import { type LinkMethod, type LinkOptions, type PathLike, normalize, toPath } from './options.js'
 
 export type { CachelinkError } from './errors.js'
@@ -26,6 +25,7 @@ export type {
   LinkedFile,
   ScanOptions,
   ScanResult,
+  UnreadableDir,
 } from './cache.js'
 export type { Progress } from './control.js'
 export { probe, probeSync } from './probe.js'
@@ -69,16 +69,7 @@ export interface LinkResult {
 
 const debug = debuglog('cachelink')
 
-const METHODS = ['none', 'clone', 'hardlink', 'copy', 'symlink'] as const
-const LIMITS = [null, 'reset', 'copy'] as const
-
-function decode(code: number): LinkResult {
-  const linkLimit = LIMITS[code >> 3]
-  return { method: METHODS[code & 7], reset: linkLimit === 'reset', linkLimit, resetError: null, fallbacks: [] }
-}
-
-function report(src: unknown, dest: unknown, outcome: NativeOutcome | NativeOutcomeCode): LinkResult {
-  const r = typeof outcome === 'number' ? decode(outcome) : outcome
+function report(src: unknown, dest: unknown, r: LinkResult): LinkResult {
   if (debug.enabled) {
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
     if (r.linkLimit) {
@@ -105,7 +96,7 @@ export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOpti
   const d = toPath(dest, 'dest', linkFile)
   const o = normalize(options, linkFile)
   try {
-    const r = await addon().linkFile(s, d, o.flags, o.maxLinks)
+    const r = await addon().linkFile(s, d, o)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFile)
@@ -118,7 +109,7 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   const d = toPath(dest, 'dest', linkFileSync)
   const o = normalize(options, linkFileSync)
   try {
-    const r = addon().linkFileSync(s, d, o.flags, o.maxLinks)
+    const r = addon().linkFileSync(s, d, o)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFileSync)

@@ -50,8 +50,8 @@ function check(candidate: unknown, from: string): Native {
   if (typeof n?.linkFileSync !== 'function') {
     throw new Error(`${from} is not a cachelink binary for this Node (no exports: needs Node-API 8)`)
   }
-  if (n.abi !== ABI) {
-    throw new Error(`${from} speaks interface ${String(n.abi)}, this package needs ${ABI}: rebuild or reinstall`)
+  if (n.ABI !== ABI) {
+    throw new Error(`${from} speaks interface ${String(n.ABI)}, this package needs ${ABI}: rebuild or reinstall`)
   }
   return n as Native
 }

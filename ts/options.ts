@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
+import type { NativeLinkOptions } from './native.js'
 
 /** How a file is materialized. */
 export type LinkMethod = 'clone' | 'hardlink' | 'copy' | 'symlink'
@@ -48,19 +49,12 @@ export interface LinkOptions {
 
 export type PathLike = string | Buffer | URL
 
-export interface Normalized {
-  method: string
-  fallback: boolean
-  onLinkLimit: string
-  maxLinks: number
-  ifExists: string
-  /** The options packed for the addon (see `link_options` in crate/src/binding.rs). */
-  flags: number
-}
+/** The options as the addon takes them: every one present, `maxLinks` 0 for none. */
+export type Normalized = NativeLinkOptions
 
-const METHODS = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
-const ON_LINK_LIMIT = ['reset', 'copy', 'error']
-const IF_EXISTS = ['error', 'replace', 'keep']
+const METHODS: Array<NativeLinkOptions['method']> = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
+const ON_LINK_LIMIT: Array<NativeLinkOptions['onLinkLimit']> = ['reset', 'copy', 'error']
+const IF_EXISTS: Array<NativeLinkOptions['ifExists']> = ['error', 'replace', 'keep']
 
 /** A path as the addon takes it: a string, or a Buffer of raw bytes. */
 export function toPath(value: unknown, name: string, caller: Function): string | Buffer {
@@ -80,13 +74,13 @@ export function toPath(value: unknown, name: string, caller: Function): string |
   return value
 }
 
-function oneOf(value: unknown, name: string, allowed: string[], fallback: string, caller: Function) {
+function oneOf<T extends string>(value: unknown, name: string, allowed: T[], fallback: T, caller: Function): T {
   if (value === undefined) return fallback
-  if (typeof value !== 'string' || !allowed.includes(value)) {
+  if (typeof value !== 'string' || !(allowed as string[]).includes(value)) {
     const list = allowed.map((a) => `'${a}'`).join(', ')
     throw invalidArgValue(name, value, `must be one of: ${list}`, caller)
   }
-  return value
+  return value as T
 }
 
 export function normalize(options: unknown, caller: Function): Normalized {
@@ -123,7 +117,5 @@ export function normalize(options: unknown, caller: Function): Normalized {
     }
     maxLinks = o.maxLinks
   }
-  const flags =
-    METHODS.indexOf(method) | (fallback ? 8 : 0) | (ON_LINK_LIMIT.indexOf(onLinkLimit) << 4) | (IF_EXISTS.indexOf(ifExists) << 6)
-  return { method, fallback, onLinkLimit, maxLinks, ifExists, flags }
+  return { method, fallback, onLinkLimit, maxLinks, ifExists }
 }

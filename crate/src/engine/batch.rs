@@ -15,6 +15,7 @@ use super::error::{Error, Result};
 use super::link::{source, IfExists, LinkLimit, Materialize, Options};
 use super::memo;
 use super::method::{chain, Method};
+use super::pool;
 use super::temp;
 use crate::errno;
 use crate::sys;
@@ -114,6 +115,20 @@ const CHUNK: usize = 128;
 const FILES_PER_THREAD: usize = 256;
 
 pub fn import(entries: &[Entry], into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
+    let (stats, pending) = import_pending(entries, into, opts, ctl)?;
+    pending.commit()?;
+    Ok(stats)
+}
+
+/// `import` up to its last step: every file is placed, but a stage is not yet renamed into
+/// place. The caller commits, or drops the `Pending` to remove the stage (the binding lets the
+/// final progress report decide).
+pub fn import_pending(
+    entries: &[Entry],
+    into: &Path,
+    opts: &BatchOptions,
+    ctl: &Control,
+) -> Result<(Stats, Pending)> {
     let started = Instant::now();
     ctl.total
         .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
@@ -121,9 +136,29 @@ pub fn import(entries: &[Entry], into: &Path, opts: &BatchOptions, ctl: &Control
     let mut stats = target
         .run(entries, opts, ctl)
         .map_err(|e| target.unstaged(e))?;
-    target.commit()?;
     stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(stats)
+    Ok((stats, Pending(target)))
+}
+
+/// A complete import not yet in place: `commit` renames its stage (if it has one) to the
+/// destination; dropped instead, the stage is removed. Without a stage there is nothing left
+/// to do or undo.
+pub struct Pending(Target);
+
+impl Pending {
+    /// A stage filled by other means (a whole-tree clone), for `into`.
+    pub(crate) fn stage(stage: PathBuf, into: &Path) -> Pending {
+        Pending(Target {
+            into: into.into(),
+            root: stage.clone(),
+            stage: Some(StageGuard(Some(stage))),
+            fresh: true,
+        })
+    }
+
+    pub fn commit(self) -> Result<()> {
+        self.0.commit()
+    }
 }
 
 /// Where the import writes: a fresh stage beside `into`, a fresh `into`, or an existing one.
@@ -204,21 +239,12 @@ impl Target {
         };
         let files = entries.iter().filter(|e| e.kind != Kind::Dir).count();
         let wanted = if opts.threads == 0 {
-            cores()
+            pool::size()
         } else {
             opts.threads
         };
         let threads = wanted.min(files.div_ceil(FILES_PER_THREAD)).max(1);
-        if threads == 1 {
-            work.worker();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 1..threads {
-                    s.spawn(|| work.worker());
-                }
-                work.worker();
-            });
-        }
+        pool::run_parallel(threads, &|| work.worker());
         if let Some(err) = work.error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(err);
         }
@@ -350,12 +376,6 @@ fn needed_dirs(entries: &[Entry]) -> Vec<&Path> {
             .cmp(b.as_os_str().as_encoded_bytes())
     });
     dirs
-}
-
-/// The number of cores, read once: std reads cgroup files for it every time.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 struct StageGuard(Option<PathBuf>);

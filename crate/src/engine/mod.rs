@@ -1,6 +1,6 @@
 //! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `batch` and
 //! `tree` many; `reset` is the link-limit reset; `method` and `memo` decide what to try;
-//! `paths` keeps batch entries inside their destination; `error` carries what failed.
+//! `paths` keeps batch entries inside their destination; `pool` is cachelink's own threads; `error` carries what failed.
 
 pub mod batch;
 pub mod error;
@@ -9,6 +9,7 @@ pub mod link;
 pub mod memo;
 pub mod method;
 pub mod paths;
+pub mod pool;
 pub mod reset;
 pub mod scan;
 pub mod temp;

@@ -1,7 +1,7 @@
 //! `import_tree`: mirror a directory (files, subdirectories, symlinks as symlinks, exec bits)
 //! through the batch importer.
 
-use super::batch::{self, BatchOptions, Control, Entry, Kind, Stats};
+use super::batch::{self, BatchOptions, Control, Entry, Kind, Pending, Stats};
 use super::error::{Error, Result};
 use super::method::{Method, Requested};
 use super::temp;
@@ -64,18 +64,36 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
 }
 
 pub fn import_tree(src: &Path, into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
-    let entries = walk(src)?;
-    if opts.link.method == Requested::Only(Method::Clone) {
-        if let Some(stats) = clone_whole(src, into, &entries, ctl) {
-            return Ok(stats);
-        }
-    }
-    batch::import(&entries, into, opts, ctl)
+    let (stats, pending) = import_tree_pending(src, into, opts, ctl)?;
+    pending.commit()?;
+    Ok(stats)
 }
 
-/// One `clonefile` of the whole directory into a stage, renamed into place, when `into` does not
-/// exist (macOS; uv and bun do the same). `None`: not possible here, do the per-file work.
-fn clone_whole(src: &Path, into: &Path, entries: &[Entry], ctl: &Control) -> Option<Stats> {
+/// `import_tree` up to the rename of its stage (see `batch::import_pending`).
+pub fn import_tree_pending(
+    src: &Path,
+    into: &Path,
+    opts: &BatchOptions,
+    ctl: &Control,
+) -> Result<(Stats, Pending)> {
+    let entries = walk(src)?;
+    if opts.link.method == Requested::Only(Method::Clone) {
+        if let Some(done) = clone_whole(src, into, &entries, ctl) {
+            return Ok(done);
+        }
+    }
+    batch::import_pending(&entries, into, opts, ctl)
+}
+
+/// One `clonefile` of the whole directory into a stage, to be renamed into place, when `into`
+/// does not exist (macOS; uv and bun do the same). `None`: not possible here, do the per-file
+/// work.
+fn clone_whole(
+    src: &Path,
+    into: &Path,
+    entries: &[Entry],
+    ctl: &Control,
+) -> Option<(Stats, Pending)> {
     let started = Instant::now();
     if fs::symlink_metadata(into).is_ok() {
         return None;
@@ -86,17 +104,13 @@ fn clone_whole(src: &Path, into: &Path, entries: &[Entry], ctl: &Control) -> Opt
         crate::engine::debug(|| format!("whole-tree clone of {src:?} not possible: {e}"));
         return None;
     }
-    if fs::rename(&stage, into).is_err() {
-        let _ = fs::remove_dir_all(&stage);
-        return None;
-    }
     let count = |f: fn(&Kind) -> bool| entries.iter().filter(|e| f(&e.kind)).count() as u64;
     let cloned = count(|k| matches!(k, Kind::File { .. }));
     let symlinked = count(|k| matches!(k, Kind::Symlink { .. }));
     let n = i32::try_from(entries.len()).unwrap_or(i32::MAX);
     ctl.total.store(n, Relaxed);
     ctl.done.store(n, Relaxed);
-    Some(Stats {
+    let stats = Stats {
         files: cloned + symlinked,
         dirs: count(|k| *k == Kind::Dir),
         cloned,
@@ -104,5 +118,6 @@ fn clone_whole(src: &Path, into: &Path, entries: &[Entry], ctl: &Control) -> Opt
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         method: Some(Method::Clone),
         ..Stats::default()
-    })
+    };
+    Some((stats, Pending::stage(stage, into)))
 }

@@ -1,0 +1,104 @@
+//! `Control`: what a long call (import, scan, clean) shares with the facade while it runs.
+//! The facade reads `done` and `total` on a timer for `onProgress`, and calls `abort()` when the
+//! signal fires; the workers read the abort flag between files.
+//!
+//! With `holdCommit`, an import stops one step short of the end: every file is placed, but its
+//! stage is not yet renamed into place. The facade then makes the final progress report and
+//! calls `commit()`, or `rollback()` when that report throws, so a throwing `onProgress` never
+//! leaves an import behind it. A held import that is neither committed nor rolled back is
+//! rolled back when the `Control` is collected.
+
+use super::settle;
+use crate::engine::batch::{self, Pending};
+use napi::Env;
+use napi_derive::napi;
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct Shared {
+    done: AtomicI32,
+    total: AtomicI32,
+    abort: AtomicI32,
+    /// A held import, waiting for `commit` or `rollback`.
+    pending: Mutex<Option<Pending>>,
+}
+
+impl Shared {
+    /// The engine's view: progress out, abort in.
+    pub fn engine(&self) -> batch::Control<'_> {
+        batch::Control {
+            done: &self.done,
+            total: &self.total,
+            abort: &self.abort,
+        }
+    }
+
+    /// Keeps `pending` for the facade to commit, or commits it now.
+    pub fn finish(&self, pending: Pending, hold: bool) -> crate::engine::error::Result<()> {
+        if !hold {
+            return pending.commit();
+        }
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+        Ok(())
+    }
+
+    fn take(&self) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+#[napi]
+pub struct Control {
+    pub(super) shared: Arc<Shared>,
+    pub(super) hold_commit: bool,
+}
+
+#[napi]
+impl Control {
+    /// `holdCommit`: an import leaves its stage for `commit()` or `rollback()`.
+    #[napi(constructor)]
+    pub fn new(hold_commit: Option<bool>) -> Self {
+        Control {
+            shared: Arc::default(),
+            hold_commit: hold_commit.unwrap_or(false),
+        }
+    }
+
+    /// Entries done so far.
+    #[napi(getter)]
+    pub fn done(&self) -> i32 {
+        self.shared.done.load(Relaxed)
+    }
+
+    /// Entries in all; 0 while unknown (a walk).
+    #[napi(getter)]
+    pub fn total(&self) -> i32 {
+        self.shared.total.load(Relaxed)
+    }
+
+    /// Stops the work between files; the call then fails with `ABORT_ERR`.
+    #[napi]
+    pub fn abort(&self) {
+        self.shared.abort.store(1, Relaxed);
+    }
+
+    /// Puts a held import in place (renames its stage). Nothing to do without one.
+    #[napi(catch_unwind)]
+    pub fn commit(&self, env: Env) -> napi::Result<()> {
+        match self.shared.take() {
+            Some(p) => settle(&env, p.commit()),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a held import's stage. Nothing to do without one.
+    #[napi(catch_unwind)]
+    pub fn rollback(&self) {
+        drop(self.shared.take());
+    }
+}

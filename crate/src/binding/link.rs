@@ -1,0 +1,278 @@
+//! `linkFile` and `resetEntry`, with their sync twins. One file is short work: the async form is
+//! a `Task` on libuv's pool, as `fs.promises.link` is.
+
+use super::{js_error, panic_error, settle, to_path, LinkMethod};
+use crate::engine::error::Error;
+use crate::engine::link::{self, IfExists, LinkLimit, OnLinkLimit, Options, Outcome};
+use crate::engine::method::{Method, Requested};
+use napi::bindgen_prelude::AsyncTask;
+use napi::bindgen_prelude::{Buffer, Either};
+use napi::{Env, Task};
+use napi_derive::napi;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+/// The method asked for: `auto`, or one by name.
+#[napi(string_enum = "lowercase")]
+pub enum RequestedMethod {
+    Auto,
+    Clone,
+    Hardlink,
+    Copy,
+    Symlink,
+}
+
+#[napi(string_enum = "lowercase")]
+pub enum OnLinkLimitOption {
+    Reset,
+    Copy,
+    Error,
+}
+
+#[napi(string_enum = "lowercase")]
+pub enum IfExistsOption {
+    Error,
+    Replace,
+    Keep,
+}
+
+/// The link options, every one present (the facade fills in the defaults).
+#[napi(object)]
+pub struct NativeLinkOptions {
+    pub method: RequestedMethod,
+    pub fallback: bool,
+    pub on_link_limit: OnLinkLimitOption,
+    /// 0: none.
+    pub max_links: i64,
+    pub if_exists: IfExistsOption,
+}
+
+impl NativeLinkOptions {
+    pub fn engine(&self) -> napi::Result<Options> {
+        let method = match self.method {
+            RequestedMethod::Auto => Requested::Auto,
+            RequestedMethod::Clone => Requested::Only(Method::Clone),
+            RequestedMethod::Hardlink => Requested::Only(Method::Hardlink),
+            RequestedMethod::Copy => Requested::Only(Method::Copy),
+            RequestedMethod::Symlink => Requested::Only(Method::Symlink),
+        };
+        let max_links = match self.max_links {
+            0 => None,
+            n if n >= 2 => Some(n as u64),
+            n => {
+                return Err(napi::Error::new(
+                    napi::Status::InvalidArg,
+                    format!("Invalid \"maxLinks\": {n}"),
+                ))
+            }
+        };
+        Ok(Options {
+            method,
+            fallback: self.fallback,
+            on_link_limit: match self.on_link_limit {
+                OnLinkLimitOption::Reset => OnLinkLimit::Reset,
+                OnLinkLimitOption::Copy => OnLinkLimit::Copy,
+                OnLinkLimitOption::Error => OnLinkLimit::Error,
+            },
+            max_links,
+            if_exists: match self.if_exists {
+                IfExistsOption::Error => IfExists::Error,
+                IfExistsOption::Replace => IfExists::Replace,
+                IfExistsOption::Keep => IfExists::Keep,
+            },
+        })
+    }
+}
+
+/// The method used, or `none` when the destination was left as it was.
+#[napi(string_enum = "lowercase")]
+pub enum UsedMethod {
+    None,
+    Clone,
+    Hardlink,
+    Copy,
+    Symlink,
+}
+
+/// What happened at the link limit.
+#[napi(string_enum = "kebab-case")]
+pub enum LinkLimitOutcome {
+    Reset,
+    Copy,
+    CopyReadonlyCache,
+}
+
+#[napi(object)]
+pub struct Fallback {
+    pub method: LinkMethod,
+    pub code: String,
+}
+
+/// What `linkFile` did: exactly the public `LinkResult`.
+#[napi(object, use_nullable = true)]
+pub struct LinkResult {
+    pub method: UsedMethod,
+    pub reset: bool,
+    pub link_limit: Option<LinkLimitOutcome>,
+    pub reset_error: Option<String>,
+    pub fallbacks: Vec<Fallback>,
+}
+
+impl From<Outcome> for LinkResult {
+    fn from(o: Outcome) -> Self {
+        let method = match o.method {
+            None => UsedMethod::None,
+            Some(Method::Clone) => UsedMethod::Clone,
+            Some(Method::Hardlink) => UsedMethod::Hardlink,
+            Some(Method::Copy) => UsedMethod::Copy,
+            Some(Method::Symlink) => UsedMethod::Symlink,
+        };
+        let (link_limit, reset_error) = match o.link_limit {
+            None => (None, None),
+            Some(LinkLimit::Reset) => (Some(LinkLimitOutcome::Reset), None),
+            Some(LinkLimit::Copied) => (Some(LinkLimitOutcome::Copy), None),
+            Some(LinkLimit::CacheReadOnly(code)) => (
+                Some(LinkLimitOutcome::CopyReadonlyCache),
+                Some(code.to_string()),
+            ),
+        };
+        LinkResult {
+            method,
+            reset: matches!(link_limit, Some(LinkLimitOutcome::Reset)),
+            link_limit,
+            reset_error,
+            fallbacks: o
+                .fallbacks
+                .into_iter()
+                .map(|(m, code)| Fallback {
+                    method: m.into(),
+                    code: code.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One engine call on libuv's pool. The engine's error is kept as data and becomes the JS
+/// error in `reject`, on the JS thread; a panic is caught on the pool thread.
+pub struct OneFile<T: Send + 'static> {
+    run: Option<Box<dyn FnOnce() -> Result<T, Error> + Send>>,
+    failed: Option<Failed>,
+}
+
+enum Failed {
+    Engine(Error),
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+impl<T: Send + 'static> OneFile<T> {
+    fn new(run: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Self {
+        OneFile {
+            run: Some(Box::new(run)),
+            failed: None,
+        }
+    }
+}
+
+impl<T: Send + 'static> OneFile<T> {
+    fn compute_inner(&mut self) -> napi::Result<T> {
+        let run = self.run.take();
+        let out = catch_unwind(AssertUnwindSafe(move || run.map(|r| r())));
+        let failure = match out {
+            Ok(Some(Ok(v))) => return Ok(v),
+            Ok(Some(Err(e))) => Failed::Engine(e),
+            Ok(None) => Failed::Panic(Box::new("the work ran twice")),
+            Err(panic) => Failed::Panic(panic),
+        };
+        self.failed = Some(failure);
+        Err(napi::Error::from_reason("cachelink"))
+    }
+
+    fn reject_inner(&mut self, env: &Env, err: napi::Error) -> napi::Error {
+        match self.failed.take() {
+            Some(Failed::Engine(e)) => js_error(env, &e),
+            Some(Failed::Panic(p)) => panic_error(env, &*p),
+            None => err,
+        }
+    }
+}
+
+impl Task for OneFile<Outcome> {
+    type Output = Outcome;
+    type JsValue = LinkResult;
+
+    fn compute(&mut self) -> napi::Result<Outcome> {
+        self.compute_inner()
+    }
+
+    fn resolve(&mut self, _env: Env, o: Outcome) -> napi::Result<LinkResult> {
+        Ok(o.into())
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<LinkResult> {
+        Err(self.reject_inner(&env, err))
+    }
+}
+
+impl Task for OneFile<()> {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        self.compute_inner()
+    }
+
+    fn resolve(&mut self, _env: Env, _: ()) -> napi::Result<()> {
+        Ok(())
+    }
+
+    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
+        Err(self.reject_inner(&env, err))
+    }
+}
+
+fn paths(
+    src: Either<String, Buffer>,
+    dest: Either<String, Buffer>,
+) -> napi::Result<(PathBuf, PathBuf)> {
+    Ok((to_path(src, "src")?, to_path(dest, "dest")?))
+}
+
+#[napi(catch_unwind, ts_return_type = "Promise<LinkResult>")]
+pub fn link_file(
+    src: Either<String, Buffer>,
+    dest: Either<String, Buffer>,
+    options: NativeLinkOptions,
+) -> napi::Result<AsyncTask<OneFile<Outcome>>> {
+    let (src, dest) = paths(src, dest)?;
+    let opts = options.engine()?;
+    Ok(AsyncTask::new(OneFile::new(move || {
+        link::link_file(&src, &dest, &opts)
+    })))
+}
+
+#[napi(catch_unwind)]
+pub fn link_file_sync(
+    env: Env,
+    src: Either<String, Buffer>,
+    dest: Either<String, Buffer>,
+    options: NativeLinkOptions,
+) -> napi::Result<LinkResult> {
+    let (src, dest) = paths(src, dest)?;
+    let opts = options.engine()?;
+    settle(&env, link::link_file(&src, &dest, &opts)).map(LinkResult::from)
+}
+
+#[napi(catch_unwind, ts_return_type = "Promise<void>")]
+pub fn reset_entry(path: Either<String, Buffer>) -> napi::Result<AsyncTask<OneFile<()>>> {
+    let path = to_path(path, "path")?;
+    Ok(AsyncTask::new(OneFile::new(move || {
+        link::reset_entry(&path)
+    })))
+}
+
+#[napi(catch_unwind)]
+pub fn reset_entry_sync(env: Env, path: Either<String, Buffer>) -> napi::Result<()> {
+    let path = to_path(path, "path")?;
+    settle(&env, link::reset_entry(&path))
+}
