@@ -106,9 +106,13 @@ export interface LinkedFile {
   size: number
 }
 
-export declare function linkFile(src: string | Buffer, dest: string | Buffer, options: NativeLinkOptions): Promise<LinkResult>
+/**
+ * `flags` and `maxLinks` as `packed_options` reads them. Resolves with the outcome as
+ * `outcome_code` packs it when it can, else a `LinkResult`.
+ */
+export declare function linkFile(src: string | Buffer, dest: string | Buffer, flags: number, maxLinks: number): Promise<number | LinkResult>
 
-export declare function linkFileSync(src: string | Buffer, dest: string | Buffer, options: NativeLinkOptions): LinkResult
+export declare function linkFileSync(src: string | Buffer, dest: string | Buffer, flags: number, maxLinks: number): number | LinkResult
 
 /** What happened at the link limit. */
 export type LinkLimitOutcome = 'reset' | 'copy' | 'copy-readonly-cache'

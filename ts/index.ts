@@ -6,7 +6,7 @@
 import { debuglog } from 'node:util'
 import { rethrow } from './errors.js'
 import { addon } from './addon.js'
-import { type LinkMethod, type LinkOptions, type PathLike, normalize, toPath } from './options.js'
+import { type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, toPath } from './options.js'
 
 export type { CachelinkError } from './errors.js'
 export {
@@ -69,7 +69,17 @@ export interface LinkResult {
 
 const debug = debuglog('cachelink')
 
-function report(src: unknown, dest: unknown, r: LinkResult): LinkResult {
+const METHODS = ['none', 'clone', 'hardlink', 'copy', 'symlink'] as const
+const LIMITS = [null, 'reset', 'copy'] as const
+
+/** The outcome as `packed_outcome` (crate/src/binding/link.rs) packs the common case. */
+function unpack(code: number): LinkResult {
+  const linkLimit = LIMITS[code >> 3]
+  return { method: METHODS[code & 7], reset: linkLimit === 'reset', linkLimit, resetError: null, fallbacks: [] }
+}
+
+function report(src: unknown, dest: unknown, outcome: number | LinkResult): LinkResult {
+  const r = typeof outcome === 'number' ? unpack(outcome) : outcome
   if (debug.enabled) {
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
     if (r.linkLimit) {
@@ -96,7 +106,7 @@ export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOpti
   const d = toPath(dest, 'dest', linkFile)
   const o = normalize(options, linkFile)
   try {
-    const r = await addon().linkFile(s, d, o)
+    const r = await addon().linkFile(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFile)
@@ -109,7 +119,7 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   const d = toPath(dest, 'dest', linkFileSync)
   const o = normalize(options, linkFileSync)
   try {
-    const r = addon().linkFileSync(s, d, o)
+    const r = addon().linkFileSync(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)
   } catch (e) {
     rethrow(e, linkFileSync)

@@ -52,6 +52,15 @@ export type PathLike = string | Buffer | URL
 /** The options as the addon takes them: every one present, `maxLinks` 0 for none. */
 export type Normalized = NativeLinkOptions
 
+/**
+ * `linkFile`'s options packed in one number, as `packed_options` in crate/src/binding/link.rs
+ * reads them (one argument instead of an object read property by property: see the README's
+ * "The binding").
+ */
+export function packFlags(o: Normalized): number {
+  return METHODS.indexOf(o.method) | (o.fallback ? 8 : 0) | (ON_LINK_LIMIT.indexOf(o.onLinkLimit) << 4) | (IF_EXISTS.indexOf(o.ifExists) << 6)
+}
+
 const METHODS: Array<NativeLinkOptions['method']> = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
 const ON_LINK_LIMIT: Array<NativeLinkOptions['onLinkLimit']> = ['reset', 'copy', 'error']
 const IF_EXISTS: Array<NativeLinkOptions['ifExists']> = ['error', 'replace', 'keep']
