@@ -98,7 +98,7 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
       'LICENSE',
       'README.md',
       'bin/cachelink.js',
-      expect.stringMatching(/^dist\/chunk-\w+\.js$/),
+      'dist/cli.THIRD-PARTY-LICENSES.txt',
       'dist/cli.js',
       'dist/index.cjs',
       'dist/index.d.cts',
@@ -123,6 +123,16 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     const released = JSON.parse(sh('tar', ['-xzOf', main, 'package/package.json'], work))
     expect(Object.keys(released.optionalDependencies)).toHaveLength(8)
     expect(released.optionalDependencies[`cachelink-${PLATFORM}`]).toBe(version)
+    // The CLI's commander and cli-progress are bundled into dist/cli.js, with their licenses;
+    // the library needs only node-gyp-build (the loader's way to prebuilds/).
+    expect(Object.keys(released.dependencies)).toEqual(['node-gyp-build'])
+    const text = (f: string) => sh('tar', ['-xzOf', main, `package/${f}`], work)
+    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/cli.js']) {
+      expect(text(f)).not.toMatch(/(from |require\()["'](commander|cli-progress)["']/)
+    }
+    const licenses = text('dist/cli.THIRD-PARTY-LICENSES.txt')
+    expect(licenses).toMatch(/^commander@\S+ \(MIT\)$/m)
+    expect(licenses).toMatch(/^cli-progress@\S+ \(MIT\)$/m)
   })
 
   it('passes publint and arethetypeswrong (node10, node16 CJS and ESM, bundler)', () => {
