@@ -3,6 +3,12 @@
  * publishes it, with optionalDependencies) and of npm/linux-x64-gnu, installed into fresh
  * consumer folders offline and with no cargo on PATH; the "fat" tarball with prebuilds/; and
  * publint and arethetypeswrong on the packed tarball.
+ *
+ * Offline means nothing but tarballs: npm resolves a registry dependency from its packument,
+ * which the checkout's `npm ci` (working from the lockfile) may never have fetched, so with an
+ * empty npm cache even a pinned dependency fails with ENOTCACHED. The package's runtime
+ * dependencies (package.json `dependencies`, now node-gyp-build alone) are therefore packed
+ * from this checkout's node_modules, at the pinned version, and installed alongside.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
@@ -24,8 +30,10 @@ const PATH = (process.env.PATH ?? '')
   .split(delimiter)
   .filter((d) => d && !fs.existsSync(join(d, 'cargo')))
   .join(delimiter)
-/** npm with no network: only its cache (the packages `npm ci` of this checkout put there). */
+/** npm with no network: everything it installs is a tarball given to it. */
 const OFFLINE = { ...process.env, PATH, npm_config_offline: 'true' }
+/** The package's runtime dependencies, `name -> version` (exact pins). */
+const dependencies = JSON.parse(fs.readFileSync(join(root, 'package.json'), 'utf8')).dependencies as Record<string, string>
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -42,6 +50,8 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
   let main: string
   let platformPkg: string
   let fat: string
+  /** The runtime dependencies, packed from this checkout's node_modules. */
+  let deps: string[]
 
   beforeAll(() => {
     if (!fs.existsSync(binary)) throw new Error(`${binary} is missing: run npm run build first`)
@@ -68,17 +78,23 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     fs.copyFileSync(binary, join(artifacts, `cachelink.${PLATFORM}.node`))
     sh(process.execPath, [join(root, 'scripts', 'prebuilds.mjs'), join(work, 'artifacts'), '--pack', '--out', packs], root)
     fat = join(packs, `cachelink-${version}-prebuilds.tgz`)
+    deps = Object.entries(dependencies).map(([name, pinned]) => {
+      const dir = join(root, 'node_modules', name)
+      const installed = JSON.parse(fs.readFileSync(join(dir, 'package.json'), 'utf8')).version
+      if (installed !== pinned) throw new Error(`${name} ${installed} is installed, package.json pins ${pinned}: run npm ci`)
+      return pack(dir, packs)
+    })
   }, 120_000)
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true })
   })
 
-  /** A fresh project that installs `tarballs`, offline, with no cargo on PATH. */
+  /** A fresh project that installs `tarballs` and the dependencies, offline, with no cargo on PATH. */
   function consumer(name: string, tarballs: string[]): string {
     const dir = join(work, name)
     fs.mkdirSync(dir)
     fs.writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
-    sh('npm', ['install', '--no-audit', '--no-fund', ...tarballs], dir, OFFLINE)
+    sh('npm', ['install', '--no-audit', '--no-fund', ...tarballs, ...deps], dir, OFFLINE)
     fs.writeFileSync(join(dir, 'cached.txt'), 'from the cache\n')
     return dir
   }
@@ -98,7 +114,7 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
       'LICENSE',
       'README.md',
       'bin/cachelink.js',
-      expect.stringMatching(/^dist\/chunk-\w+\.js$/),
+      'dist/cli.THIRD-PARTY-LICENSES.txt',
       'dist/cli.js',
       'dist/index.cjs',
       'dist/index.d.cts',
@@ -123,6 +139,16 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     const released = JSON.parse(sh('tar', ['-xzOf', main, 'package/package.json'], work))
     expect(Object.keys(released.optionalDependencies)).toHaveLength(8)
     expect(released.optionalDependencies[`cachelink-${PLATFORM}`]).toBe(version)
+    // The CLI's commander and cli-progress are bundled into dist/cli.js, with their licenses;
+    // the library needs only node-gyp-build (the loader's way to prebuilds/).
+    expect(Object.keys(released.dependencies)).toEqual(['node-gyp-build'])
+    const text = (f: string) => sh('tar', ['-xzOf', main, `package/${f}`], work)
+    for (const f of ['dist/index.js', 'dist/index.cjs', 'dist/cli.js']) {
+      expect(text(f)).not.toMatch(/(from |require\()["'](commander|cli-progress)["']/)
+    }
+    const licenses = text('dist/cli.THIRD-PARTY-LICENSES.txt')
+    expect(licenses).toMatch(/^commander@\S+ \(MIT\)$/m)
+    expect(licenses).toMatch(/^cli-progress@\S+ \(MIT\)$/m)
   })
 
   it('passes publint and arethetypeswrong (node10, node16 CJS and ESM, bundler)', () => {
@@ -140,6 +166,8 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
   it('installs with its platform package offline and with no cargo: require and import both link a file', () => {
     expect(spawnSync('cargo', ['--version'], { env: OFFLINE }).error).toBeDefined()
     const dir = consumer('with-platform', [main, platformPkg])
+    const installed = fs.readdirSync(join(dir, 'node_modules')).filter((f) => !f.startsWith('.'))
+    expect(installed.sort()).toEqual(['cachelink', `cachelink-${PLATFORM}`, ...Object.keys(dependencies)].sort())
     const out = sh(process.execPath, ['-e', linkBoth], dir, { ...OFFLINE, NODE_DEBUG: 'cachelink' })
     expect(JSON.parse(out)).toEqual(['hardlink', 'hardlink', 3])
     const debug = spawnSync(process.execPath, ['-e', "require('cachelink').linkFileSync('cached.txt', 'x.txt')"], {
