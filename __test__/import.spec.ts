@@ -146,6 +146,36 @@ describe('importFiles', () => {
     for (let i = 1; i < calls.length; i++) expect(calls[i].done).toBeGreaterThanOrEqual(calls[i - 1].done)
   })
 
+  it('an onProgress that throws at the final report rejects with its error and leaves nothing', async () => {
+    const src = join(dir, 'src')
+    fs.writeFileSync(src, 'x')
+    // Few files: done at the first tick, so the only report is the final one.
+    const entries = Array.from({ length: 50 }, (_, i) => ({ path: `d/${i}.js`, src }))
+    const boom = new Error('progress says no')
+    const calls: number[] = []
+    const onProgress = ({ done, total }: { done: number; total: number }) => {
+      calls.push(done)
+      if (done === total) throw boom
+    }
+    for (const [into, run] of [
+      [join(dir, 'files'), () => importFiles(entries, { into: join(dir, 'files'), onProgress })],
+      [join(dir, 'tree'), () => importTree(join(dir, 'files-src'), join(dir, 'tree'), { onProgress })],
+    ] as const) {
+      fs.mkdirSync(join(dir, 'files-src', 'd'), { recursive: true })
+      fs.writeFileSync(join(dir, 'files-src', 'd', 'a.js'), 'a')
+      await expect(run()).rejects.toBe(boom)
+      expect(fs.existsSync(into)).toBe(false)
+    }
+    expect(calls.length).toBeGreaterThanOrEqual(2)
+    expect(() => importFilesSync(entries, { into: join(dir, 'sync'), onProgress })).toThrow(boom)
+    expect(fs.existsSync(join(dir, 'sync'))).toBe(false)
+    expect(leftovers(dir)).toEqual([])
+    // The same calls without the throw put everything in place.
+    const stats = importFilesSync(entries, { into: join(dir, 'sync'), onProgress: () => {} })
+    expect(stats.files).toBe(50)
+    expect(fs.readdirSync(join(dir, 'sync', 'd'))).toHaveLength(50)
+  })
+
   it('stops on the first real error, names the entry, and leaves nothing (atomic)', async () => {
     fs.writeFileSync(join(dir, 'ok'), 'ok')
     const into = join(dir, 'out')
