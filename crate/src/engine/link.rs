@@ -8,7 +8,7 @@ use super::reset::{self, Reset};
 use super::temp;
 use crate::errno;
 use crate::sys::{self, FileId};
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -179,7 +179,7 @@ impl Materialize<'_> {
         // missing and never partial.
         let guard = temp::Guard::new(temp::path_beside(dest));
         let outcome = self.create(guard.path())?;
-        fs::rename(guard.path(), dest)
+        sys::rename_over(guard.path(), dest)
             .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
         guard.keep();
         Ok(outcome)
@@ -327,22 +327,12 @@ impl Materialize<'_> {
         }
     }
 
-    /// A full copy, created with O_EXCL and the source's mode; removed again if it fails.
+    /// A full copy, created exclusively with the source's permissions; removed again if it
+    /// fails (`sys::copy_file`).
     fn copy(&self, target: &Path) -> Result<()> {
-        let fail = |e: io::Error| Error::io(&e, "copyfile", self.src, Some(target));
-        let mut out = sys::create_new(target, self.meta).map_err(fail)?;
-        let guard = temp::Guard::new(target.to_path_buf());
-        if self.meta.len() > 0 {
-            let mut input = File::open(self.src).map_err(fail)?;
-            let copied = sys::copy_data(&mut input, &mut out, self.meta.len()).map_err(fail)?;
-            if copied != self.meta.len() {
-                return Err(fail(io::Error::from(io::ErrorKind::UnexpectedEof)));
-            }
-        }
-        drop(out);
-        sys::apply_readonly(target, self.meta).map_err(fail)?;
-        guard.keep();
-        Ok(())
+        sys::copy_file(self.src, target, self.meta)
+            .map(drop)
+            .map_err(|e| Error::io(&e.error, "copyfile", self.src, Some(target)))
     }
 
     fn symlink(&self, target: &Path) -> Result<()> {
@@ -355,6 +345,7 @@ impl Materialize<'_> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::os::unix::fs::MetadataExt;
 
     fn sandbox(name: &str) -> PathBuf {
