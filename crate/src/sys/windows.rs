@@ -1,14 +1,13 @@
-//! Windows, through `windows-sys`: block cloning on ReFS and Dev Drive
-//! (`FSCTL_DUPLICATE_EXTENTS_TO_FILE`), copies by `CopyFileExW`, file identity from `FILE_ID_INFO`,
+//! Windows, through `windows-sys`: block cloning on ReFS and Dev Drive (`clone.rs`), copies by
+//! `CopyFileExW`, file identity from `FILE_ID_INFO`,
 //! renames that replace a read-only file; the rest is std.
 
 use super::{CopyError, FileId};
-use std::ffi::c_void;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::os::windows::ffi::OsStrExt;
-use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
+use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
 use std::ptr;
@@ -25,25 +24,18 @@ use windows_sys::Win32::Storage::FileSystem::{
     CopyFileExW, FileIdInfo, FileRenameInfoEx, GetFileInformationByHandle,
     GetFileInformationByHandleEx, GetVolumeInformationW, GetVolumePathNameW,
     SetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, COPY_FILE_FAIL_IF_EXISTS, DELETE,
-    FILE_ATTRIBUTE_SPARSE_FILE, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT,
-    FILE_ID_INFO, FILE_RENAME_INFO, FILE_RENAME_INFO_0, FILE_SHARE_DELETE, FILE_SHARE_READ,
-    FILE_SHARE_WRITE,
-};
-use windows_sys::Win32::System::Ioctl::{
-    DUPLICATE_EXTENTS_DATA, FSCTL_DUPLICATE_EXTENTS_TO_FILE, FSCTL_GET_INTEGRITY_INFORMATION,
-    FSCTL_GET_INTEGRITY_INFORMATION_BUFFER, FSCTL_SET_INTEGRITY_INFORMATION,
-    FSCTL_SET_INTEGRITY_INFORMATION_BUFFER, FSCTL_SET_SPARSE,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_ID_INFO,
+    FILE_INFO_BY_HANDLE_CLASS, FILE_RENAME_INFO, FILE_RENAME_INFO_0, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE,
 };
 use windows_sys::Win32::System::Threading::{
     GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
 };
-use windows_sys::Win32::System::IO::DeviceIoControl;
 
 /// Never block other users of a file we only look at.
 const FILE_SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
-/// Bytes per clone call: under the documented 4 GiB limit, a multiple of any power-of-two
-/// cluster size.
-const MAX_CHUNK: u64 = 1 << 30;
+mod clone;
+pub use clone::{clone_dir, clone_file};
 
 /// FALSE from a Win32 call: the error in `GetLastError`.
 fn cvt(ok: BOOL) -> io::Result<()> {
@@ -62,43 +54,6 @@ fn not_supported(err: &io::Error) -> bool {
     ];
     err.raw_os_error()
         .is_some_and(|code| unsupported.iter().any(|&u| u as i32 == code))
-}
-
-/// Block-clones `src` to the new file `dest`, following "Block cloning on ReFS":
-/// https://learn.microsoft.com/windows/win32/fileio/block-cloning
-/// Fails (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, ...) on volumes without block cloning.
-pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> {
-    let source = File::open(src)?;
-    // The open handle's length and attributes: what is cloned is what the handle sees.
-    let info = source.metadata()?;
-    // Integrity streams (ReFS only: fails elsewhere), and the cluster size the clone must align to.
-    let integrity = get_integrity(&source)?;
-    let cluster = u64::from(integrity.ClusterSizeInBytes);
-    if cluster == 0 || cluster > MAX_CHUNK || !cluster.is_power_of_two() {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "unexpected cluster size",
-        ));
-    }
-    let target = create_new(dest)?;
-    let result = duplicate(&source, &target, &info, &integrity, cluster).and_then(|()| {
-        if !meta.permissions().readonly() {
-            return Ok(());
-        }
-        // Only the read-only bit: the source's other attributes (hidden, system) stay behind.
-        set_readonly(&target)
-    });
-    if let Err(err) = result {
-        drop(target);
-        let _ = std::fs::remove_file(dest);
-        return Err(err);
-    }
-    Ok(target)
-}
-
-/// Creates `path` exclusively (CREATE_NEW), open for writing.
-fn create_new(path: &Path) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 fn set_readonly(file: &File) -> io::Result<()> {
@@ -190,13 +145,23 @@ fn make_writable(path: &Path) -> io::Result<()> {
 /// file system has no FileRenameInfoEx (before Windows 10 1809, FAT), std's rename.
 /// https://learn.microsoft.com/windows/win32/api/winbase/ns-winbase-file_rename_info
 pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
-    match rename_ex(from, to) {
+    let flags = FILE_RENAME_REPLACE_IF_EXISTS
+        | FILE_RENAME_POSIX_SEMANTICS
+        | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE;
+    match rename_by_handle(from, to, FileRenameInfoEx, flags) {
         Err(e) if not_supported(&e) => std::fs::rename(from, to),
         done => done,
     }
 }
 
-fn rename_ex(from: &Path, to: &Path) -> io::Result<()> {
+/// `SetFileInformationByHandle` with a FILE_RENAME_INFO naming `to`: `class` is FileRenameInfoEx
+/// with `flags`, or FileRenameInfo with `flags` 1 (ReplaceIfExists).
+fn rename_by_handle(
+    from: &Path,
+    to: &Path,
+    class: FILE_INFO_BY_HANDLE_CLASS,
+    flags: u32,
+) -> io::Result<()> {
     // The name itself, not what a symlink there points to; backup semantics for directories.
     let file = OpenOptions::new()
         .access_mode(DELETE)
@@ -215,11 +180,7 @@ fn rename_ex(from: &Path, to: &Path) -> io::Result<()> {
     // `name` after them (FileName is the struct's variable-length tail) fit; the fields are
     // written in place through raw pointers, with no reference to the partly written struct.
     unsafe {
-        (&raw mut (*info).Anonymous).write(FILE_RENAME_INFO_0 {
-            Flags: FILE_RENAME_REPLACE_IF_EXISTS
-                | FILE_RENAME_POSIX_SEMANTICS
-                | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE,
-        });
+        (&raw mut (*info).Anonymous).write(FILE_RENAME_INFO_0 { Flags: flags });
         (&raw mut (*info).RootDirectory).write(ptr::null_mut());
         (&raw mut (*info).FileNameLength).write(name_bytes);
         let tail = (&raw mut (*info).FileName).cast::<u16>();
@@ -228,9 +189,7 @@ fn rename_ex(from: &Path, to: &Path) -> io::Result<()> {
     let size = u32::try_from(size).unwrap_or(u32::MAX);
     // SAFETY: `file` is open with DELETE access for the call; `info` points to `size` bytes of
     // an initialized FILE_RENAME_INFO, kept alive by `buf` until after the call.
-    cvt(unsafe {
-        SetFileInformationByHandle(file.as_raw_handle(), FileRenameInfoEx, info.cast(), size)
-    })
+    cvt(unsafe { SetFileInformationByHandle(file.as_raw_handle(), class, info.cast(), size) })
 }
 
 /// Volume serial number, file id and link count of the file `meta` describes: the symlink
@@ -319,92 +278,6 @@ pub fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
     std::os::windows::fs::symlink_dir(target, link)
 }
 
-/// The integrity-stream setting of `file`, and its volume's cluster size. Fails on volumes
-/// without integrity streams (NTFS), which have no block cloning either.
-/// https://learn.microsoft.com/windows/win32/api/winioctl/ni-winioctl-fsctl_get_integrity_information
-fn get_integrity(file: &File) -> io::Result<FSCTL_GET_INTEGRITY_INFORMATION_BUFFER> {
-    let mut out = FSCTL_GET_INTEGRITY_INFORMATION_BUFFER::default();
-    fsctl(file, FSCTL_GET_INTEGRITY_INFORMATION, &(), &mut out)?;
-    Ok(out)
-}
-
-fn duplicate(
-    source: &File,
-    target: &File,
-    info: &Metadata,
-    integrity: &FSCTL_GET_INTEGRITY_INFORMATION_BUFFER,
-    cluster: u64,
-) -> io::Result<()> {
-    // Both files must have the same integrity-stream setting, and it can only be changed while
-    // the target is empty: first of all. A new file takes its directory's setting, which is
-    // usually the source's already.
-    let now = get_integrity(target)?;
-    if (now.ChecksumAlgorithm, now.Flags) != (integrity.ChecksumAlgorithm, integrity.Flags) {
-        let set = FSCTL_SET_INTEGRITY_INFORMATION_BUFFER {
-            ChecksumAlgorithm: integrity.ChecksumAlgorithm,
-            Reserved: 0,
-            Flags: integrity.Flags,
-        };
-        fsctl(target, FSCTL_SET_INTEGRITY_INFORMATION, &set, &mut ())?;
-    }
-    if info.file_attributes() & FILE_ATTRIBUTE_SPARSE_FILE != 0 {
-        // https://learn.microsoft.com/windows/win32/api/winioctl/ni-winioctl-fsctl_set_sparse
-        fsctl(target, FSCTL_SET_SPARSE, &(), &mut ())?;
-    }
-    // Length first: then the last chunk may be rounded up to a whole cluster, past the data.
-    target.set_len(info.len())?;
-    let end = info.len().div_ceil(cluster).checked_mul(cluster);
-    let Some(end) = end.and_then(|end| i64::try_from(end).ok()) else {
-        return Err(io::ErrorKind::InvalidInput.into());
-    };
-    let chunk = (MAX_CHUNK / cluster * cluster) as i64; // 1 GiB at most: no wrap
-    let mut offset = 0;
-    while offset < end {
-        let count = chunk.min(end - offset);
-        let data = DUPLICATE_EXTENTS_DATA {
-            FileHandle: source.as_raw_handle(),
-            SourceFileOffset: offset,
-            TargetFileOffset: offset,
-            ByteCount: count,
-        };
-        fsctl(target, FSCTL_DUPLICATE_EXTENTS_TO_FILE, &data, &mut ())?;
-        offset += count;
-    }
-    Ok(())
-}
-
-/// A file system control call on `file`, with `input` and `output` as its buffers (`()` for
-/// none). https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-deviceiocontrol
-fn fsctl<I, O>(file: &File, code: u32, input: &I, output: &mut O) -> io::Result<()> {
-    // Structs of a few dozen bytes: the sizes fit.
-    let (in_size, out_size) = (size_of::<I>() as u32, size_of::<O>() as u32);
-    let in_buffer: *const c_void = match in_size {
-        0 => ptr::null(),
-        _ => ptr::from_ref(input).cast(),
-    };
-    let out_buffer: *mut c_void = match out_size {
-        0 => ptr::null_mut(),
-        _ => ptr::from_mut(output).cast(),
-    };
-    let mut returned = 0u32;
-    // SAFETY: `file` owns its handle for the whole call, and a handle inside `input` belongs to
-    // a `File` the caller holds; the buffers are null or point to `I` and `O` values of the
-    // sizes passed, which outlive the call (DeviceIoControl only reads the input); `returned`
-    // is a live local; std opens handles synchronously, so no OVERLAPPED is needed.
-    cvt(unsafe {
-        DeviceIoControl(
-            file.as_raw_handle(),
-            code,
-            in_buffer,
-            in_size,
-            out_buffer,
-            out_size,
-            &mut returned,
-            ptr::null_mut(),
-        )
-    })
-}
-
 /// `path` as a NUL-terminated name.
 fn wide(path: &Path) -> Vec<u16> {
     path.as_os_str().encode_wide().chain(Some(0)).collect()
@@ -423,11 +296,6 @@ fn verbatim(path: &Path) -> io::Result<Vec<u16>> {
         (r"\\?\", &absolute[..])
     };
     Ok(prefix.encode_utf16().chain(rest.iter().copied()).collect())
-}
-
-/// Whole-directory clones exist on macOS only; callers fall back to per-file work.
-pub fn clone_dir(_src: &Path, _dest: &Path) -> io::Result<()> {
-    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Windows has no `linkat`: the directory is kept as a path.
@@ -499,3 +367,6 @@ pub fn process_alive(pid: u32) -> bool {
     unsafe { CloseHandle(h) };
     alive
 }
+
+#[cfg(test)]
+mod tests;
