@@ -8,7 +8,7 @@ use super::reset::{self, Reset};
 use super::temp;
 use crate::errno;
 use crate::sys::{self, FileId};
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -179,7 +179,7 @@ impl Materialize<'_> {
         // missing and never partial.
         let guard = temp::Guard::new(temp::path_beside(dest));
         let outcome = self.create(guard.path())?;
-        fs::rename(guard.path(), dest)
+        sys::rename_over(guard.path(), dest)
             .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
         guard.keep();
         Ok(outcome)
@@ -327,22 +327,12 @@ impl Materialize<'_> {
         }
     }
 
-    /// A full copy, created with O_EXCL and the source's mode; removed again if it fails.
+    /// A full copy, created exclusively with the source's permissions; removed again if it
+    /// fails (`sys::copy_file`).
     fn copy(&self, target: &Path) -> Result<()> {
-        let fail = |e: io::Error| Error::io(&e, "copyfile", self.src, Some(target));
-        let mut out = sys::create_new(target, self.meta).map_err(fail)?;
-        let guard = temp::Guard::new(target.to_path_buf());
-        if self.meta.len() > 0 {
-            let mut input = File::open(self.src).map_err(fail)?;
-            let copied = sys::copy_data(&mut input, &mut out, self.meta.len()).map_err(fail)?;
-            if copied != self.meta.len() {
-                return Err(fail(io::Error::from(io::ErrorKind::UnexpectedEof)));
-            }
-        }
-        drop(out);
-        sys::apply_readonly(target, self.meta).map_err(fail)?;
-        guard.keep();
-        Ok(())
+        sys::copy_file(self.src, target, self.meta)
+            .map(drop)
+            .map_err(|e| Error::io(&e.error, "copyfile", self.src, Some(target)))
     }
 
     fn symlink(&self, target: &Path) -> Result<()> {
@@ -352,132 +342,5 @@ impl Materialize<'_> {
     }
 }
 
-#[cfg(all(test, unix))]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::MetadataExt;
-
-    fn sandbox(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cachelink-rs-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    #[test]
-    fn max_links_caps_the_entry_and_resets_keep_bytes_mode_and_mtime() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = sandbox("cap");
-        let entry = dir.join("entry");
-        fs::write(&entry, b"bytes").unwrap();
-        fs::set_permissions(&entry, fs::Permissions::from_mode(0o751)).unwrap();
-        let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
-        File::options()
-            .write(true)
-            .open(&entry)
-            .unwrap()
-            .set_modified(mtime)
-            .unwrap();
-        let opts = Options {
-            max_links: Some(3),
-            ..Options::default()
-        };
-        let mut resets = 0;
-        for i in 0..10 {
-            let o = link_file(&entry, &dir.join(format!("d{i}")), &opts).unwrap();
-            assert_eq!(o.method, Some(Method::Hardlink));
-            resets += usize::from(o.link_limit == Some(LinkLimit::Reset));
-            let m = fs::metadata(&entry).unwrap();
-            assert!(m.nlink() <= 3);
-            assert_eq!(m.mode() & 0o777, 0o751);
-            assert_eq!(m.modified().unwrap(), mtime);
-        }
-        // 2 links per inode and a reset on every second call after the first two.
-        assert_eq!(resets, 4);
-        assert_eq!(fs::read(dir.join("d9")).unwrap(), b"bytes");
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert!(names
-            .iter()
-            .all(|n| !n.to_string_lossy().contains(temp::MARKER)));
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn on_link_limit_error_and_copy() {
-        let dir = sandbox("limit");
-        let entry = dir.join("entry");
-        fs::write(&entry, b"x").unwrap();
-        fs::hard_link(&entry, dir.join("other")).unwrap();
-        let strict = Options {
-            max_links: Some(2),
-            on_link_limit: OnLinkLimit::Error,
-            ..Options::default()
-        };
-        let err = link_file(&entry, &dir.join("a"), &strict).unwrap_err();
-        assert_eq!((err.code, err.syscall), ("EMLINK", "link"));
-        assert!(!dir.join("a").exists());
-        let copy = Options {
-            on_link_limit: OnLinkLimit::Copy,
-            ..strict
-        };
-        let o = link_file(&entry, &dir.join("a"), &copy).unwrap();
-        assert_eq!(
-            (o.method, o.link_limit),
-            (Some(Method::Copy), Some(LinkLimit::Copied))
-        );
-        assert_eq!(fs::metadata(&entry).unwrap().nlink(), 2);
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn if_exists_modes() {
-        let dir = sandbox("exists");
-        let entry = dir.join("entry");
-        fs::write(&entry, b"new").unwrap();
-        let dest = dir.join("dest");
-        fs::write(&dest, b"old").unwrap();
-        let err = link_file(&entry, &dest, &Options::default()).unwrap_err();
-        assert_eq!(err.code, "EEXIST");
-        let keep = Options {
-            if_exists: IfExists::Keep,
-            ..Options::default()
-        };
-        assert_eq!(link_file(&entry, &dest, &keep).unwrap().method, None);
-        assert_eq!(fs::read(&dest).unwrap(), b"old");
-        let replace = Options {
-            if_exists: IfExists::Replace,
-            ..Options::default()
-        };
-        assert_eq!(
-            link_file(&entry, &dest, &replace).unwrap().method,
-            Some(Method::Hardlink)
-        );
-        assert_eq!(fs::read(&dest).unwrap(), b"new");
-        assert_eq!(link_file(&entry, &dest, &replace).unwrap().method, None);
-        fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn reset_entry_gives_a_fresh_inode() {
-        let dir = sandbox("reset");
-        let entry = dir.join("entry");
-        fs::write(&entry, b"content").unwrap();
-        fs::hard_link(&entry, dir.join("old")).unwrap();
-        let before = fs::metadata(&entry).unwrap().ino();
-        reset_entry(&entry).unwrap();
-        let after = fs::metadata(&entry).unwrap();
-        assert_ne!(after.ino(), before);
-        assert_eq!(after.nlink(), 1);
-        assert_eq!(fs::metadata(dir.join("old")).unwrap().ino(), before);
-        assert_eq!(fs::read(&entry).unwrap(), b"content");
-        assert_eq!(
-            reset_entry(&dir.join("missing")).unwrap_err().code,
-            "ENOENT"
-        );
-        assert_eq!(reset_entry(&dir).unwrap_err().code, "EISDIR");
-        fs::remove_dir_all(dir).unwrap();
-    }
-}
+#[cfg(test)]
+mod tests;

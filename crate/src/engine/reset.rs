@@ -54,7 +54,7 @@ pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Re
     if let Some(dest) = link_to {
         fs::hard_link(tmp, dest).map_err(|e| Error::io(&e, "link", entry, Some(dest)))?;
     }
-    match fs::rename(tmp, entry) {
+    match sys::rename_over(tmp, entry) {
         Ok(()) => {
             guard.keep();
             Ok(Reset::Done { renamed: true })
@@ -92,14 +92,10 @@ fn fill(
             }
         }
     }
-    let mut out = sys::create_new(tmp, meta).map_err(|e| (e, "open"))?;
-    let mut input = File::open(entry).map_err(|e| (e, "open"))?;
-    let copied = sys::copy_data(&mut input, &mut out, meta.len()).map_err(|e| (e, "copyfile"))?;
-    if copied != meta.len() {
-        let short = io::Error::new(io::ErrorKind::UnexpectedEof, "cache entry changed size");
-        return Err((short, "copyfile"));
-    }
-    Ok(out)
+    sys::copy_file(entry, tmp, meta).map_err(|e| {
+        let syscall = if e.created { "copyfile" } else { "open" };
+        (e.error, syscall)
+    })
 }
 
 /// The entry's times and owner, then fsync: the fresh inode must be whole on disk before it

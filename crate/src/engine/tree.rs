@@ -121,3 +121,64 @@ fn clone_whole(
     };
     Some((stats, Pending::stage(stage, into)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::link::Options;
+    use std::sync::atomic::AtomicI32;
+
+    /// An import on the file system of the machine that runs the tests (Windows included, under
+    /// Wine too): a staged tree renamed into place, hard links, an empty file created, a
+    /// read-only file.
+    #[test]
+    #[allow(clippy::permissions_set_readonly_false)] // a test file, removed at the end
+    fn a_tree_is_imported_whole() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("cachelink-tree-{}-{nanos}", std::process::id()));
+        let src = dir.join("src");
+        fs::create_dir_all(src.join("lib/deep")).unwrap();
+        fs::write(src.join("index.js"), b"index").unwrap();
+        fs::write(src.join("lib/deep/a.js"), b"a").unwrap();
+        fs::write(src.join("empty"), b"").unwrap();
+        let ro = src.join("lib/ro.txt");
+        fs::write(&ro, b"ro").unwrap();
+        let mut perm = fs::metadata(&ro).unwrap().permissions();
+        perm.set_readonly(true);
+        fs::set_permissions(&ro, perm).unwrap();
+        let (done, total, abort) = (AtomicI32::new(0), AtomicI32::new(0), AtomicI32::new(0));
+        let ctl = Control {
+            done: &done,
+            total: &total,
+            abort: &abort,
+        };
+        let opts = BatchOptions {
+            link: Options::default(),
+            threads: 2,
+            atomic: true,
+        };
+        let into = dir.join("out/pkg");
+        let stats = import_tree(&src, &into, &opts, &ctl).unwrap();
+        assert_eq!((stats.files, stats.dirs), (4, 2));
+        assert_eq!((stats.hardlinked, stats.copied), (3, 1));
+        assert_eq!(fs::read(into.join("lib/deep/a.js")).unwrap(), b"a");
+        assert_eq!(fs::read(into.join("empty")).unwrap(), b"");
+        assert!(fs::metadata(into.join("lib/ro.txt"))
+            .unwrap()
+            .permissions()
+            .readonly());
+        let id = |p: &Path| sys::file_id(p, &fs::symlink_metadata(p).unwrap()).unwrap();
+        assert!(id(&into.join("index.js")).same_file(&id(&src.join("index.js"))));
+        // Only the destination is left beside it: no stage.
+        let beside: Vec<_> = fs::read_dir(dir.join("out")).unwrap().collect();
+        assert_eq!(beside.len(), 1);
+        let mut perm = fs::metadata(&ro).unwrap().permissions();
+        perm.set_readonly(false);
+        fs::set_permissions(&ro, perm).unwrap();
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

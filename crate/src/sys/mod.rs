@@ -1,16 +1,19 @@
-//! The few platform calls std lacks, behind one `cfg` dispatch. Every module exports the same
-//! functions; the decisions about them (fallback, reset, error classes) live in `engine`.
+//! The few platform calls std lacks, behind one `cfg` dispatch (`libc` on Unix, `windows-sys` on
+//! Windows). Every module exports the same functions; the decisions about them (fallback, reset,
+//! error classes) live in `engine`.
 //!
 //! - `clone_file(src, dest, meta)`: create `dest`, which must not exist, as a copy-on-write clone
 //!   of `src` with `src`'s permissions, and return it open (times can be set and it can be
 //!   fsynced through it). On failure nothing is left at `dest`.
+//! - `copy_file(src, dest, meta)`: the same as a full copy, by the OS's own copy where it has one
+//!   (`copy_file_range` on Linux, `fcopyfile` on macOS, `CopyFileExW` on Windows).
 //! - `clone_dir(src, dest)`: a whole directory in one call (macOS `clonefile`); ENOTSUP
 //!   elsewhere.
-//! - `copy_data(input, output, len)`: the bytes, in the kernel where it can (`copy_file_range`).
-//! - `create_new(path, meta)`: create `path` exclusively (O_EXCL) with `meta`'s permission bits.
-//! - `file_id(path, meta)`: device, inode and link count of the file `meta` was read from.
-//! - `dir_device(dir)`: the device (volume) of a directory.
+//! - `file_id(path, meta)`: volume, file id and link count of the file `meta` was read from; a
+//!   symlink is the link itself when `meta` came from `symlink_metadata`.
+//! - `dir_device(dir)`: the device (volume) of a directory, symlinks followed.
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
+//! - `rename_over(from, to)`: rename, replacing `to` even when it is read-only.
 //! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
 //!   to a directory.
 //! - `open_dir(path)`, `link_into(src, dir, rel)`: a directory kept open, and a hard link into
@@ -18,14 +21,16 @@
 //! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
-//! - `apply_readonly(path, meta)`: after writing a copy, make it read-only if `meta` is (Windows;
-//!   on Unix the mode was set by `create_new`).
+
+use std::io;
 
 /// Identity and link count of a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileId {
     pub dev: u64,
-    pub ino: u64,
+    /// The inode number on Unix; on Windows the 128-bit file id (ReFS needs all of it), or the
+    /// 64-bit file index where the volume has no 128-bit ids.
+    pub ino: u128,
     pub nlink: u64,
 }
 
@@ -43,35 +48,57 @@ pub struct Mount {
     pub source: Option<String>,
 }
 
+/// A failed `copy_file`, and whether `dest` had been created when it failed (reading or writing
+/// the bytes failed) or not (the source could not be opened, or `dest` could not be created).
+/// Nothing is left at `dest` either way.
+#[derive(Debug)]
+pub struct CopyError {
+    pub error: io::Error,
+    pub created: bool,
+}
+
+/// A copy of `copied` bytes from a source that had `expected`: anything else means the source
+/// changed while it was copied.
+fn whole(copied: u64, expected: u64) -> io::Result<()> {
+    if copied != expected {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the source changed size during the copy",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 mod unix;
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub use linux::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
+use linux as os;
 
 #[cfg(target_os = "macos")]
 mod macos;
 #[cfg(target_os = "macos")]
-pub use macos::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
+use macos as os;
 
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
-pub use unsupported::{clone_dir, clone_file, copy_data, mount_of, pathconf_link_max};
+use unsupported as os;
 
 #[cfg(unix)]
+pub use os::{clone_dir, clone_file, mount_of, pathconf_link_max};
+#[cfg(unix)]
 pub use unix::{
-    apply_readonly, copy_owner, create_new, dir_device, file_id, link_into, open_dir,
-    process_alive, symlink_dir, symlink_file, DirHandle,
+    copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
+    symlink_dir, symlink_file, DirHandle,
 };
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    apply_readonly, clone_dir, clone_file, copy_data, copy_owner, create_new, dir_device, file_id,
-    link_into, mount_of, open_dir, pathconf_link_max, process_alive, symlink_dir, symlink_file,
-    DirHandle,
+    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, mount_of,
+    open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
 };

@@ -1,12 +1,28 @@
-//! What Linux and macOS share: std's Unix extensions cover all of it.
+//! What Linux and macOS share: std's Unix extensions, and `libc` for the rest.
 
-use super::FileId;
+use super::{CopyError, FileId};
+use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-pub fn create_new(path: &Path, meta: &Metadata) -> io::Result<File> {
+/// -1 from a libc call: the error in `errno`.
+pub(super) fn cvt(rc: libc::c_int) -> io::Result<()> {
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub(super) fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+pub(super) fn create_new(path: &Path, meta: &Metadata) -> io::Result<File> {
     // O_CREAT|O_EXCL with the source's mode from the start: no window where the file exists
     // with other permissions, and an existing file is never truncated.
     OpenOptions::new()
@@ -16,10 +32,39 @@ pub fn create_new(path: &Path, meta: &Metadata) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `src` (unless it is empty), creates `dest` with `create_new` and fills it with
+/// `copy_data` (the kernel's copy on Linux, `fcopyfile` on macOS); `dest` is removed again if
+/// that fails.
+pub fn copy_file(src: &Path, dest: &Path, meta: &Metadata) -> Result<File, CopyError> {
+    let not_created = |error| CopyError {
+        error,
+        created: false,
+    };
+    if meta.len() == 0 {
+        return create_new(dest, meta).map_err(not_created);
+    }
+    let mut input = File::open(src).map_err(not_created)?;
+    let mut out = create_new(dest, meta).map_err(not_created)?;
+    let copied = super::os::copy_data(&mut input, &mut out, meta.len());
+    match copied.and_then(|n| super::whole(n, meta.len())) {
+        Ok(()) => Ok(out),
+        Err(error) => {
+            drop(out);
+            let _ = std::fs::remove_file(dest);
+            Err(CopyError {
+                error,
+                created: true,
+            })
+        }
+    }
+}
+
+/// The identity `meta` describes: the caller's `lstat` or `stat` decides whether a symlink at
+/// `path` is the link or its target.
 pub fn file_id(_path: &Path, meta: &Metadata) -> io::Result<FileId> {
     Ok(FileId {
         dev: meta.dev(),
-        ino: meta.ino(),
+        ino: u128::from(meta.ino()),
         nlink: meta.nlink(),
     })
 }
@@ -45,18 +90,15 @@ pub fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
-fn is_root() -> bool {
-    extern "C" {
-        // https://man7.org/linux/man-pages/man2/geteuid.2.html (same on macOS)
-        fn geteuid() -> u32;
-    }
-    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-    unsafe { geteuid() == 0 }
+/// `rename(2)` replaces the target whatever its mode: std's rename is all it takes.
+pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
 }
 
-/// The mode was given at creation (`create_new`): nothing left to apply.
-pub fn apply_readonly(_path: &Path, _meta: &Metadata) -> io::Result<()> {
-    Ok(())
+fn is_root() -> bool {
+    // https://man7.org/linux/man-pages/man2/geteuid.2.html (same on macOS)
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
 }
 
 /// A directory kept open, so many links into it resolve their names from it rather than from
@@ -69,58 +111,27 @@ pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
 
 /// `linkat(AT_FDCWD, src, dir, rel, AT_SYMLINK_FOLLOW)`: a hard link to the file `src` (a
 /// symlink at `src` is followed, as `link_file` follows one) at `rel` under `dir`.
+/// https://man7.org/linux/man-pages/man2/link.2.html (POSIX; the same on macOS)
 pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
-    use std::ffi::CString;
-    use std::os::fd::AsRawFd;
-    use std::os::unix::ffi::OsStrExt;
-    extern "C" {
-        // https://man7.org/linux/man-pages/man2/link.2.html (POSIX; the same on macOS)
-        fn linkat(
-            olddirfd: i32,
-            oldpath: *const i8,
-            newdirfd: i32,
-            newpath: *const i8,
-            flags: i32,
-        ) -> i32;
-    }
-    // <fcntl.h>: Linux (glibc, musl) and Darwin differ.
-    #[cfg(target_vendor = "apple")]
-    const AT_FDCWD: i32 = -2;
-    #[cfg(target_vendor = "apple")]
-    const AT_SYMLINK_FOLLOW: i32 = 0x0040;
-    #[cfg(not(target_vendor = "apple"))]
-    const AT_FDCWD: i32 = -100;
-    #[cfg(not(target_vendor = "apple"))]
-    const AT_SYMLINK_FOLLOW: i32 = 0x400;
-    let nul = |_| io::Error::from(io::ErrorKind::InvalidInput);
-    let src = CString::new(src.as_os_str().as_bytes()).map_err(nul)?;
-    let rel = CString::new(rel.as_os_str().as_bytes()).map_err(nul)?;
-    let dirfd = dir.0.as_raw_fd();
+    let src = c_path(src)?;
+    let rel = c_path(rel)?;
     // SAFETY: both strings are NUL-terminated and live for the call; the descriptor is owned by
     // `dir`, open for the call; linkat only reads its arguments.
-    let rc = unsafe {
-        linkat(
-            AT_FDCWD,
+    cvt(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
             src.as_ptr(),
-            dirfd,
+            dir.0.as_raw_fd(),
             rel.as_ptr(),
-            AT_SYMLINK_FOLLOW,
+            libc::AT_SYMLINK_FOLLOW,
         )
-    };
-    if rc == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    })
 }
 
 /// Whether a process with this id runs on this machine: `kill(pid, 0)` succeeds, or fails with
-/// EPERM (it exists but is not ours).
+/// EPERM (it exists but is not ours). https://man7.org/linux/man-pages/man2/kill.2.html
 pub fn process_alive(pid: u32) -> bool {
-    extern "C" {
-        // https://man7.org/linux/man-pages/man2/kill.2.html (same on macOS)
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    let Ok(pid) = i32::try_from(pid) else {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
     if pid <= 0 {
@@ -128,8 +139,8 @@ pub fn process_alive(pid: u32) -> bool {
     }
     // SAFETY: signal 0 only checks that the process exists and may be signalled; it touches no
     // memory.
-    if unsafe { kill(pid, 0) } == 0 {
-        return true;
+    match cvt(unsafe { libc::kill(pid, 0) }) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() == Some(libc::EPERM),
     }
-    io::Error::last_os_error().kind() == io::ErrorKind::PermissionDenied
 }

@@ -13,13 +13,13 @@ pub fn clone_file(_src: &Path, _dest: &Path, _meta: &Metadata) -> io::Result<Fil
 }
 
 /// Whole-directory clones exist on macOS only; callers fall back to per-file work.
-pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
+pub fn clone_dir(_src: &Path, _dest: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Copies `input` to `output` (std picks the best way this OS has).
-pub fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
-    std::io::copy(input, output)
+pub(super) fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
+    io::copy(input, output)
 }
 
 pub fn mount_of(_path: &Path, _device: u64) -> Option<super::Mount> {

@@ -1,167 +1,264 @@
-//! Windows: block cloning on ReFS and Dev Drive with `FSCTL_DUPLICATE_EXTENTS_TO_FILE`, and file
-//! identity from `GetFileInformationByHandle`; the rest is std.
+//! Windows, through `windows-sys`: block cloning on ReFS and Dev Drive (`clone.rs`), copies by
+//! `CopyFileExW`, file identity from `FILE_ID_INFO`,
+//! renames that replace a read-only file; the rest is std.
 
-use super::FileId;
-use std::ffi::c_void;
+use super::{CopyError, FileId};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::mem::{size_of, MaybeUninit};
 use std::os::windows::ffi::OsStrExt;
-use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
+use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::AsRawHandle;
 use std::path::Path;
 use std::ptr;
+use windows_sys::core::BOOL;
+use windows_sys::Wdk::Storage::FileSystem::{
+    FILE_RENAME_IGNORE_READONLY_ATTRIBUTE, FILE_RENAME_POSIX_SEMANTICS,
+    FILE_RENAME_REPLACE_IF_EXISTS,
+};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_INVALID_FUNCTION,
+    ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED, STILL_ACTIVE,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CopyFileExW, FileIdInfo, FileRenameInfoEx, GetFileInformationByHandle,
+    GetFileInformationByHandleEx, GetVolumeInformationW, GetVolumePathNameW,
+    SetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, COPY_FILE_FAIL_IF_EXISTS, DELETE,
+    FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_ID_INFO,
+    FILE_INFO_BY_HANDLE_CLASS, FILE_RENAME_INFO, FILE_RENAME_INFO_0, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE,
+};
+use windows_sys::Win32::System::Threading::{
+    GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+};
 
-type Handle = *mut c_void;
+/// Never block other users of a file we only look at.
+const FILE_SHARE_ALL: u32 = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+mod clone;
+pub use clone::{clone_dir, clone_file};
 
-/// Block cloning: https://learn.microsoft.com/windows/win32/fileio/block-cloning
-const FSCTL_DUPLICATE_EXTENTS_TO_FILE: u32 = 0x0009_8344;
-/// https://learn.microsoft.com/windows/win32/api/winioctl/ni-winioctl-fsctl_set_sparse
-const FSCTL_SET_SPARSE: u32 = 0x0009_00C4;
-const FILE_ATTRIBUTE_SPARSE_FILE: u32 = 0x0000_0200;
-/// Lets `CreateFileW` open a directory as well as a file.
-const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
-/// FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE: never block other users of the file.
-const FILE_SHARE_ALL: u32 = 0x0000_0007;
-/// Bytes per clone call: under the documented 4 GiB limit, a multiple of any power-of-two
-/// cluster size.
-const MAX_CHUNK: u64 = 1 << 30;
-
-/// https://learn.microsoft.com/windows/win32/api/winioctl/ns-winioctl-duplicate_extents_data
-#[repr(C)]
-#[allow(dead_code)] // read by the file system, not by us
-struct DuplicateExtentsData {
-    file_handle: Handle,
-    source_file_offset: i64,
-    target_file_offset: i64,
-    byte_count: i64,
-}
-
-/// https://learn.microsoft.com/windows/win32/api/minwinbase/ns-minwinbase-filetime
-#[repr(C)]
-#[derive(Default)]
-#[allow(dead_code)] // only there for the layout
-struct FileTime {
-    low_date_time: u32,
-    high_date_time: u32,
-}
-
-/// https://learn.microsoft.com/windows/win32/api/fileapi/ns-fileapi-by_handle_file_information
-#[repr(C)]
-#[derive(Default)]
-#[allow(dead_code)] // filled in by Windows; we read the identity fields only
-struct ByHandleFileInformation {
-    file_attributes: u32,
-    creation_time: FileTime,
-    last_access_time: FileTime,
-    last_write_time: FileTime,
-    volume_serial_number: u32,
-    file_size_high: u32,
-    file_size_low: u32,
-    number_of_links: u32,
-    file_index_high: u32,
-    file_index_low: u32,
-}
-
-#[link(name = "kernel32")]
-extern "system" {
-    // https://learn.microsoft.com/windows/win32/api/ioapiset/nf-ioapiset-deviceiocontrol
-    fn DeviceIoControl(
-        device: Handle,
-        io_control_code: u32,
-        in_buffer: *const c_void,
-        in_buffer_size: u32,
-        out_buffer: *mut c_void,
-        out_buffer_size: u32,
-        bytes_returned: *mut u32,
-        overlapped: *mut c_void,
-    ) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getfileinformationbyhandle
-    fn GetFileInformationByHandle(file: Handle, info: *mut ByHandleFileInformation) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
-    fn GetVolumePathNameW(file_name: *const u16, volume_path_name: *mut u16, len: u32) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumeinformationw
-    fn GetVolumeInformationW(
-        root_path_name: *const u16,
-        volume_name: *mut u16,
-        volume_name_size: u32,
-        serial_number: *mut u32,
-        max_component_length: *mut u32,
-        flags: *mut u32,
-        fs_name: *mut u16,
-        fs_name_size: u32,
-    ) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocess
-    fn OpenProcess(access: u32, inherit: i32, pid: u32) -> Handle;
-    // https://learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-getexitcodeprocess
-    fn GetExitCodeProcess(process: Handle, code: *mut u32) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/handleapi/nf-handleapi-closehandle
-    fn CloseHandle(handle: Handle) -> i32;
-    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getdiskfreespacew
-    fn GetDiskFreeSpaceW(
-        root_path_name: *const u16,
-        sectors_per_cluster: *mut u32,
-        bytes_per_sector: *mut u32,
-        number_of_free_clusters: *mut u32,
-        total_number_of_clusters: *mut u32,
-    ) -> i32;
-}
-
-/// Block-clones `src` to the new file `dest`, following "Block cloning on ReFS":
-/// https://learn.microsoft.com/windows/win32/fileio/block-cloning
-/// Fails (ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, ...) on volumes without block cloning.
-pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> {
-    let source = File::open(src)?;
-    // The open handle's length and attributes: what is cloned is what the handle sees.
-    let info = source.metadata()?;
-    let cluster = cluster_size(src)?;
-    let target = create_new(dest, meta)?;
-    let result = duplicate(&source, &target, &info, cluster).and_then(|()| {
-        if !meta.permissions().readonly() {
-            return Ok(());
-        }
-        // Only the read-only bit: the source's other attributes (hidden, system) stay behind.
-        let mut perm = target.metadata()?.permissions();
-        perm.set_readonly(true);
-        target.set_permissions(perm)
-    });
-    if let Err(err) = result {
-        drop(target);
-        let _ = std::fs::remove_file(dest);
-        return Err(err);
+/// FALSE from a Win32 call: the error in `GetLastError`.
+fn cvt(ok: BOOL) -> io::Result<()> {
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok(target)
+    Ok(())
 }
 
-/// After a copy is written: the source's read-only bit, and only that bit.
-pub fn apply_readonly(path: &Path, meta: &Metadata) -> io::Result<()> {
-    if !meta.permissions().readonly() {
-        return Ok(());
-    }
-    let mut perm = std::fs::metadata(path)?.permissions();
+/// The errors a file system gives for an information class or control code it does not have.
+fn not_supported(err: &io::Error) -> bool {
+    let unsupported = [
+        ERROR_INVALID_FUNCTION,
+        ERROR_NOT_SUPPORTED,
+        ERROR_INVALID_PARAMETER,
+    ];
+    err.raw_os_error()
+        .is_some_and(|code| unsupported.iter().any(|&u| u as i32 == code))
+}
+
+fn set_readonly(file: &File) -> io::Result<()> {
+    let mut perm = file.metadata()?.permissions();
     perm.set_readonly(true);
-    std::fs::set_permissions(path, perm)
+    file.set_permissions(perm)
 }
 
-/// Creates `path` exclusively (CREATE_NEW), open for writing. The source's read-only attribute
-/// is not applied here, since the caller still has to write the file: callers apply
-/// `meta.permissions()` once the content is written.
-pub fn create_new(path: &Path, _meta: &Metadata) -> io::Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-/// Volume serial number, file index and link count of `path`, symbolic links followed.
-pub fn file_id(path: &Path, _meta: &Metadata) -> io::Result<FileId> {
-    let info = file_information(path)?;
-    Ok(FileId {
-        dev: u64::from(info.volume_serial_number),
-        ino: (u64::from(info.file_index_high) << 32) | u64::from(info.file_index_low),
-        nlink: u64::from(info.number_of_links),
+/// `CopyFileExW(src, dest, COPY_FILE_FAIL_IF_EXISTS)`: the OS's copy (the copy engine, with
+/// server-side copies on SMB and block clones where the volume offers them), never over an
+/// existing `dest`. https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-copyfileexw
+/// The copy gets the source's attributes; it is returned open for writing (times, fsync), and
+/// removed again if anything fails.
+pub fn copy_file(src: &Path, dest: &Path, meta: &Metadata) -> Result<File, CopyError> {
+    let not_created = |error| CopyError {
+        error,
+        created: false,
+    };
+    let from = verbatim(src).map_err(not_created)?;
+    let to = verbatim(dest).map_err(not_created)?;
+    // SAFETY: both names are NUL-terminated and live for the call; no progress routine, so its
+    // data pointer and the cancel flag are null, which the function allows.
+    let copied = cvt(unsafe {
+        CopyFileExW(
+            from.as_ptr(),
+            to.as_ptr(),
+            None,
+            ptr::null(),
+            ptr::null_mut(),
+            COPY_FILE_FAIL_IF_EXISTS,
+        )
+    });
+    if let Err(error) = copied {
+        // An existing `dest` was not touched and is not ours to remove; otherwise whatever the
+        // call left there is.
+        let exists = [ERROR_FILE_EXISTS, ERROR_ALREADY_EXISTS]
+            .iter()
+            .any(|&e| error.raw_os_error() == Some(e as i32));
+        let created = !exists && std::fs::symlink_metadata(dest).is_ok();
+        if created {
+            remove_new(dest);
+        }
+        return Err(CopyError { error, created });
+    }
+    let opened = open_copy(dest).and_then(|file| {
+        super::whole(file.metadata()?.len(), meta.len())?;
+        Ok(file)
+    });
+    opened.map_err(|error| {
+        remove_new(dest);
+        CopyError {
+            error,
+            created: true,
+        }
     })
 }
 
-/// The serial number of the volume holding the directory `dir`.
+/// The copy open for writing: a read-only one (the source was) is made writable for the open
+/// and read-only again through the handle, as `clone_file` does.
+fn open_copy(dest: &Path) -> io::Result<File> {
+    let readonly = std::fs::metadata(dest)?.permissions().readonly();
+    if readonly {
+        make_writable(dest)?;
+    }
+    let file = OpenOptions::new().write(true).open(dest)?;
+    if readonly {
+        set_readonly(&file)?;
+    }
+    Ok(file)
+}
+
+/// Removes a file this module just made, read-only or not.
+fn remove_new(path: &Path) {
+    let _ = make_writable(path);
+    let _ = std::fs::remove_file(path);
+}
+
+/// Clears the read-only attribute of `path`, and only that attribute.
+#[allow(clippy::permissions_set_readonly_false)] // a lint about Unix modes
+fn make_writable(path: &Path) -> io::Result<()> {
+    let mut perm = std::fs::symlink_metadata(path)?.permissions();
+    perm.set_readonly(false);
+    std::fs::set_permissions(path, perm)
+}
+
+/// Renames `from` over `to` with `SetFileInformationByHandle(FileRenameInfoEx)`: replacing `to`
+/// even when it is read-only (a read-only cache entry being reset, a read-only destination
+/// replaced), with POSIX semantics (a `to` that others hold open is replaced too). Where the
+/// file system has no FileRenameInfoEx (before Windows 10 1809, FAT), std's rename.
+/// https://learn.microsoft.com/windows/win32/api/winbase/ns-winbase-file_rename_info
+pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    let flags = FILE_RENAME_REPLACE_IF_EXISTS
+        | FILE_RENAME_POSIX_SEMANTICS
+        | FILE_RENAME_IGNORE_READONLY_ATTRIBUTE;
+    match rename_by_handle(from, to, FileRenameInfoEx, flags) {
+        Err(e) if not_supported(&e) => std::fs::rename(from, to),
+        done => done,
+    }
+}
+
+/// `SetFileInformationByHandle` with a FILE_RENAME_INFO naming `to`: `class` is FileRenameInfoEx
+/// with `flags`, or FileRenameInfo with `flags` 1 (ReplaceIfExists).
+fn rename_by_handle(
+    from: &Path,
+    to: &Path,
+    class: FILE_INFO_BY_HANDLE_CLASS,
+    flags: u32,
+) -> io::Result<()> {
+    // The name itself, not what a symlink there points to; backup semantics for directories.
+    let file = OpenOptions::new()
+        .access_mode(DELETE)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
+        .open(from)?;
+    let mut name = verbatim(to)?;
+    name.pop(); // FileNameLength does not count the NUL, which the zeroed buffer supplies
+    let name_bytes = u32::try_from(name.len() * 2)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
+    let offset = std::mem::offset_of!(FILE_RENAME_INFO, FileName);
+    let size = offset + name.len() * 2 + 2;
+    // u64s: zeroed, and aligned for the struct (its handle field is pointer-aligned).
+    let mut buf = vec![0u64; size.div_ceil(8)];
+    let info = buf.as_mut_ptr().cast::<FILE_RENAME_INFO>();
+    // SAFETY: `buf` holds `size` bytes, aligned for FILE_RENAME_INFO: the fixed fields and
+    // `name` after them (FileName is the struct's variable-length tail) fit; the fields are
+    // written in place through raw pointers, with no reference to the partly written struct.
+    unsafe {
+        (&raw mut (*info).Anonymous).write(FILE_RENAME_INFO_0 { Flags: flags });
+        (&raw mut (*info).RootDirectory).write(ptr::null_mut());
+        (&raw mut (*info).FileNameLength).write(name_bytes);
+        let tail = (&raw mut (*info).FileName).cast::<u16>();
+        ptr::copy_nonoverlapping(name.as_ptr(), tail, name.len());
+    }
+    let size = u32::try_from(size).unwrap_or(u32::MAX);
+    // SAFETY: `file` is open with DELETE access for the call; `info` points to `size` bytes of
+    // an initialized FILE_RENAME_INFO, kept alive by `buf` until after the call.
+    cvt(unsafe { SetFileInformationByHandle(file.as_raw_handle(), class, info.cast(), size) })
+}
+
+/// Volume serial number, file id and link count of the file `meta` describes: the symlink
+/// itself when `meta` came from `symlink_metadata` (as `lstat` on Unix), else what `path`
+/// resolves to.
+pub fn file_id(path: &Path, meta: &Metadata) -> io::Result<FileId> {
+    let flags = if meta.file_type().is_symlink() {
+        FILE_FLAG_OPEN_REPARSE_POINT
+    } else {
+        0
+    };
+    identity(&open_for_info(path, flags)?)
+}
+
+/// The serial number of the volume holding the directory `dir` (symlinks followed), the same
+/// number `file_id` reports as `dev`.
 pub fn dir_device(dir: &Path) -> io::Result<u64> {
-    file_information(dir).map(|info| u64::from(info.volume_serial_number))
+    identity(&open_for_info(dir, 0)?).map(|id| id.dev)
+}
+
+/// No access rights needed to read metadata; backup semantics to open directories too.
+fn open_for_info(path: &Path, flags: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .access_mode(0)
+        .share_mode(FILE_SHARE_ALL)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS | flags)
+        .open(path)
+}
+
+/// `FILE_ID_INFO` (a 64-bit volume serial and a 128-bit file id, unique on ReFS, whose ids do
+/// not fit the 64-bit file index), with the link count from `BY_HANDLE_FILE_INFORMATION`. Where
+/// the file system has no FileIdInfo (FAT, some network file systems), the 32-bit serial and
+/// the 64-bit index.
+/// https://learn.microsoft.com/windows/win32/api/winbase/ns-winbase-file_id_info
+fn identity(file: &File) -> io::Result<FileId> {
+    let mut info = MaybeUninit::<BY_HANDLE_FILE_INFORMATION>::zeroed();
+    // SAFETY: `file` owns its handle for the whole call; `info` is writable and of the
+    // documented layout.
+    cvt(unsafe { GetFileInformationByHandle(file.as_raw_handle(), info.as_mut_ptr()) })?;
+    // SAFETY: the call succeeded and filled the struct (integers only, valid even zeroed).
+    let info = unsafe { info.assume_init() };
+    let nlink = u64::from(info.nNumberOfLinks);
+    let mut id = MaybeUninit::<FILE_ID_INFO>::zeroed();
+    // SAFETY: as above; the size passed is the buffer's.
+    let by_id = cvt(unsafe {
+        GetFileInformationByHandleEx(
+            file.as_raw_handle(),
+            FileIdInfo,
+            id.as_mut_ptr().cast(),
+            size_of::<FILE_ID_INFO>() as u32,
+        )
+    });
+    match by_id {
+        Ok(()) => {
+            // SAFETY: the call succeeded and filled the struct (integers only).
+            let id = unsafe { id.assume_init() };
+            Ok(FileId {
+                dev: id.VolumeSerialNumber,
+                ino: u128::from_le_bytes(id.FileId.Identifier),
+                nlink,
+            })
+        }
+        Err(e) if not_supported(&e) => Ok(FileId {
+            dev: u64::from(info.dwVolumeSerialNumber),
+            ino: (u128::from(info.nFileIndexHigh) << 32) | u128::from(info.nFileIndexLow),
+            nlink,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Nothing to do: a new file belongs to the user who creates it, and giving it to someone else
@@ -181,115 +278,24 @@ pub fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
     std::os::windows::fs::symlink_dir(target, link)
 }
 
-fn duplicate(source: &File, target: &File, info: &Metadata, cluster: u64) -> io::Result<()> {
-    if info.file_attributes() & FILE_ATTRIBUTE_SPARSE_FILE != 0 {
-        fsctl(target, FSCTL_SET_SPARSE, None)?;
-    }
-    // Length first: then the last chunk may be rounded up to a whole cluster, past the data.
-    target.set_len(info.len())?;
-    let end = info.len().div_ceil(cluster).checked_mul(cluster);
-    let Some(end) = end.and_then(|end| i64::try_from(end).ok()) else {
-        return Err(io::ErrorKind::InvalidInput.into());
-    };
-    let chunk = (MAX_CHUNK / cluster * cluster) as i64; // 1 GiB at most: no wrap
-    let mut offset = 0;
-    while offset < end {
-        let count = chunk.min(end - offset);
-        let data = DuplicateExtentsData {
-            file_handle: source.as_raw_handle(),
-            source_file_offset: offset,
-            target_file_offset: offset,
-            byte_count: count,
-        };
-        fsctl(target, FSCTL_DUPLICATE_EXTENTS_TO_FILE, Some(&data))?;
-        offset += count;
-    }
-    Ok(())
-}
-
-/// A file system control call on `file` with an optional input and no output.
-fn fsctl(file: &File, code: u32, input: Option<&DuplicateExtentsData>) -> io::Result<()> {
-    let (in_buffer, in_size) = match input {
-        Some(data) => (
-            data as *const DuplicateExtentsData as *const c_void,
-            std::mem::size_of::<DuplicateExtentsData>() as u32,
-        ),
-        None => (ptr::null(), 0),
-    };
-    let mut returned = 0u32;
-    // SAFETY: `file` owns its handle for the whole call, and a handle in `input` belongs to a
-    // `File` the caller holds; `in_buffer` is null or points to `in_size` bytes that outlive the
-    // call; there is no output buffer; `returned` is a live local; std opens handles
-    // synchronously, so no OVERLAPPED is needed.
-    let ok = unsafe {
-        DeviceIoControl(
-            file.as_raw_handle(),
-            code,
-            in_buffer,
-            in_size,
-            ptr::null_mut(),
-            0,
-            &mut returned,
-            ptr::null_mut(),
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Cluster size of the volume holding `path`: block clones must start and end on it.
-fn cluster_size(path: &Path) -> io::Result<u64> {
-    // A relative path would be resolved against the boot volume.
-    let name = wide(&std::path::absolute(path)?);
-    // The mount point is never longer than the path, plus a trailing backslash.
-    let mut root = vec![0u16; name.len() + 2];
-    let root_len = u32::try_from(root.len()).unwrap_or(u32::MAX);
-    // SAFETY: `name` is NUL-terminated; `root` holds at least `root_len` u16s and lives for the
-    // whole call.
-    if unsafe { GetVolumePathNameW(name.as_ptr(), root.as_mut_ptr(), root_len) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let (mut spc, mut bps, mut free, mut total) = (0u32, 0u32, 0u32, 0u32);
-    // SAFETY: `root` was NUL-terminated by GetVolumePathNameW (and is zero-filled past it); the
-    // four pointers are to live locals.
-    if unsafe { GetDiskFreeSpaceW(root.as_ptr(), &mut spc, &mut bps, &mut free, &mut total) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let cluster = u64::from(spc) * u64::from(bps); // sectors per cluster × bytes per sector
-    if cluster == 0 || cluster > MAX_CHUNK {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "unexpected cluster size",
-        ));
-    }
-    Ok(cluster)
-}
-
-fn file_information(path: &Path) -> io::Result<ByHandleFileInformation> {
-    // No access rights needed to read metadata; backup semantics to open directories too.
-    let file = OpenOptions::new()
-        .access_mode(0)
-        .share_mode(FILE_SHARE_ALL)
-        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
-        .open(path)?;
-    let mut info = ByHandleFileInformation::default();
-    // SAFETY: `file` owns its handle for the whole call; `info` is a live, writable struct with
-    // the documented BY_HANDLE_FILE_INFORMATION layout.
-    if unsafe { GetFileInformationByHandle(file.as_raw_handle(), &mut info) } == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(info)
-}
-
+/// `path` as a NUL-terminated name.
 fn wide(path: &Path) -> Vec<u16> {
     path.as_os_str().encode_wide().chain(Some(0)).collect()
 }
 
-/// Whole-directory clones exist on macOS only; callers fall back to per-file work.
-pub fn clone_dir(_src: &std::path::Path, _dest: &std::path::Path) -> std::io::Result<()> {
-    Err(std::io::ErrorKind::Unsupported.into())
+/// `path` made absolute and verbatim (`\\?\C:\...`, `\\?\UNC\server\share\...`), NUL-terminated:
+/// as std passes paths to Win32, so that names longer than MAX_PATH work here as they do in std.
+fn verbatim(path: &Path) -> io::Result<Vec<u16>> {
+    let absolute = wide(&std::path::absolute(path)?);
+    let starts = |prefix: &str| absolute.starts_with(&prefix.encode_utf16().collect::<Vec<_>>());
+    let (prefix, rest) = if starts(r"\\?\") || starts(r"\??\") || starts(r"\\.\") {
+        ("", &absolute[..])
+    } else if starts(r"\\") {
+        (r"\\?\UNC\", &absolute[2..])
+    } else {
+        (r"\\?\", &absolute[..])
+    };
+    Ok(prefix.encode_utf16().chain(rest.iter().copied()).collect())
 }
 
 /// Windows has no `linkat`: the directory is kept as a path.
@@ -304,38 +310,33 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     std::fs::hard_link(src, dir.0.join(rel))
 }
 
-/// Copies `input` to `output` (std picks the best way this OS has).
-pub fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::Result<u64> {
-    std::io::copy(input, output)
-}
-
 /// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").
+/// https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
 pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {
-    let mut root = [0u16; 261];
-    let p = wide(path);
+    // Made absolute first: GetVolumePathNameW answers a relative path with the boot volume.
+    let p = wide(&std::path::absolute(path).ok()?);
+    // The mount point is never longer than the path, plus a trailing backslash.
+    let mut root = vec![0u16; p.len() + 2];
+    let root_len = u32::try_from(root.len()).ok()?;
     // SAFETY: `p` is NUL-terminated; `root` is writable for the length passed.
-    if unsafe { GetVolumePathNameW(p.as_ptr(), root.as_mut_ptr(), root.len() as u32) } == 0 {
-        return None;
-    }
+    cvt(unsafe { GetVolumePathNameW(p.as_ptr(), root.as_mut_ptr(), root_len) }).ok()?;
     let mut name = [0u16; 261];
-    let null = ptr::null_mut();
     // SAFETY: `root` is the NUL-terminated volume path just written; `name` is writable for the
     // length passed; the optional outputs are null, which the function allows.
-    let ok = unsafe {
+    // https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumeinformationw
+    cvt(unsafe {
         GetVolumeInformationW(
             root.as_ptr(),
-            null,
+            ptr::null_mut(),
             0,
-            null.cast(),
-            null.cast(),
-            null.cast(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
             name.as_mut_ptr(),
             name.len() as u32,
         )
-    };
-    if ok == 0 {
-        return None;
-    }
+    })
+    .ok()?;
     let text = |w: &[u16]| {
         String::from_utf16_lossy(&w[..w.iter().position(|&c| c == 0).unwrap_or(w.len())])
     };
@@ -351,20 +352,21 @@ pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
 }
 
 /// Whether a process with this id runs on this machine.
+/// https://learn.microsoft.com/windows/win32/api/processthreadsapi/nf-processthreadsapi-openprocess
 pub fn process_alive(pid: u32) -> bool {
-    const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
-    const STILL_ACTIVE: u32 = 259;
-    const ERROR_INVALID_PARAMETER: i32 = 87;
     // SAFETY: OpenProcess takes plain values; a null handle reports failure.
     let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
     if h.is_null() {
         // No such process; any other failure (access denied) means it exists.
-        return io::Error::last_os_error().raw_os_error() != Some(ERROR_INVALID_PARAMETER);
+        return io::Error::last_os_error().raw_os_error() != Some(ERROR_INVALID_PARAMETER as i32);
     }
     let mut code = 0u32;
     // SAFETY: `h` is the open process handle from above, closed right after; `code` is writable.
-    let alive = unsafe { GetExitCodeProcess(h, &mut code) } == 0 || code == STILL_ACTIVE;
+    let alive = unsafe { GetExitCodeProcess(h, &mut code) } == 0 || code == STILL_ACTIVE as u32;
     // SAFETY: `h` is open and owned here.
     unsafe { CloseHandle(h) };
     alive
 }
+
+#[cfg(test)]
+mod tests;
