@@ -69,7 +69,7 @@ export interface HistogramBucket {
 export type IfExistsOption = 'error' | 'replace' | 'keep'
 
 /**
- * `entries`: UTF-8 `path\0src\0x\0size\0...` (see `parse_entries`): one Buffer instead of an
+ * `entries`: UTF-8 `path\0src\0x\0size\0...` (see `wire::parse_entries`): one Buffer instead of an
  * object per file, which would cost several Node-API calls each on the JS thread.
  */
 export declare function importFiles(entries: Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): Promise<ImportStats>

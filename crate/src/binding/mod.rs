@@ -23,7 +23,7 @@ mod link;
 mod run;
 
 use crate::engine::error::Error;
-use crate::engine::{memo, method};
+use crate::engine::{memo, method, wire};
 use crate::errno;
 use napi::bindgen_prelude::{Buffer, Either};
 use napi::{Env, JsValue, Status};
@@ -40,7 +40,7 @@ pub const ABI: u32 = 3;
 fn to_path(p: Either<String, Buffer>, what: &str) -> napi::Result<PathBuf> {
     let path = match p {
         Either::A(s) => PathBuf::from(s),
-        Either::B(b) => bytes_to_path(b.to_vec()).ok_or_else(|| {
+        Either::B(b) => wire::bytes_to_path(b.to_vec()).ok_or_else(|| {
             napi::Error::new(
                 Status::InvalidArg,
                 format!("The \"{what}\" argument is not a valid path"),
@@ -54,18 +54,6 @@ fn to_path(p: Either<String, Buffer>, what: &str) -> napi::Result<PathBuf> {
         ));
     }
     Ok(path)
-}
-
-#[cfg(unix)]
-fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
-}
-
-/// Windows paths are UTF-16: bytes must be UTF-8 to name one.
-#[cfg(not(unix))]
-fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
-    String::from_utf8(bytes).ok().map(PathBuf::from)
 }
 
 /// How a file was materialized.

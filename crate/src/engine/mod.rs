@@ -1,6 +1,7 @@
 //! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `batch` and
 //! `tree` many; `reset` is the link-limit reset; `method` and `memo` decide what to try;
-//! `paths` keeps batch entries inside their destination; `pool` is cachelink's own threads; `error` carries what failed.
+//! `paths` keeps batch entries inside their destination; `pool` is cachelink's own threads;
+//! `error` carries what failed; `wire` reads `importFiles`' entries.
 
 pub mod batch;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod reset;
 pub mod scan;
 pub mod temp;
 pub mod tree;
+pub mod wire;
 
 use std::sync::OnceLock;
 
