@@ -14,6 +14,9 @@ pub mod engine;
 pub mod errno;
 pub mod sys;
 
+#[cfg(test)]
+mod testing;
+
 // Not on windows-gnu, which only runs the engine's tests under Wine (see Cargo.toml).
 #[cfg(not(all(windows, target_env = "gnu")))]
 mod binding;

@@ -134,12 +134,7 @@ mod tests {
     #[test]
     #[allow(clippy::permissions_set_readonly_false)] // a test file, removed at the end
     fn a_tree_is_imported_whole() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("cachelink-tree-{}-{nanos}", std::process::id()));
+        let dir = crate::testing::sandbox("tree");
         let src = dir.join("src");
         fs::create_dir_all(src.join("lib/deep")).unwrap();
         fs::write(src.join("index.js"), b"index").unwrap();

@@ -2,21 +2,8 @@
 //! Windows (under Wine too, `scripts/wine-test.sh`).
 
 use super::*;
+use crate::testing::sandbox;
 use std::fs::File;
-
-/// A fresh directory of its own (Wine reuses process ids, and a failed run leaves its files).
-fn sandbox(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "cachelink-rs-{name}-{}-{nanos}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The identity of the file at `path` itself (a symlink is the link).
 fn id(path: &Path) -> FileId {

@@ -2,23 +2,9 @@
 //! on Linux.
 
 use super::*;
+use crate::testing::sandbox;
 use std::fs;
-use std::path::PathBuf;
 use windows_sys::Win32::Storage::FileSystem::FileRenameInfo;
-
-/// A fresh directory of its own (Wine reuses process ids, and a failed run leaves its files).
-fn sandbox(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "cachelink-win-{name}-{}-{nanos}",
-        std::process::id()
-    ));
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn readonly(path: &Path) -> bool {
     fs::symlink_metadata(path).unwrap().permissions().readonly()
