@@ -71,3 +71,27 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     use windows_sys::Win32::Storage::FileSystem::FileRenameInfo;
     super::windows::rename_by_handle(from, to, FileRenameInfo, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errno;
+    use std::fs;
+
+    #[test]
+    fn never_replaces_even_an_empty_directory() {
+        let dir = crate::testing::sandbox("noreplace");
+        let (stage, into) = (dir.join("stage"), dir.join("into"));
+        fs::create_dir(&stage).unwrap();
+        fs::write(stage.join("f"), "x").unwrap();
+        fs::create_dir(&into).unwrap();
+        let err = rename_noreplace(&stage, &into).unwrap_err();
+        let code = errno::name(errno::CURRENT, err.raw_os_error().unwrap_or(0));
+        assert_eq!(code, "EEXIST", "{err}");
+        assert!(stage.join("f").exists());
+        fs::remove_dir(&into).unwrap();
+        rename_noreplace(&stage, &into).unwrap();
+        assert!(into.join("f").exists() && !stage.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
