@@ -21,7 +21,7 @@ export async function cleanCommand(dir: string, flags: CleanFlags, out: Output, 
   }
   const dryRun = flags.dryRun ?? false
   out.result({ dir, olderThanMs: flags.olderThan, dryRun, removed, unrecognized }, () => [
-    `${dryRun ? 'would remove' : 'removed'} ${count(removed.length)} leftovers older than ${duration(flags.olderThan)} whose process is gone`,
+    `${dryRun ? 'would remove' : 'removed'} ${count(removed.length)} leftovers older than ${duration(flags.olderThan)} whose process is gone (or that another host left)`,
     ...removed.map((l) => `  ${leftoverText(l)}`),
     ...(unrecognized.length ? [`left ${count(unrecognized.length)} names that look like leftovers but are not:`] : []),
     ...unrecognized.map((u) => `  ${unrecognizedText(u)}`),
