@@ -382,8 +382,9 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     // a stale temp whose name is not UTF-8, and ordinary files.
     const live = join(pkgs, `.x.cachelink-${process.pid}-0123456789abcdef`)
     const lookalike = join(pkgs, 'y.cachelink-1-0123')
+    const notes = join(pkgs, `notes.cachelink-${deadPid()}-0123456789abcdef`) // the format, no leading dot
     const stale = under(pkgs, Buffer.concat([Buffer.from('.'), LATIN1, Buffer.from(`.cachelink-${deadPid()}-00000000000000ff`)]))
-    for (const p of [live, lookalike, stale, join(pkgs, 'keep.txt')]) fs.writeFileSync(p, 'x')
+    for (const p of [live, lookalike, notes, stale, join(pkgs, 'keep.txt')]) fs.writeFileSync(p, 'x')
     const stage = fs.readdirSync(pkgs).find((n) => n.includes('.cachelink-stage-')) ?? ''
 
     const dry = json(['clean', pkgs, '--older-than', '0', '--dry-run'])
@@ -393,7 +394,9 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     const r = json(['clean', pkgs, '--older-than', '0'])
     expect(r.removed.map((l: { kind: string }) => l.kind).sort()).toEqual(['stage', 'temp'])
     expect(r.removed.find((l: { kind: string }) => l.kind === 'temp')).toMatchObject({ exact: false })
-    expect(fs.readdirSync(pkgs).sort()).toEqual([`.x.cachelink-${process.pid}-0123456789abcdef`, 'keep.txt', 'y.cachelink-1-0123'])
+    expect(r.unrecognized).toMatchObject([{ path: notes, reason: 'no-leading-dot' }])
+    expect(cli(['clean', pkgs]).stdout).toContain(`no-leading-dot      ${notes}`)
+    expect(fs.readdirSync(pkgs).sort()).toEqual([`.x.cachelink-${process.pid}-0123456789abcdef`, 'keep.txt', notes.slice(pkgs.length + 1), 'y.cachelink-1-0123'])
     // And by default (60 s), nothing that young goes.
     fs.writeFileSync(stale, 'x')
     expect(json(['clean', pkgs]).removed).toEqual([])

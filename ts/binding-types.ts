@@ -4,7 +4,7 @@
  * the facade's normalized options are exactly what the addon takes. Nothing here runs.
  */
 import type * as Binding from './binding.js'
-import type { FsInfo, Leftover, LinkedFile, ScanResult } from './cache.js'
+import type { CleanResult, FsInfo, Leftover, LinkedFile, ScanResult, Unrecognized } from './cache.js'
 import type { ImportStats } from './import.js'
 import type { LinkResult } from './index.js'
 import type { LinkMethod, Normalized } from './options.js'
@@ -19,6 +19,8 @@ export type Checks = [
   Assert<Equal<Binding.ScanResult, ScanResult>>,
   Assert<Equal<Binding.LinkedFile, LinkedFile>>,
   Assert<Equal<Binding.NativeLeftover, Leftover>>,
+  Assert<Equal<Binding.NativeUnrecognized, Unrecognized>>,
+  Assert<Equal<Binding.CleanResult, CleanResult>>,
   Assert<Equal<Binding.LinkMethod, LinkMethod>>,
   Assert<Equal<Binding.NativeLinkOptions, Normalized>>,
 ]

@@ -20,9 +20,15 @@ export declare class Control {
 export declare const ABI: number
 
 /** Removes what interrupted work left under `root` (or, with `dryRun`, lists it). */
-export declare function clean(root: string | Buffer, olderThanMs: number, dryRun: boolean, control: Control): Promise<Array<NativeLeftover>>
+export declare function clean(root: string | Buffer, olderThanMs: number, dryRun: boolean, control: Control): Promise<CleanResult>
 
-export declare function cleanSync(root: string | Buffer, olderThanMs: number, dryRun: boolean, control: Control): Array<NativeLeftover>
+/** What `clean` removed and the look-alikes it left: exactly the public `CleanResult`. */
+export interface CleanResult {
+  removed: Array<NativeLeftover>
+  unrecognized: Array<NativeUnrecognized>
+}
+
+export declare function cleanSync(root: string | Buffer, olderThanMs: number, dryRun: boolean, control: Control): CleanResult
 
 /** Forgets what the process learned about methods that do not work between two places. */
 export declare function clearFallbackMemo(): void
@@ -65,6 +71,9 @@ export interface HistogramBucket {
   to: number | null
   files: number
 }
+
+/** This machine's id in temp names (`engine::temp::host_id`), for the tests. */
+export declare function hostId(): string
 
 export type IfExistsOption = 'error' | 'replace' | 'keep'
 
@@ -145,6 +154,8 @@ export interface NativeLeftover {
   exact: boolean
   kind: LeftoverKind
   pid: number
+  host: string | null
+  thisHost: boolean | null
   ageMs: number
 }
 
@@ -156,6 +167,14 @@ export interface NativeLinkOptions {
   /** 0: none. */
   maxLinks: number
   ifExists: IfExistsOption
+}
+
+/** A name like a leftover's that is not one: exactly the public `Unrecognized`. */
+export interface NativeUnrecognized {
+  path: string
+  raw: Buffer
+  exact: boolean
+  reason: UnrecognizedReason
 }
 
 export type OnLinkLimitOption = 'reset' | 'copy' | 'error'
@@ -180,6 +199,7 @@ export interface ScanResult {
   histogram: Array<HistogramBucket>
   near: Array<LinkedFile>
   leftovers: Array<NativeLeftover>
+  unrecognized: Array<NativeUnrecognized>
   unreadable: Array<Unreadable>
   elapsedMs: number
 }
@@ -192,6 +212,8 @@ export interface Unreadable {
   exact: boolean
   code: string
 }
+
+export type UnrecognizedReason = 'no-leading-dot' | 'directory' | 'not-a-regular-file' | 'not-a-directory'
 
 /** The method used, or `none` when the destination was left as it was. */
 export type UsedMethod = 'none' | 'clone' | 'hardlink' | 'copy' | 'symlink'

@@ -55,13 +55,45 @@ export interface LinkedFile extends FoundPath {
   size: number
 }
 
-/** What interrupted work left: a reset's temp file or an import's stage directory. */
+/**
+ * What interrupted work left: a reset's temp file (`.<name>.cachelink-<host>-<pid>-<random>`, a
+ * regular file or a symlink) or an import's stage directory
+ * (`.<name>.cachelink-stage-<host>-<pid>-<random>`). Names of versions before host ids
+ * (`.<name>.cachelink-<pid>-<random>`) are recognized too.
+ */
 export interface Leftover extends FoundPath {
   kind: 'temp' | 'stage'
-  /** The process that made it (from its name). */
+  /** The process that made it (from its name), on the host that made it. */
   pid: number
-  /** Since it was last modified. */
+  /**
+   * The id of the host that made it (from its name: 12 hex digits, a hash of the machine's
+   * host name, machine id, boot id and pid namespace); null in an older version's name.
+   */
+  host: string | null
+  /** `host` is this machine's; null when the name has no host (its pid is looked up here). */
+  thisHost: boolean | null
+  /**
+   * Since its last status change (ctime; on Windows, since it was created): unlike the mtime,
+   * which a reset sets to its entry's, nobody can set it back.
+   */
   ageMs: number
+}
+
+/**
+ * A name in the format of a leftover that is not one, so cachelink leaves it alone:
+ * `'no-leading-dot'` (`notes.cachelink-1-0123456789abcdef`), a temp's name on a `'directory'`
+ * or on a FIFO, socket or device (`'not-a-regular-file'`), a stage's name on a file
+ * (`'not-a-directory'`).
+ */
+export interface Unrecognized extends FoundPath {
+  reason: 'no-leading-dot' | 'directory' | 'not-a-regular-file' | 'not-a-directory'
+}
+
+/** What {@link cleanTemp} removed (or, with `dryRun`, would remove), and what it left alone. */
+export interface CleanResult {
+  removed: Leftover[]
+  /** Names like a leftover's that are not one: never removed. */
+  unrecognized: Unrecognized[]
 }
 
 /** A directory that could not be read, with the code saying why. */
@@ -91,6 +123,8 @@ export interface ScanResult {
   /** Files with at least `nearAt` links, most first. */
   near: LinkedFile[]
   leftovers: Leftover[]
+  /** Names like a leftover's that are not one (walked like any other entry). */
+  unrecognized: Unrecognized[]
   /** Directories that could not be read, with the code saying why. */
   unreadable: UnreadableDir[]
   elapsedMs: number
@@ -129,7 +163,8 @@ export function scanCacheSync(dir: PathLike, options: ScanOptions = {}): ScanRes
 
 export interface CleanTempOptions extends Controlled {
   /**
-   * Only remove temp files and stages at least this old (by mtime).
+   * Only remove temp files and stages at least this old: since their last status change
+   * (ctime), which a running reset keeps fresh; on Windows, since they were created.
    * @default 60000
    */
   olderThanMs?: number
@@ -151,22 +186,23 @@ function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolea
 
 /**
  * Removes what interrupted work left under `dir` (walked natively): reset temp files
- * (`.<name>.cachelink-<pid>-<random>`) and import stages (`.<name>.cachelink-stage-<pid>-<random>`)
- * whose process no longer runs on this machine and that are at least `olderThanMs` old.
- * Nothing else is touched. On a cache shared between machines, pick an `olderThanMs` longer than
- * any import. Returns what was removed.
+ * (`.<name>.cachelink-<host>-<pid>-<random>`) and import stages
+ * (`.<name>.cachelink-stage-<host>-<pid>-<random>`) at least `olderThanMs` old whose process
+ * is gone. Whether the process runs is asked only for leftovers of this host (and for older
+ * versions' names, which have no host); another host's go by age alone. Only exact names on the
+ * right kind of file (a temp: regular file or symlink; a stage: directory) are removed; look-alikes
+ * are left and listed in `unrecognized`. On a cache shared between machines, pick an
+ * `olderThanMs` longer than any import.
  */
-export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<{ removed: Leftover[] }> {
+export async function cleanTemp(dir: PathLike, options: CleanTempOptions = {}): Promise<CleanResult> {
   const root = toPath(dir, 'dir', cleanTemp)
   const [older, dryRun] = cleanArgs(options, cleanTemp)
-  const list = await controlled(options, cleanTemp, (control) => addon().clean(root, older, dryRun, control))
-  return { removed: list }
+  return controlled(options, cleanTemp, (control) => addon().clean(root, older, dryRun, control))
 }
 
 /** The synchronous twin of {@link cleanTemp}. */
-export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): { removed: Leftover[] } {
+export function cleanTempSync(dir: PathLike, options: CleanTempOptions = {}): CleanResult {
   const root = toPath(dir, 'dir', cleanTempSync)
   const [older, dryRun] = cleanArgs(options, cleanTempSync)
-  const list = controlledSync(options, cleanTempSync, (control) => addon().cleanSync(root, older, dryRun, control))
-  return { removed: list }
+  return controlledSync(options, cleanTempSync, (control) => addon().cleanSync(root, older, dryRun, control))
 }

@@ -18,6 +18,7 @@ export {
   scanCacheSync,
 } from './cache.js'
 export type {
+  CleanResult,
   CleanTempOptions,
   FoundPath,
   FsInfo,
@@ -25,6 +26,7 @@ export type {
   LinkedFile,
   ScanOptions,
   ScanResult,
+  Unrecognized,
   UnreadableDir,
 } from './cache.js'
 export type { Progress } from './control.js'

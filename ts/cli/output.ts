@@ -2,7 +2,7 @@
 // progress and errors on stderr. A progress bar (cli-progress) only when stderr is a terminal;
 // otherwise a plain line every few seconds; nothing with --quiet or --json.
 import { SingleBar } from 'cli-progress'
-import type { Leftover, LinkedFile } from '../cache.js'
+import type { Leftover, LinkedFile, Unrecognized } from '../cache.js'
 import type { ImportStats } from '../import.js'
 
 export interface OutputOptions {
@@ -115,9 +115,15 @@ export class Progress {
   }
 }
 
-/** A leftover of interrupted work, as `scan` and `clean` list it. */
+/** A leftover of interrupted work, as `scan` and `clean` list it: the pid, and its host unless it is this one. */
 export function leftoverText(l: Leftover): string {
-  return `${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`
+  const where = l.thisHost === false ? `host ${l.host}` : ''
+  return `${l.kind.padEnd(5)}  pid ${String(l.pid).padEnd(7)} ${where.padEnd(17)} ${duration(l.ageMs).padStart(8)} old  ${l.path}`
+}
+
+/** A name like a leftover's that is not one, as `scan` and `clean` list it. */
+export function unrecognizedText(u: Unrecognized): string {
+  return `${u.reason.padEnd(18)}  ${u.path}`
 }
 
 /** A cache file and its link count, as `scan` and `reset` list it. */

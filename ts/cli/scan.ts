@@ -1,6 +1,6 @@
 import { fsInfoSync, type ScanResult, scanCache } from '../cache.js'
 import { cacheHeader, type Threshold, threshold, type ThresholdFlags } from './limit.js'
-import { bytes, count, duration, leftoverText, linkedText, type Output } from './output.js'
+import { bytes, count, duration, leftoverText, linkedText, type Output, unrecognizedText } from './output.js'
 
 export interface ScanFlags extends ThresholdFlags {
   top: number
@@ -41,6 +41,8 @@ export function scanText(dir: string, fsType: string | null, t: Threshold, s: Sc
   for (const l of s.leftovers.slice(0, top)) {
     lines.push(`    ${leftoverText(l)}`)
   }
+  if (s.unrecognized.length) lines.push(`  like leftovers but not (left alone): ${count(s.unrecognized.length)}`)
+  for (const u of s.unrecognized.slice(0, top)) lines.push(`    ${unrecognizedText(u)}`)
   for (const u of s.unreadable) lines.push(`  unreadable (${u.code}): ${u.path}`)
   lines.push(`  scanned in ${duration(s.elapsedMs)}`)
   return lines

@@ -7,7 +7,8 @@ use super::control::Control;
 use super::{run, settle, to_path};
 use crate::engine::error::Error;
 use crate::engine::fsinfo::{self, LinkMaxFrom};
-use crate::engine::scan::{self, Leftover, Scan, BUCKETS};
+use crate::engine::scan::{self, Cleaned, Leftover, Scan, Unrecognized, Why, BUCKETS};
+use crate::engine::temp;
 use napi::bindgen_prelude::{Buffer, Either, Object};
 use napi::Env;
 use napi_derive::napi;
@@ -73,13 +74,15 @@ pub enum LeftoverKind {
 }
 
 /// What interrupted work left: exactly the public `Leftover`.
-#[napi(object)]
+#[napi(object, use_nullable = true)]
 pub struct NativeLeftover {
     pub path: String,
     pub raw: Buffer,
     pub exact: bool,
     pub kind: LeftoverKind,
     pub pid: u32,
+    pub host: Option<String>,
+    pub this_host: Option<bool>,
     pub age_ms: f64,
 }
 
@@ -97,10 +100,68 @@ fn leftovers(list: Vec<Leftover>) -> Vec<NativeLeftover> {
                     LeftoverKind::Temp
                 },
                 pid: l.pid,
+                this_host: l.this_host(),
+                host: l.host,
                 age_ms: l.age_ms as f64,
             }
         })
         .collect()
+}
+
+#[napi(string_enum = "kebab-case")]
+pub enum UnrecognizedReason {
+    NoLeadingDot,
+    Directory,
+    NotARegularFile,
+    NotADirectory,
+}
+
+/// A name like a leftover's that is not one: exactly the public `Unrecognized`.
+#[napi(object)]
+pub struct NativeUnrecognized {
+    pub path: String,
+    pub raw: Buffer,
+    pub exact: bool,
+    pub reason: UnrecognizedReason,
+}
+
+fn unrecognized(list: Vec<Unrecognized>) -> Vec<NativeUnrecognized> {
+    list.into_iter()
+        .map(|u| {
+            let FoundPath { path, raw, exact } = found(&u.path);
+            NativeUnrecognized {
+                path,
+                raw,
+                exact,
+                reason: match u.why {
+                    Why::NoLeadingDot => UnrecognizedReason::NoLeadingDot,
+                    Why::Directory => UnrecognizedReason::Directory,
+                    Why::NotARegularFile => UnrecognizedReason::NotARegularFile,
+                    Why::NotADirectory => UnrecognizedReason::NotADirectory,
+                },
+            }
+        })
+        .collect()
+}
+
+/// What `clean` removed and the look-alikes it left: exactly the public `CleanResult`.
+#[napi(object)]
+pub struct CleanResult {
+    pub removed: Vec<NativeLeftover>,
+    pub unrecognized: Vec<NativeUnrecognized>,
+}
+
+fn cleaned(c: Cleaned) -> CleanResult {
+    CleanResult {
+        removed: leftovers(c.removed),
+        unrecognized: unrecognized(c.unrecognized),
+    }
+}
+
+/// This machine's id in temp names (`engine::temp::host_id`), for the tests.
+#[napi]
+pub fn host_id() -> String {
+    temp::host_id().to_string()
 }
 
 /// A cache file with many links: exactly the public `LinkedFile`.
@@ -140,6 +201,7 @@ pub struct ScanResult {
     pub histogram: Vec<HistogramBucket>,
     pub near: Vec<LinkedFile>,
     pub leftovers: Vec<NativeLeftover>,
+    pub unrecognized: Vec<NativeUnrecognized>,
     pub unreadable: Vec<Unreadable>,
     pub elapsed_ms: f64,
 }
@@ -191,6 +253,7 @@ fn scan_to_js(_env: &Env, s: Scan) -> napi::Result<ScanResult> {
         histogram,
         near,
         leftovers: leftovers(s.leftovers),
+        unrecognized: unrecognized(s.unrecognized),
         unreadable,
         elapsed_ms: s.elapsed_ms,
     })
@@ -239,12 +302,12 @@ fn clean_args(root: Either<String, Buffer>, older_than_ms: f64) -> napi::Result<
     Ok((to_path(root, "root")?, older_than_ms as u64))
 }
 
-fn leftovers_to_js(_env: &Env, list: Vec<Leftover>) -> napi::Result<Vec<NativeLeftover>> {
-    Ok(leftovers(list))
+fn cleaned_to_js(_env: &Env, c: Cleaned) -> napi::Result<CleanResult> {
+    Ok(cleaned(c))
 }
 
 /// Removes what interrupted work left under `root` (or, with `dryRun`, lists it).
-#[napi(catch_unwind, ts_return_type = "Promise<Array<NativeLeftover>>")]
+#[napi(catch_unwind, ts_return_type = "Promise<CleanResult>")]
 pub fn clean<'env>(
     env: &'env Env,
     root: Either<String, Buffer>,
@@ -255,7 +318,7 @@ pub fn clean<'env>(
     let (root, older) = clean_args(root, older_than_ms)?;
     let shared = control.shared.clone();
     let work = move || scan::clean(&root, older, dry_run, &shared.engine());
-    run::spawn(env, work, leftovers_to_js)
+    run::spawn(env, work, cleaned_to_js)
 }
 
 #[napi(catch_unwind)]
@@ -265,11 +328,11 @@ pub fn clean_sync(
     older_than_ms: f64,
     dry_run: bool,
     control: &Control,
-) -> napi::Result<Vec<NativeLeftover>> {
+) -> napi::Result<CleanResult> {
     let (root, older) = clean_args(root, older_than_ms)?;
-    let list = settle(
+    let c = settle(
         &env,
         scan::clean(&root, older, dry_run, &control.shared.engine()),
     )?;
-    Ok(leftovers(list))
+    Ok(cleaned(c))
 }

@@ -332,11 +332,18 @@ impl Target {
         e
     }
 
-    /// Puts a stage in place.
+    /// Puts a stage in place, never over anything: when another import (or anyone) put
+    /// something at `into` since `open`, this one fails with EEXIST naming `into`, and its stage
+    /// is removed.
     fn commit(mut self) -> Result<()> {
         if let Some(mut guard) = self.stage.take() {
-            fs::rename(&self.root, &self.into)
-                .map_err(|e| Error::io(&e, "rename", &self.root, Some(&self.into)))?;
+            sys::rename_noreplace(&self.root, &self.into).map_err(|e| {
+                if fs::symlink_metadata(&self.into).is_ok() {
+                    Error::new("EEXIST", "rename", &self.into, None)
+                } else {
+                    Error::io(&e, "rename", &self.root, Some(&self.into))
+                }
+            })?;
             guard.0 = None;
         }
         Ok(())

@@ -2,12 +2,25 @@
 //! many links its entries have, which are at or near the link limit, and what interrupted work
 //! left behind. `clean` removes those leftovers.
 //!
+//! A leftover is a name in exactly the format `temp` writes, on the kind of file it writes: a
+//! temp (`.<name>.cachelink-<host>-<pid>-<random>`, or an older version's
+//! `.<name>.cachelink-<pid>-<random>`) is a regular file or a symlink, a stage
+//! (`.<name>.cachelink-stage-…`) a directory. A name that has the format but not the leading
+//! dot, or is on another kind of file, is someone else's: walked like any other, never removed,
+//! and listed as `Unrecognized`.
+//!
+//! Age is since the last status change (ctime), which nobody can set back: a reset stamps its
+//! entry's old mtime on its temp, and `utimes` itself makes the ctime now. Windows reads no
+//! change time from a directory listing; there it is the creation time, which the reset and the
+//! copy do not set: a temp is created by the operation it belongs to, so its creation time is
+//! when that began.
+//!
 //! Names are handled as the OS gives them (bytes on Unix): a name that is not UTF-8 is walked,
 //! reported (escaped, see `display`) and can be reset or removed like any other.
 
 use super::batch::Control;
 use super::error::{Error, Result};
-use super::temp::{MARKER, STAGE_MARKER};
+use super::temp::{self, HOST_LEN, MARKER, STAGE_MARKER};
 use crate::sys;
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
@@ -30,6 +43,8 @@ pub struct Scan {
     /// Files with at least `near_at` links, most links first.
     pub near: Vec<Near>,
     pub leftovers: Vec<Leftover>,
+    /// Names that look like leftovers but are not exactly one (walked like any other entry).
+    pub unrecognized: Vec<Unrecognized>,
     /// Directories that could not be read, with libuv's code for why.
     pub unreadable: Vec<(PathBuf, &'static str)>,
     pub elapsed_ms: f64,
@@ -49,12 +64,63 @@ pub struct Leftover {
     pub stage: bool,
     /// The process that made it, from its name.
     pub pid: u32,
+    /// The host id in its name (`temp::host_id()` of the machine that made it); `None` in the
+    /// names of versions before host ids.
+    pub host: Option<String>,
+    /// Milliseconds since its last status change (see the module's notes).
     pub age_ms: u64,
 }
 
-/// The pid in a temp or stage name (`….cachelink-<pid>-<16 hex>` or
-/// `….cachelink-stage-<pid>-<16 hex>`), with whether it is a stage; `None` for any other name.
-pub fn leftover_name(name: &[u8]) -> Option<(u32, bool)> {
+impl Leftover {
+    /// Made on this machine: `Some(true)` when its host id is ours, `None` when its name has
+    /// none (an older version's, whose pid is looked up here as it always was).
+    pub fn this_host(&self) -> Option<bool> {
+        self.host.as_deref().map(|h| h == temp::host_id())
+    }
+
+    /// Its process may still be running: asked only of a leftover of this machine.
+    fn maybe_running(&self) -> bool {
+        match self.this_host() {
+            Some(false) => false,
+            _ => self.pid == std::process::id() || sys::process_alive(self.pid),
+        }
+    }
+}
+
+/// Why a name that looks like a leftover is not one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The format after a name, without the leading dot: `notes.cachelink-1-<16 hex>`.
+    NoLeadingDot,
+    /// A temp's name on a directory.
+    Directory,
+    /// A temp's name on a FIFO, socket or device.
+    NotARegularFile,
+    /// A stage's name on something that is not a directory.
+    NotADirectory,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unrecognized {
+    pub path: PathBuf,
+    pub why: Why,
+}
+
+/// What a temp or stage name says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftoverName {
+    pub pid: u32,
+    pub stage: bool,
+    /// `None` in the old format (no host).
+    pub host: Option<String>,
+    /// It starts with a dot, as every name `temp` makes does.
+    pub dotted: bool,
+}
+
+/// What a name in the format of a temp or a stage says: after the last `.cachelink-`,
+/// optionally `stage-`, then `<12 hex host>-<pid>-<16 hex>` or (older versions)
+/// `<pid>-<16 hex>`. `None` for any other name.
+pub fn leftover_name(name: &[u8]) -> Option<LeftoverName> {
     let at = find_last(name, MARKER.as_bytes())?;
     let rest = &name[at + MARKER.len()..];
     let stage_word = &STAGE_MARKER.as_bytes()[MARKER.len()..];
@@ -62,14 +128,32 @@ pub fn leftover_name(name: &[u8]) -> Option<(u32, bool)> {
         Some(r) => (r, true),
         None => (rest, false),
     };
-    let dash = rest.iter().position(|&b| b == b'-')?;
-    let (pid, hex) = (&rest[..dash], &rest[dash + 1..]);
-    let hex_ok = hex.len() == 16 && hex.iter().all(|b| b.is_ascii_hexdigit());
-    if pid.is_empty() || pid.len() > 10 || !pid.iter().all(u8::is_ascii_digit) || !hex_ok {
+    let parts: Vec<&[u8]> = rest.split(|&b| b == b'-').collect();
+    let (host, pid, random) = match parts[..] {
+        [pid, random] => (None, pid, random),
+        [host, pid, random] => (Some(host), pid, random),
+        _ => return None,
+    };
+    let lower_hex = |s: &[u8], len: usize| {
+        s.len() == len
+            && s.iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let random_ok = random.len() == 16 && random.iter().all(u8::is_ascii_hexdigit);
+    if host.is_some_and(|h| !lower_hex(h, HOST_LEN))
+        || pid.is_empty()
+        || pid.len() > 10
+        || !pid.iter().all(u8::is_ascii_digit)
+        || !random_ok
+    {
         return None;
     }
-    let pid = std::str::from_utf8(pid).ok()?.parse().ok()?;
-    Some((pid, stage))
+    Some(LeftoverName {
+        pid: std::str::from_utf8(pid).ok()?.parse().ok()?,
+        stage,
+        host: host.map(|h| String::from_utf8_lossy(h).into_owned()),
+        dotted: name.first() == Some(&b'.'),
+    })
 }
 
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -109,12 +193,13 @@ pub fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
 /// What a walk found besides what it handed to its visitor.
 struct Walked {
     leftovers: Vec<Leftover>,
+    unrecognized: Vec<Unrecognized>,
     /// Directories that could not be read, with libuv's code for why.
     unreadable: Vec<(PathBuf, &'static str)>,
 }
 
 /// Visits everything under `root` but leftovers (not following symlinks), which it collects
-/// instead of entering; counts visits in `ctl.done` and stops with ABORT_ERR when `ctl.abort`
+/// instead of entering (look-alikes are visited, and noted); counts visits in `ctl.done` and stops with ABORT_ERR when `ctl.abort`
 /// is set.
 fn walk(root: &Path, ctl: &Control, mut visit: impl FnMut(&Path, &Metadata)) -> Result<Walked> {
     let meta = fs::metadata(root).map_err(|e| Error::io(&e, "scandir", root, None))?;
@@ -124,6 +209,7 @@ fn walk(root: &Path, ctl: &Control, mut visit: impl FnMut(&Path, &Metadata)) -> 
     let now = SystemTime::now();
     let mut w = Walked {
         leftovers: Vec::new(),
+        unrecognized: Vec::new(),
         unreadable: Vec::new(),
     };
     let mut pending = vec![root.to_path_buf()];
@@ -147,9 +233,16 @@ fn walk(root: &Path, ctl: &Control, mut visit: impl FnMut(&Path, &Metadata)) -> 
                 continue; // gone since the listing
             };
             ctl.done.fetch_add(1, Relaxed);
-            if let Some(l) = leftover(&path, &meta, now) {
-                w.leftovers.push(l);
-                continue;
+            match leftover(&path, &meta, now) {
+                Some(Ok(l)) => {
+                    w.leftovers.push(l);
+                    continue;
+                }
+                Some(Err(why)) => w.unrecognized.push(Unrecognized {
+                    path: path.clone(),
+                    why,
+                }),
+                None => {}
             }
             visit(&path, &meta);
             if meta.is_dir() {
@@ -160,21 +253,75 @@ fn walk(root: &Path, ctl: &Control, mut visit: impl FnMut(&Path, &Metadata)) -> 
     Ok(w)
 }
 
+/// Since its last status change (see the module's notes).
 fn age_ms(meta: &Metadata, now: SystemTime) -> u64 {
-    let modified = meta.modified().unwrap_or(now);
-    now.duration_since(modified)
+    let changed = changed(meta).unwrap_or(now);
+    now.duration_since(changed)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-fn leftover(path: &Path, meta: &Metadata, now: SystemTime) -> Option<Leftover> {
-    let (pid, stage) = leftover_name(&path_bytes(Path::new(path.file_name()?)))?;
-    Some(Leftover {
+#[cfg(unix)]
+fn changed(meta: &Metadata) -> Option<SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, UNIX_EPOCH};
+    let secs = u64::try_from(meta.ctime()).unwrap_or(0);
+    let nanos = u32::try_from(meta.ctime_nsec()).unwrap_or(0);
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos.min(999_999_999)))
+}
+
+#[cfg(not(unix))]
+fn changed(meta: &Metadata) -> Option<SystemTime> {
+    meta.created().ok()
+}
+
+/// The age of the youngest entry under `dir` (symlinks not followed), or `u64::MAX` for none;
+/// stops at the first one younger than `enough`.
+fn youngest_in(dir: &Path, now: SystemTime, enough: u64) -> u64 {
+    let mut youngest = u64::MAX;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for item in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = item.metadata() else { continue };
+            youngest = youngest.min(age_ms(&meta, now));
+            if youngest < enough {
+                return youngest;
+            }
+            if meta.is_dir() {
+                pending.push(item.path());
+            }
+        }
+    }
+    youngest
+}
+
+/// A leftover, a look-alike (`Err`), or neither (`None`).
+fn leftover(
+    path: &Path,
+    meta: &Metadata,
+    now: SystemTime,
+) -> Option<std::result::Result<Leftover, Why>> {
+    let name = leftover_name(&path_bytes(Path::new(path.file_name()?)))?;
+    let kind = meta.file_type();
+    let why = if !name.dotted {
+        Some(Why::NoLeadingDot)
+    } else if name.stage {
+        (!kind.is_dir()).then_some(Why::NotADirectory)
+    } else if kind.is_dir() {
+        Some(Why::Directory)
+    } else {
+        (!kind.is_file() && !kind.is_symlink()).then_some(Why::NotARegularFile)
+    };
+    if let Some(why) = why {
+        return Some(Err(why));
+    }
+    Some(Ok(Leftover {
         path: path.to_path_buf(),
-        stage: stage && meta.is_dir(),
-        pid,
+        stage: name.stage,
+        pid: name.pid,
+        host: name.host,
         age_ms: age_ms(meta, now),
-    })
+    }))
 }
 
 /// Walks the cache at `root`. Files with at least `near_at` links (when given) are listed.
@@ -205,23 +352,35 @@ pub fn scan(root: &Path, near_at: Option<u64>, ctl: &Control) -> Result<Scan> {
     s.near
         .sort_by(|a, b| b.links.cmp(&a.links).then_with(|| a.path.cmp(&b.path)));
     s.leftovers = walked.leftovers;
+    s.unrecognized = walked.unrecognized;
     s.unreadable = walked.unreadable;
     s.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(s)
 }
 
-/// Removes (unless `dry_run`) the leftovers under `root` whose process no longer runs on this
-/// machine and that are at least `older_than_ms` old. Returns what was (or would be) removed;
-/// one that cannot be removed is an error naming it.
-pub fn clean(
-    root: &Path,
-    older_than_ms: u64,
-    dry_run: bool,
-    ctl: &Control,
-) -> Result<Vec<Leftover>> {
-    let mut found = walk(root, ctl, |_, _| {})?.leftovers;
-    let me = std::process::id();
-    found.retain(|l| l.age_ms >= older_than_ms && l.pid != me && !sys::process_alive(l.pid));
+/// What `clean` removed (or, dry run, would remove), and the look-alikes it left.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cleaned {
+    pub removed: Vec<Leftover>,
+    pub unrecognized: Vec<Unrecognized>,
+}
+
+/// Removes (unless `dry_run`) the leftovers under `root` that are at least `older_than_ms` old
+/// and whose process is not running: asked on this machine for a leftover of this machine (or
+/// of an older version, whose name has no host); another machine's goes by age alone. Returns
+/// what was (or would be) removed, and the look-alikes left; one that cannot be removed is an
+/// error naming it.
+pub fn clean(root: &Path, older_than_ms: u64, dry_run: bool, ctl: &Control) -> Result<Cleaned> {
+    let walked = walk(root, ctl, |_, _| {})?;
+    let mut found = walked.leftovers;
+    found.retain(|l| l.age_ms >= older_than_ms && !l.maybe_running());
+    // A stage's own ctime changes only when its top level does: one being filled deeper down
+    // is young if anything in it is.
+    let now = SystemTime::now();
+    for l in found.iter_mut().filter(|l| l.stage) {
+        l.age_ms = l.age_ms.min(youngest_in(&l.path, now, older_than_ms));
+    }
+    found.retain(|l| l.age_ms >= older_than_ms);
     if !dry_run {
         for l in &found {
             let removed = if l.stage {
@@ -243,36 +402,89 @@ pub fn clean(
             }
         }
     }
-    Ok(found)
+    Ok(Cleaned {
+        removed: found,
+        unrecognized: walked.unrecognized,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parsed(name: &[u8]) -> Option<(u32, bool, Option<String>, bool)> {
+        leftover_name(name).map(|n| (n.pid, n.stage, n.host, n.dotted))
+    }
+
     #[test]
     fn leftover_names() {
         assert_eq!(
-            leftover_name(b".abc.cachelink-123-00ff00ff00ff00ff"),
-            Some((123, false))
+            parsed(b".abc.cachelink-123-00ff00ff00ff00ff"),
+            Some((123, false, None, true))
         );
         assert_eq!(
-            leftover_name(b".pkg.cachelink-stage-9-0123456789abcdef"),
-            Some((9, true))
+            parsed(b".pkg.cachelink-stage-9-0123456789abcdef"),
+            Some((9, true, None, true))
         );
         assert_eq!(
-            leftover_name(b".cachelink-1-0123456789abcdef"),
-            Some((1, false))
+            parsed(b".cachelink-1-0123456789abcdef"),
+            Some((1, false, None, true))
+        );
+        assert_eq!(
+            parsed(b".abc.cachelink-0123456789ab-123-00ff00ff00ff00ff"),
+            Some((123, false, Some("0123456789ab".into()), true))
+        );
+        assert_eq!(
+            parsed(b".p.cachelink-stage-0123456789ab-9-0123456789abcdef"),
+            Some((9, true, Some("0123456789ab".into()), true))
+        );
+        // The format without the leading dot: parsed, but not dotted (left, and reported).
+        assert_eq!(
+            parsed(b"notes.cachelink-999999-0123456789abcdef"),
+            Some((999999, false, None, false))
         );
         // A name that only looks like one is not touched.
-        assert_eq!(leftover_name(b"a.cachelink-1-0123"), None);
-        assert_eq!(leftover_name(b"a.cachelink-x-0123456789abcdef"), None);
-        assert_eq!(leftover_name(b"a.cachelink-1-0123456789abcdefg"), None);
-        assert_eq!(leftover_name(b"cachelink"), None);
+        assert_eq!(parsed(b"a.cachelink-1-0123"), None);
+        assert_eq!(parsed(b"a.cachelink-x-0123456789abcdef"), None);
+        assert_eq!(parsed(b"a.cachelink-1-0123456789abcdefg"), None);
         assert_eq!(
-            leftover_name(b".\xff.cachelink-7-0123456789abcdef"),
-            Some((7, false))
+            parsed(b".a.cachelink-0123456789AB-1-0123456789abcdef"),
+            None
         );
+        assert_eq!(parsed(b".a.cachelink-0123456789a-1-0123456789abcdef"), None);
+        assert_eq!(
+            parsed(b".a.cachelink-0123456789ab-1-2-0123456789abcdef"),
+            None
+        );
+        assert_eq!(parsed(b".a.cachelink--0123456789abcdef"), None);
+        assert_eq!(parsed(b"cachelink"), None);
+        assert_eq!(
+            parsed(b".\xff.cachelink-7-0123456789abcdef"),
+            Some((7, false, None, true))
+        );
+    }
+
+    #[test]
+    fn temp_names_parse_back() {
+        let names = [
+            temp::path_beside(Path::new("/s/ab/cdef")),
+            temp::stage_beside(Path::new("/n/pkg")),
+            temp::path_beside(&Path::new("/s").join("x".repeat(250))),
+        ];
+        for (path, stage) in names.iter().zip([false, true, false]) {
+            let name = path_bytes(Path::new(path.file_name().unwrap_or_default())).into_owned();
+            let n = leftover_name(&name);
+            assert_eq!(
+                n,
+                Some(LeftoverName {
+                    pid: std::process::id(),
+                    stage,
+                    host: Some(temp::host_id().to_string()),
+                    dotted: true,
+                }),
+                "{path:?}"
+            );
+        }
     }
 
     #[cfg(unix)]

@@ -21,6 +21,8 @@
 //! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
+//! - `host_facts()`: what tells this machine (and its process ids) from others (`host.rs`).
+//! - `rename_noreplace(from, to)`: a rename that never replaces `to` (`noreplace.rs`).
 
 use std::io;
 
@@ -68,6 +70,11 @@ fn whole(copied: u64, expected: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+mod host;
+mod noreplace;
+pub use host::host_facts;
+pub use noreplace::rename_noreplace;
 
 #[cfg(unix)]
 mod unix;

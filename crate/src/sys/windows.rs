@@ -156,7 +156,7 @@ pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
 
 /// `SetFileInformationByHandle` with a FILE_RENAME_INFO naming `to`: `class` is FileRenameInfoEx
 /// with `flags`, or FileRenameInfo with `flags` 1 (ReplaceIfExists).
-fn rename_by_handle(
+pub(super) fn rename_by_handle(
     from: &Path,
     to: &Path,
     class: FILE_INFO_BY_HANDLE_CLASS,
