@@ -24,8 +24,8 @@ pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> 
 }
 
 /// A full copy into a file without a name, linked at `dest` once complete: `open(dir of dest,
-/// O_TMPFILE)`, `fill`, then `linkat` of `/proc/self/fd/N` (what open(2) documents for an
-/// unprivileged caller; AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH). `linkat` fails with EEXIST
+/// O_TMPFILE)`, `fill`, then `linkat` of the descriptor (AT_EMPTY_PATH) or of `/proc/self/fd/N`
+/// (what open(2) documents for an unprivileged caller). `linkat` fails with EEXIST
 /// when `dest` exists, so creation stays exclusive; a process killed before it leaves nothing.
 /// `None` when the volume has no O_TMPFILE (NFS, FUSE, kernels before 3.11: EOPNOTSUPP, EISDIR,
 /// EINVAL) or `/proc` is not mounted.
@@ -37,6 +37,7 @@ pub fn copy_unnamed(
 ) -> Option<Result<(), super::CopyError>> {
     use super::CopyError;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !*PROC.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir()) {
         return None;
@@ -71,8 +72,31 @@ pub fn copy_unnamed(
         }
     };
     let linked = super::unix::fill(input.as_mut(), &mut out, meta).and_then(|()| {
-        let from = super::unix::c_path(Path::new(&format!("/proc/self/fd/{}", out.as_raw_fd())))?;
         let to = super::unix::c_path(dest)?;
+        // The descriptor itself (AT_EMPTY_PATH): allowed with CAP_DAC_READ_SEARCH, and since
+        // Linux 6.10 for the process that opened the file; else ENOENT (remembered), and
+        // `/proc/self/fd/N`, which procfs resolves to the file.
+        static EMPTY_PATH: AtomicBool = AtomicBool::new(true);
+        if EMPTY_PATH.load(Relaxed) {
+            // SAFETY: `out` is open for the call; both strings are NUL-terminated and live for
+            // the call; linkat only reads them.
+            let rc = cvt(unsafe {
+                libc::linkat(
+                    out.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            });
+            match rc {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    EMPTY_PATH.store(false, Relaxed)
+                }
+                done => return done,
+            }
+        }
+        let from = super::unix::c_path(Path::new(&format!("/proc/self/fd/{}", out.as_raw_fd())))?;
         // SAFETY: both strings are NUL-terminated and live for the call; linkat only reads them.
         cvt(unsafe {
             libc::linkat(
