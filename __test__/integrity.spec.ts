@@ -165,6 +165,7 @@ describe.skipIf(skipWithout('tmpfs', 'ext4'))('a killed copy leaves the destinat
   let exfat: Mounted
   let src: string
   let hash: string
+  let readOnly: string
   beforeAll(() => {
     tmp = mount('tmpfs', 700)
     ext4 = mount('ext4', 600)
@@ -183,20 +184,34 @@ describe.skipIf(skipWithout('tmpfs', 'ext4'))('a killed copy leaves the destinat
     fs.closeSync(fd)
     fs.linkSync(src, join(tmp.dir, 'big.second-link'))
     hash = sha1(src)
+    // The same cache through a read-only bind mount: a reset there is impossible (EROFS).
+    readOnly = fs.mkdtempSync(join(tmpdir(), 'cachelink-ro-'))
+    execFileSync('mount', ['--bind', tmp.dir, readOnly])
+    execFileSync('mount', ['-o', 'remount,bind,ro', readOnly])
   })
   afterAll(() => {
+    if (readOnly) {
+      execFileSync('umount', [readOnly])
+      fs.rmdirSync(readOnly)
+    }
     tmp?.unmount()
     ext4?.unmount()
     exfat?.unmount()
   })
 
-  const cases: Array<[string, () => string, object]> = [
+  const cases: Array<[string, () => string, object, (() => string)?]> = [
     ["method 'copy' (tmpfs)", () => join(tmp.dir, 'out-copy'), { method: 'copy' }],
     ["onLinkLimit 'copy' (tmpfs)", () => join(tmp.dir, 'out-limit'), { maxLinks: 2, onLinkLimit: 'copy' }],
     ["'auto' falling back to copy across devices (tmpfs to ext4)", () => join(ext4.dir, 'out-auto'), {}],
     ["method 'copy' onto exFAT (FUSE: no O_TMPFILE, no hard links)", () => (exfat ? join(exfat.dir, 'out-exfat') : ''), { method: 'copy' }],
+    [
+      "'copy-readonly-cache' (the entry at maxLinks behind a read-only bind mount)",
+      () => join(tmp.dir, 'out-ro'),
+      { maxLinks: 2 },
+      () => join(readOnly, 'big'),
+    ],
   ]
-  for (const [name, outDir, options] of cases) {
+  for (const [name, outDir, options, from] of cases) {
     it(`${name}: SIGKILL at 9 moments, never a partial file`, async () => {
       const dir = outDir()
       if (!dir) return // exFAT could not be mounted here (warned above; a failure under CI)
@@ -206,7 +221,7 @@ describe.skipIf(skipWithout('tmpfs', 'ext4'))('a killed copy leaves the destinat
       for (const [i, delay] of [0, 3, 8, 15, 30, 60, 120, 250, 5000].entries()) {
         clearFallbackMemo()
         const dest = join(dir, `dest-${i}`)
-        const out = await killedCopy(src, dest, options, delay)
+        const out = await killedCopy(from ? from() : src, dest, options, delay)
         const names = fs.readdirSync(dir).filter((n) => n !== dest.slice(dir.length + 1) && !n.startsWith('dest-'))
         let state = 'absent'
         if (fs.existsSync(dest)) {
@@ -219,6 +234,7 @@ describe.skipIf(skipWithout('tmpfs', 'ext4'))('a killed copy leaves the destinat
         }
         seen.push(`${delay} ms: ${state}${out.includes('done') ? ' (finished)' : ''}${names.length ? ` + ${names.length} temp` : ''}`)
         expect(out).not.toContain('error:')
+        if (from && out.includes('done')) expect(out).toContain('"linkLimit":"copy-readonly-cache","resetError":"EROFS"')
         fs.rmSync(dest, { force: true }) // room for the next one
         for (const n of names) expect(n).toContain('.cachelink-')
         const { removed } = await cleanTemp(dir, { olderThanMs: 0 })
