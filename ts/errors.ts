@@ -5,7 +5,10 @@ import type { NativeError } from './native.js'
 export interface CachelinkError extends Error {
   /** libuv's code name, such as `'EMLINK'` (Windows ERROR_TOO_MANY_LINKS too). */
   code: string
-  /** Negative, the platform's libuv number: `util.getSystemErrorName(errno) === code`. */
+  /**
+   * Negative, the platform's libuv number: `util.getSystemErrorName(errno) === code`. Absent
+   * for cachelink's own codes (`ERR_CACHELINK_*`), which no OS number describes.
+   */
   errno: number
   syscall: string
   path: string
@@ -40,6 +43,17 @@ export function fsError(n: NativeError, caller: Function): CachelinkError {
     const err = new Error(`Unsafe path in entry '${n.entry ?? n.path}': ${n.detail}`) as CachelinkError
     Object.assign(err, { code: n.code, path: n.path, entry: n.entry ?? n.path })
     if (n.dest !== undefined) err.dest = n.dest
+    Error.captureStackTrace(err, caller)
+    return err
+  }
+  if (n.code.startsWith('ERR_CACHELINK_') && n.detail !== undefined) {
+    // cachelink's own codes (ERR_CACHELINK_SOURCE_CHANGED): no OS number, so no `errno`.
+    let message = `${n.code}: ${n.detail}, ${n.syscall} '${n.path}'`
+    if (n.dest !== undefined) message += ` -> '${n.dest}'`
+    const err = new Error(message) as CachelinkError
+    Object.assign(err, { code: n.code, syscall: n.syscall, path: n.path })
+    if (n.dest !== undefined) err.dest = n.dest
+    if (n.entry !== undefined) err.entry = n.entry
     Error.captureStackTrace(err, caller)
     return err
   }

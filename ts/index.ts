@@ -57,10 +57,14 @@ export interface LinkResult {
    * What happened at the link limit, or `null` when it was not met:
    * `'reset'` (entry reset, destination linked to the fresh inode), `'copy'` (destination got
    * its own copy: `onLinkLimit: 'copy'`), `'copy-readonly-cache'` (the entry could not be reset
-   * because its directory is not writable, see `resetError`; destination got a copy).
+   * because its directory is not writable or the entry cannot be replaced, see `resetError`;
+   * destination got a copy of its own, and the entry is unchanged).
    */
   linkLimit: 'reset' | 'copy' | 'copy-readonly-cache' | null
-  /** With `'copy-readonly-cache'`: the code that made the reset impossible (EACCES, EPERM, EROFS). */
+  /**
+   * With `'copy-readonly-cache'`: the code that made the reset impossible (EACCES, EPERM, EROFS;
+   * EBUSY when the final rename over the entry was refused, e.g. the entry is a mount point).
+   */
   resetError: string | null
   /**
    * Methods tried first that do not work between these two places, with the code that said

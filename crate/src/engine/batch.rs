@@ -153,6 +153,7 @@ impl Pending {
             root: stage.clone(),
             stage: Some(StageGuard(Some(stage))),
             fresh: true,
+            parents: MadeDirs::default(),
         })
     }
 
@@ -169,6 +170,9 @@ struct Target {
     stage: Option<StageGuard>,
     /// `root` was created by this import: nothing in it can be a symlink planted by someone else.
     fresh: bool,
+    /// The parents of `into` this import created, removed again unless it completes. After
+    /// `stage`, so the stage goes first when both are dropped.
+    parents: MadeDirs,
 }
 
 impl Target {
@@ -185,11 +189,10 @@ impl Target {
                 root: into.into(),
                 stage: None,
                 fresh: false,
+                parents: MadeDirs::default(),
             });
         }
-        if let Some(parent) = into.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).map_err(|e| fail(e, parent))?;
-        }
+        let parents = make_parents(into)?;
         if !atomic {
             fs::create_dir(into).map_err(|e| fail(e, into))?;
             return Ok(Target {
@@ -197,6 +200,7 @@ impl Target {
                 root: into.into(),
                 stage: None,
                 fresh: true,
+                parents,
             });
         }
         let stage = temp::stage_beside(into);
@@ -206,6 +210,7 @@ impl Target {
             root: stage.clone(),
             stage: Some(StageGuard(Some(stage))),
             fresh: true,
+            parents,
         })
     }
 
@@ -231,6 +236,7 @@ impl Target {
             opts: &link,
             methods,
             dest_dev: OnceLock::new(),
+            staged: self.stage.is_some(),
             ctl,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -337,7 +343,7 @@ impl Target {
     /// is removed.
     fn commit(mut self) -> Result<()> {
         if let Some(mut guard) = self.stage.take() {
-            sys::rename_noreplace(&self.root, &self.into).map_err(|e| {
+            sys::rename_noreplace_or_check(&self.root, &self.into).map_err(|e| {
                 if fs::symlink_metadata(&self.into).is_ok() {
                     Error::new("EEXIST", "rename", &self.into, None)
                 } else {
@@ -346,6 +352,7 @@ impl Target {
             })?;
             guard.0 = None;
         }
+        self.parents.0.clear();
         Ok(())
     }
 }
@@ -385,6 +392,45 @@ fn needed_dirs(entries: &[Entry]) -> Vec<&Path> {
     dirs
 }
 
+/// Creates the missing parents of `into`, shallowest first, and returns those this call
+/// created (one made by someone else meanwhile is not ours).
+fn make_parents(into: &Path) -> Result<MadeDirs> {
+    let mut missing = Vec::new();
+    let mut dir = into.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        match fs::symlink_metadata(d) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d.to_path_buf()),
+            Err(e) => return Err(Error::io(&e, "mkdir", d, None)),
+        }
+        dir = d.parent();
+    }
+    let mut made = MadeDirs::default();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(&d) {
+            Ok(()) => made.0.push(d),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(Error::io(&e, "mkdir", &d, None)),
+        }
+    }
+    Ok(made)
+}
+
+/// Directories an import created above `into`: removed when dropped, deepest first, each only
+/// if it is empty (`remove_dir`), so nothing another process put there meanwhile is touched.
+#[derive(Default)]
+struct MadeDirs(Vec<PathBuf>);
+
+impl Drop for MadeDirs {
+    fn drop(&mut self) {
+        for d in self.0.iter().rev() {
+            if fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 struct StageGuard(Option<PathBuf>);
 
 impl Drop for StageGuard {
@@ -406,6 +452,8 @@ struct Work<'a> {
     methods: &'static [Method],
     /// The root's device, looked up once when the careful path first needs it.
     dest_dev: OnceLock<Option<u64>>,
+    /// The root is a stage: files are created in place (`Materialize::staged`).
+    staged: bool,
     ctl: &'a Control<'a>,
     next: AtomicUsize,
     stop: AtomicBool,
@@ -497,6 +545,7 @@ impl Work<'_> {
                     dest_dev: *self
                         .dest_dev
                         .get_or_init(|| sys::dir_device(self.root).ok()),
+                    staged: self.staged,
                 };
                 let outcome = m.place(&target)?;
                 if outcome.method == Some(Method::Hardlink) && outcome.fallbacks.is_empty() {

@@ -24,6 +24,11 @@ pub struct Error {
     pub detail: Option<&'static str>,
 }
 
+/// `ERR_CACHELINK_SOURCE_CHANGED`: the file being copied had another size at the end than at
+/// the start (something wrote to or truncated the cache entry meanwhile). Not EIO: the disk is
+/// fine, and the same call again may well succeed. What was written is removed.
+const SOURCE_CHANGED: &str = "the source changed size while it was copied";
+
 impl Error {
     pub fn new(
         code: &'static str,
@@ -44,6 +49,15 @@ impl Error {
 
     /// Wraps an `io::Error` with what was being done, naming it the way libuv would.
     pub fn io(err: &io::Error, syscall: &'static str, path: &Path, dest: Option<&Path>) -> Self {
+        if err
+            .get_ref()
+            .is_some_and(|e| e.is::<crate::sys::SourceChanged>())
+        {
+            return Error {
+                detail: Some(SOURCE_CHANGED),
+                ..Error::new("ERR_CACHELINK_SOURCE_CHANGED", syscall, path, dest)
+            };
+        }
         let (code, raw) = match err.raw_os_error() {
             Some(raw) => (errno::name(errno::CURRENT, raw), raw),
             None => (kind_code(err.kind()), 0),

@@ -53,11 +53,10 @@ impl Default for Options {
 pub enum LinkLimit {
     /// The entry was reset and the destination linked to its fresh inode.
     Reset,
-    /// The destination got a private copy (`on_link_limit: copy`, or a reset that could not
-    /// rename its fresh inode over the entry).
+    /// The destination got a private copy (`on_link_limit: copy`).
     Copied,
-    /// The entry could not be reset (its directory is not writable: this code); the
-    /// destination got a copy.
+    /// The entry could not be reset (its directory is not writable, or the entry cannot be
+    /// replaced, EBUSY: this code); the destination got a copy of its own.
     CacheReadOnly(&'static str),
 }
 
@@ -82,6 +81,9 @@ impl Outcome {
     }
 }
 
+/// Copies larger than this check that the destination is absent before copying (`copy`).
+const EEXIST_FIRST: u64 = 1 << 20;
+
 /// Bounded retries of a hard link while other processes reset the same entry.
 const MAX_TRIES: u32 = 8;
 
@@ -94,6 +96,7 @@ pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
         opts,
         methods,
         dest_dev: None,
+        staged: false,
     }
     .place(dest)
 }
@@ -108,8 +111,8 @@ pub fn reset_entry(path: &Path) -> Result<()> {
         return Err(Error::new("EINVAL", "open", path, None));
     }
     match reset::reset(path, &meta, None)? {
-        Reset::Done { .. } => Ok(()),
-        Reset::CacheReadOnly(err) => Err(err),
+        Reset::Done => Ok(()),
+        Reset::CacheReadOnly(err) | Reset::Unreplaced(err) => Err(err),
     }
 }
 
@@ -144,6 +147,9 @@ pub(crate) struct Materialize<'a> {
     /// The destination's device when the caller knows it (a batch: every target is under one
     /// directory); looked up from the target's parent otherwise.
     pub dest_dev: Option<u64>,
+    /// The target is in an import's stage, which is removed unless the import completes: a
+    /// partial file there is never seen, so a copy is made in place.
+    pub staged: bool,
 }
 
 impl Materialize<'_> {
@@ -317,8 +323,8 @@ impl Materialize<'_> {
             OnLinkLimit::Error => Err(err),
             OnLinkLimit::Copy => self.copy(target).map(|()| LinkLimit::Copied),
             OnLinkLimit::Reset => match reset::reset(self.src, meta, Some(target))? {
-                Reset::Done { renamed: true } => Ok(LinkLimit::Reset),
-                Reset::Done { renamed: false } => Ok(LinkLimit::Copied),
+                Reset::Done => Ok(LinkLimit::Reset),
+                Reset::Unreplaced(why) => Ok(LinkLimit::CacheReadOnly(why.code)),
                 Reset::CacheReadOnly(why) => {
                     self.copy(target)?;
                     Ok(LinkLimit::CacheReadOnly(why.code))
@@ -327,18 +333,74 @@ impl Materialize<'_> {
         }
     }
 
-    /// A full copy, created exclusively with the source's permissions; removed again if it
-    /// fails (`sys::copy_file`).
+    /// A full copy with the source's permissions, created exclusively (EEXIST when `target`
+    /// exists), which no crash leaves partial at `target`: made without a name and linked there
+    /// when complete (`sys::copy_unnamed`, Linux), else made as a temp file beside it
+    /// (`temp::path_beside`, which `cleanTemp` recognizes) and renamed there when complete
+    /// (`publish`). In a stage, which no one sees before the import completes, and for an
+    /// empty source, made in place.
     fn copy(&self, target: &Path) -> Result<()> {
-        sys::copy_file(self.src, target, self.meta)
-            .map(drop)
-            .map_err(|e| Error::io(&e.error, "copyfile", self.src, Some(target)))
+        let fail = |e: &io::Error| Error::io(e, "copyfile", self.src, Some(target));
+        // An empty file is complete as soon as it exists.
+        if self.staged || self.meta.len() == 0 {
+            return sys::copy_file(self.src, target, self.meta)
+                .map(drop)
+                .map_err(|e| fail(&e.error));
+        }
+        // A large copy fails as fast as an exclusive create would, before copying anything; a
+        // small one finds EEXIST at the end for less than this `lstat` costs every copy.
+        if self.meta.len() > EEXIST_FIRST {
+            match fs::symlink_metadata(target) {
+                Ok(_) => return Err(Error::new("EEXIST", "copyfile", self.src, Some(target))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        if let Some(done) = sys::copy_unnamed(self.src, target, self.meta) {
+            return done.map_err(|e| fail(&e.error));
+        }
+        let guard = temp::Guard::new(temp::path_beside(target));
+        sys::copy_file(self.src, guard.path(), self.meta).map_err(|e| fail(&e.error))?;
+        publish(guard, target).map_err(|e| fail(&e))
     }
 
     fn symlink(&self, target: &Path) -> Result<()> {
         let fail = |e: io::Error| Error::io(&e, "symlink", self.src, Some(target));
         let absolute = std::path::absolute(self.src).map_err(fail)?;
         sys::symlink_file(&absolute, target).map_err(fail)
+    }
+}
+
+/// Gives the complete file at the guard's temp path the name `target`, which must not exist
+/// (EEXIST): an exclusive rename (`sys::rename_noreplace`), else a hard link (the temp name is
+/// then removed with the guard), else, on a volume with neither (FAT, exFAT), a rename after
+/// checking `target` is absent: a file someone creates there between the two is replaced by
+/// this complete copy.
+fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
+    let refused = |e: &io::Error| {
+        let code = Error::io(e, "rename", target, None).code;
+        ["EINVAL", "ENOSYS", "ENOTSUP", "EPERM", "EMLINK"].contains(&code)
+    };
+    match sys::rename_noreplace(guard.path(), target) {
+        Ok(()) => {
+            guard.keep();
+            return Ok(());
+        }
+        Err(e) if !refused(&e) => return Err(e),
+        Err(_) => {}
+    }
+    match fs::hard_link(guard.path(), target) {
+        Err(e) if refused(&e) => {}
+        linked => return linked,
+    }
+    match fs::symlink_metadata(target) {
+        Ok(_) => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            sys::rename_over(guard.path(), target)?;
+            guard.keep();
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! 1. Create a temp file beside the entry (O_EXCL, the entry's mode): `temp::path_beside`.
 //! 2. Fill it with the entry's bytes: a clone where the filesystem can, else a copy.
-//! 3. Give it the entry's mtime (stores such as pnpm's check integrity by mtime) and, as root,
-//!    its owner; fsync it.
+//! 3. Give it the entry's mtime (stores such as pnpm's check integrity by mtime), as root its
+//!    owner, then exactly its mode (the umask filtered it; setuid and setgid too, which `fchown`
+//!    clears); fsync it.
 //! 4. Hard-link it to the destination *before* the rename, so no other process can exhaust the
 //!    fresh inode first.
 //! 5. Rename it over the entry. The cache path never disappears (rename is atomic), and links
@@ -24,10 +25,12 @@ use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reset {
-    /// The entry is a fresh inode now (`renamed`), and `link_to`, if given, is linked to it.
-    /// `renamed` is false only when the final rename failed after the destination was linked:
-    /// the destination is complete, the entry unchanged.
-    Done { renamed: bool },
+    /// The entry is a fresh inode now, and `link_to`, if given, is linked to it.
+    Done,
+    /// The final rename was refused after `link_to` was linked (EACCES, EPERM, EROFS, or EBUSY:
+    /// the entry cannot be replaced, in this error): the destination is complete, with an inode
+    /// of its own, and the entry is unchanged. Other rename errors are errors.
+    Unreplaced(Error),
     /// The entry's directory is not writable (EACCES, EPERM or EROFS, in this error): nothing
     /// was changed.
     CacheReadOnly(Error),
@@ -42,14 +45,15 @@ pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Re
     let file = match fill(entry, tmp, meta) {
         Ok(file) => file,
         Err((e, syscall)) => {
-            let err = Error::io(&e, syscall, entry, Some(tmp));
+            // The caller's paths: the temp is gone with the guard and means nothing to them.
+            let err = Error::io(&e, syscall, entry, link_to);
             if syscall == "open" && ["EACCES", "EPERM", "EROFS"].contains(&err.code) {
                 return Ok(Reset::CacheReadOnly(err));
             }
             return Err(err);
         }
     };
-    finish(&file, meta).map_err(|e| Error::io(&e, "fsync", tmp, None))?;
+    finish(&file, meta).map_err(|e| Error::io(&e, "fsync", entry, link_to))?;
     drop(file);
     if let Some(dest) = link_to {
         fs::hard_link(tmp, dest).map_err(|e| Error::io(&e, "link", entry, Some(dest)))?;
@@ -57,13 +61,23 @@ pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Re
     match sys::rename_over(tmp, entry) {
         Ok(()) => {
             guard.keep();
-            Ok(Reset::Done { renamed: true })
+            Ok(Reset::Done)
         }
-        Err(e) if link_to.is_some() => {
+        Err(e) => {
+            let err = Error::io(&e, "rename", entry, link_to);
             crate::engine::debug(|| format!("reset of {entry:?} could not rename: {e}"));
-            Ok(Reset::Done { renamed: false })
+            match link_to {
+                Some(_) if ["EACCES", "EPERM", "EROFS", "EBUSY"].contains(&err.code) => {
+                    Ok(Reset::Unreplaced(err))
+                }
+                Some(dest) => {
+                    // A real error (EIO, ...): the call fails, so it leaves no destination.
+                    let _ = fs::remove_file(dest);
+                    Err(err)
+                }
+                None => Err(err),
+            }
         }
-        Err(e) => Err(Error::io(&e, "rename", tmp, Some(entry))),
     }
 }
 
@@ -98,8 +112,9 @@ fn fill(
     })
 }
 
-/// The entry's times and owner, then fsync: the fresh inode must be whole on disk before it
-/// replaces the entry.
+/// The entry's times, owner and mode (owner first: `fchown` clears setuid and setgid, so the
+/// mode comes after it: `sys::copy_owner`), then fsync: the fresh inode must be whole on disk
+/// before it replaces the entry.
 fn finish(file: &File, meta: &Metadata) -> io::Result<()> {
     let times = FileTimes::new()
         .set_accessed(meta.accessed()?)

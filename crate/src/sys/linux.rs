@@ -14,12 +14,131 @@ pub fn clone_file(src: &Path, dest: &Path, meta: &Metadata) -> io::Result<File> 
     // SAFETY: both descriptors are open and owned by live `File`s for the whole call; FICLONE
     // takes the source descriptor as its only argument and writes no memory of ours.
     let cloned = cvt(unsafe { libc::ioctl(target.as_raw_fd(), libc::FICLONE, source.as_raw_fd()) });
-    if let Err(err) = cloned {
+    // The umask filtered the mode at creation: give the clone the source's exactly.
+    if let Err(err) = cloned.and_then(|()| super::unix::give_mode(&target, meta)) {
         drop(target);
         let _ = std::fs::remove_file(dest);
         return Err(err);
     }
     Ok(target)
+}
+
+/// A full copy into a file without a name, linked at `dest` once complete: `open(dir of dest,
+/// O_TMPFILE)`, `fill`, then `linkat` of the descriptor (AT_EMPTY_PATH) or of `/proc/self/fd/N`
+/// (what open(2) documents for an unprivileged caller). `linkat` fails with EEXIST
+/// when `dest` exists, so creation stays exclusive; a process killed before it leaves nothing.
+/// `None` when the volume has no O_TMPFILE (NFS, FUSE, kernels before 3.11: EOPNOTSUPP, EISDIR,
+/// EINVAL) or `/proc` is not mounted.
+/// https://man7.org/linux/man-pages/man2/open.2.html
+pub fn copy_unnamed(
+    src: &Path,
+    dest: &Path,
+    meta: &Metadata,
+) -> Option<Result<(), super::CopyError>> {
+    use super::CopyError;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*PROC.get_or_init(|| std::path::Path::new("/proc/self/fd").is_dir()) {
+        return None;
+    }
+    let not_created = |error| {
+        Some(Err(CopyError {
+            error,
+            created: false,
+        }))
+    };
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut input = match super::unix::open_source(src, meta) {
+        Ok(input) => input,
+        Err(e) => return not_created(e),
+    };
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(meta.mode() & 0o777)
+        .open(dir);
+    let mut out = match opened {
+        Ok(out) => out,
+        Err(e) => {
+            let refused = [libc::EOPNOTSUPP, libc::EISDIR, libc::EINVAL];
+            if e.raw_os_error().is_some_and(|n| refused.contains(&n)) {
+                return None;
+            }
+            return not_created(e);
+        }
+    };
+    let linked = super::unix::fill(input.as_mut(), &mut out, meta).and_then(|()| {
+        let to = super::unix::c_path(dest)?;
+        // The descriptor itself (AT_EMPTY_PATH): allowed with CAP_DAC_READ_SEARCH, and since
+        // Linux 6.10 for the process that opened the file; else ENOENT (remembered), and
+        // `/proc/self/fd/N`, which procfs resolves to the file.
+        static EMPTY_PATH: AtomicBool = AtomicBool::new(true);
+        if EMPTY_PATH.load(Relaxed) {
+            // SAFETY: `out` is open for the call; both strings are NUL-terminated and live for
+            // the call; linkat only reads them.
+            let rc = cvt(unsafe {
+                libc::linkat(
+                    out.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            });
+            match rc {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    EMPTY_PATH.store(false, Relaxed)
+                }
+                done => return done,
+            }
+        }
+        let from = super::unix::c_path(Path::new(&format!("/proc/self/fd/{}", out.as_raw_fd())))?;
+        // SAFETY: both strings are NUL-terminated and live for the call; linkat only reads them.
+        cvt(unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        })
+    });
+    // Nothing has a name until linkat succeeded: a failure leaves nothing to remove.
+    Some(linked.map_err(|error| CopyError {
+        error,
+        created: true,
+    }))
+}
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`, called by number (glibc has the wrapper only since
+/// 2.28). EINVAL where the filesystem cannot (NFS), ENOSYS before Linux 3.15.
+/// https://man7.org/linux/man-pages/man2/rename.2.html
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use libc::c_long;
+    let from = super::unix::c_path(from)?;
+    let to = super::unix::c_path(to)?;
+    let at = c_long::from(libc::AT_FDCWD);
+    // SAFETY: both strings are NUL-terminated and live for the call; the kernel only reads them.
+    // Every argument widened to the register size, as syscall(2) reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            at,
+            from.as_ptr(),
+            at,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE as c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Whole-directory clones exist on macOS only; callers fall back to per-file work.

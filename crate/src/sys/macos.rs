@@ -60,6 +60,24 @@ pub(super) fn copy_data(input: &mut File, output: &mut File, _len: u64) -> io::R
     Ok(output.metadata()?.len())
 }
 
+/// macOS has no files without a name: copies go through a named temp file.
+pub fn copy_unnamed(
+    _src: &Path,
+    _dest: &Path,
+    _meta: &Metadata,
+) -> Option<Result<(), super::CopyError>> {
+    None
+}
+
+/// `renamex_np(from, to, RENAME_EXCL)`: EEXIST when `to` exists; ENOTSUP where the volume
+/// cannot (APFS and HFS+ can). https://keith.github.io/xcode-man-pages/rename.2.html
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let from = c_path(from)?;
+    let to = c_path(to)?;
+    // SAFETY: both strings are NUL-terminated and live for the call; renamex_np only reads them.
+    cvt(unsafe { libc::renamex_np(from.as_ptr(), to.as_ptr(), libc::RENAME_EXCL) })
+}
+
 /// The volume holding `path`: its type ("apfs", "hfs", "smbfs") and what it is mounted from.
 /// https://keith.github.io/xcode-man-pages/statfs.2.html (libc links the 64-bit-inode
 /// `statfs$INODE64` on x86_64, the only one on arm64).

@@ -7,12 +7,22 @@
 //!   fsynced through it). On failure nothing is left at `dest`.
 //! - `copy_file(src, dest, meta)`: the same as a full copy, by the OS's own copy where it has one
 //!   (`copy_file_range` on Linux, `fcopyfile` on macOS, `CopyFileExW` on Windows).
+//!   On Unix both give the new file `src`'s permission bits exactly, whatever the umask (as
+//!   `fs.copyFile` does), and its setuid / setgid bits only where the new file has the same
+//!   owner / group (root's copy of another user's setuid program is not setuid-root).
+//! - `copy_unnamed(src, dest, meta)`: a full copy made as a file without a name and linked at
+//!   `dest` (which must not exist) only once complete (Linux `O_TMPFILE` + `linkat`): a killed
+//!   process leaves nothing. `None` where the OS or the volume has no such files.
+//! - `rename_noreplace(from, to)`: rename, failing with EEXIST when `to` exists (Linux
+//!   `renameat2(RENAME_NOREPLACE)`, macOS `renamex_np(RENAME_EXCL)`, Windows `MoveFileExW`
+//!   without `MOVEFILE_REPLACE_EXISTING`); an unsupported-class error where the volume cannot.
 //! - `clone_dir(src, dest)`: a whole directory in one call (macOS `clonefile`); ENOTSUP
 //!   elsewhere.
 //! - `file_id(path, meta)`: volume, file id and link count of the file `meta` was read from; a
 //!   symlink is the link itself when `meta` came from `symlink_metadata`.
 //! - `dir_device(dir)`: the device (volume) of a directory, symlinks followed.
-//! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
+//! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root, then (Unix)
+//!   `meta`'s mode bits, set-id bits included (a `chown` clears them, so the owner comes first).
 //! - `rename_over(from, to)`: rename, replacing `to` even when it is read-only.
 //! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
 //!   to a directory.
@@ -22,7 +32,8 @@
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
 //! - `host_facts()`: what tells this machine (and its process ids) from others (`host.rs`).
-//! - `rename_noreplace(from, to)`: a rename that never replaces `to` (`noreplace.rs`).
+//! - `rename_noreplace_or_check(from, to)`: `rename_noreplace`, or where the volume cannot, a
+//!   check that `to` is absent and a rename (`noreplace.rs`).
 
 use std::io;
 
@@ -59,14 +70,24 @@ pub struct CopyError {
     pub created: bool,
 }
 
+/// The error of a copy whose source changed size while it was copied (`whole`): not an I/O
+/// error of the disk, and `engine::Error::io` gives it a code of its own.
+#[derive(Debug)]
+pub struct SourceChanged;
+
+impl std::fmt::Display for SourceChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the source changed size while it was copied")
+    }
+}
+
+impl std::error::Error for SourceChanged {}
+
 /// A copy of `copied` bytes from a source that had `expected`: anything else means the source
 /// changed while it was copied.
 fn whole(copied: u64, expected: u64) -> io::Result<()> {
     if copied != expected {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the source changed size during the copy",
-        ));
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, SourceChanged));
     }
     Ok(())
 }
@@ -74,7 +95,7 @@ fn whole(copied: u64, expected: u64) -> io::Result<()> {
 mod host;
 mod noreplace;
 pub use host::host_facts;
-pub use noreplace::rename_noreplace;
+pub use noreplace::rename_noreplace_or_check;
 
 #[cfg(unix)]
 mod unix;
@@ -95,7 +116,7 @@ mod unsupported;
 use unsupported as os;
 
 #[cfg(unix)]
-pub use os::{clone_dir, clone_file, mount_of, pathconf_link_max};
+pub use os::{clone_dir, clone_file, copy_unnamed, mount_of, pathconf_link_max, rename_noreplace};
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
@@ -106,6 +127,7 @@ pub use unix::{
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, mount_of,
-    open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
+    clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,
+    mount_of, open_dir, pathconf_link_max, process_alive, rename_noreplace, rename_over,
+    symlink_dir, symlink_file, DirHandle,
 };

@@ -23,30 +23,70 @@ pub(super) fn c_path(path: &Path) -> io::Result<CString> {
 }
 
 pub(super) fn create_new(path: &Path, meta: &Metadata) -> io::Result<File> {
-    // O_CREAT|O_EXCL with the source's mode from the start: no window where the file exists
-    // with other permissions, and an existing file is never truncated.
+    // O_CREAT|O_EXCL with the source's permission bits from the start (no window where the file
+    // is more open than the source; an existing file is never truncated). The umask filters
+    // them and set-id bits wait for the data: `give_mode` sets them all exactly at the end.
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(meta.mode() & 0o7777)
+        .mode(meta.mode() & 0o777)
         .open(path)
 }
 
-/// Opens `src` (unless it is empty), creates `dest` with `create_new` and fills it with
-/// `copy_data` (the kernel's copy on Linux, `fcopyfile` on macOS); `dest` is removed again if
-/// that fails.
+/// Gives the new `file` the mode of `meta` exactly (fchmod: the umask filtered it at creation,
+/// and a write or a clone into it clears set-id bits): the permission and sticky bits, and
+/// setuid / setgid only where `file` has the owner / group of `meta`, so a copy never becomes
+/// a set-id program of someone else. EPERM is a volume without Unix modes (vfat, exFAT, CIFS:
+/// libuv's `fs.copyFile` lets CIFS pass the same way): the file keeps what it was given.
+#[allow(clippy::useless_conversion)] // mode_t is u32 on Linux, u16 on macOS
+pub(super) fn give_mode(file: &File, meta: &Metadata) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let source = meta.mode() & 0o7777;
+    let mut mode = source & 0o1777;
+    if source & 0o6000 != 0 {
+        let now = file.metadata()?;
+        if now.uid() == meta.uid() {
+            mode |= source & u32::from(libc::S_ISUID);
+        }
+        if now.gid() == meta.gid() {
+            mode |= source & u32::from(libc::S_ISGID);
+        }
+    }
+    match file.set_permissions(std::fs::Permissions::from_mode(mode)) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        done => done,
+    }
+}
+
+/// `src` open for reading; `None` when it is empty (nothing to read, so it need not be
+/// readable, as before).
+pub(super) fn open_source(src: &Path, meta: &Metadata) -> io::Result<Option<File>> {
+    if meta.len() == 0 {
+        return Ok(None);
+    }
+    File::open(src).map(Some)
+}
+
+/// Fills the new `out` with the bytes of `input` (`copy_data`: the kernel's copy on Linux,
+/// `fcopyfile` on macOS), checks the source did not change size, and gives `out` its mode.
+pub(super) fn fill(input: Option<&mut File>, out: &mut File, meta: &Metadata) -> io::Result<()> {
+    if let Some(input) = input {
+        let copied = super::os::copy_data(input, out, meta.len())?;
+        super::whole(copied, meta.len())?;
+    }
+    give_mode(out, meta)
+}
+
+/// Opens `src`, creates `dest` with `create_new` and fills it (`fill`); `dest` is removed
+/// again if that fails.
 pub fn copy_file(src: &Path, dest: &Path, meta: &Metadata) -> Result<File, CopyError> {
     let not_created = |error| CopyError {
         error,
         created: false,
     };
-    if meta.len() == 0 {
-        return create_new(dest, meta).map_err(not_created);
-    }
-    let mut input = File::open(src).map_err(not_created)?;
+    let mut input = open_source(src, meta).map_err(not_created)?;
     let mut out = create_new(dest, meta).map_err(not_created)?;
-    let copied = super::os::copy_data(&mut input, &mut out, meta.len());
-    match copied.and_then(|n| super::whole(n, meta.len())) {
+    match fill(input.as_mut(), &mut out, meta) {
         Ok(()) => Ok(out),
         Err(error) => {
             drop(out);
@@ -75,10 +115,14 @@ pub fn dir_device(dir: &Path) -> io::Result<u64> {
 
 pub fn copy_owner(file: &File, meta: &Metadata) -> io::Result<()> {
     // Only root may give a file away; for anyone else the new file is theirs, as it should be.
-    if is_root() && (file.metadata()?.uid() != meta.uid() || file.metadata()?.gid() != meta.gid()) {
-        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
+    // The owner first: fchown clears setuid and setgid, which `give_mode` then sets.
+    if is_root() {
+        let now = file.metadata()?;
+        if now.uid() != meta.uid() || now.gid() != meta.gid() {
+            std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))?;
+        }
     }
-    Ok(())
+    give_mode(file, meta)
 }
 
 pub fn symlink_file(target: &Path, link: &Path) -> io::Result<()> {

@@ -29,3 +29,17 @@ pub fn mount_of(_path: &Path, _device: u64) -> Option<super::Mount> {
 pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
     None
 }
+
+/// No files without a name here: copies go through a named temp file.
+pub fn copy_unnamed(
+    _src: &Path,
+    _dest: &Path,
+    _meta: &Metadata,
+) -> Option<Result<(), super::CopyError>> {
+    None
+}
+
+/// No exclusive rename known here: callers fall back to a hard link.
+pub fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}

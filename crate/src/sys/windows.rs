@@ -22,7 +22,7 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CopyFileExW, FileIdInfo, FileRenameInfoEx, GetFileInformationByHandle,
-    GetFileInformationByHandleEx, GetVolumeInformationW, GetVolumePathNameW,
+    GetFileInformationByHandleEx, GetVolumeInformationW, GetVolumePathNameW, MoveFileExW,
     SetFileInformationByHandle, BY_HANDLE_FILE_INFORMATION, COPY_FILE_FAIL_IF_EXISTS, DELETE,
     FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_ID_INFO,
     FILE_INFO_BY_HANDLE_CLASS, FILE_RENAME_INFO, FILE_RENAME_INFO_0, FILE_SHARE_DELETE,
@@ -152,6 +152,21 @@ pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
         Err(e) if not_supported(&e) => std::fs::rename(from, to),
         done => done,
     }
+}
+
+/// `MoveFileExW(from, to, 0)`: without MOVEFILE_REPLACE_EXISTING it fails with
+/// ERROR_ALREADY_EXISTS (EEXIST) when `to` exists.
+/// https://learn.microsoft.com/windows/win32/api/winbase/nf-winbase-movefileexw
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let from = verbatim(from)?;
+    let to = verbatim(to)?;
+    // SAFETY: both names are NUL-terminated and live for the call; MoveFileExW only reads them.
+    cvt(unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), 0) })
+}
+
+/// Windows has no files without a name: copies go through a named temp file.
+pub fn copy_unnamed(_src: &Path, _dest: &Path, _meta: &Metadata) -> Option<Result<(), CopyError>> {
+    None
 }
 
 /// `SetFileInformationByHandle` with a FILE_RENAME_INFO naming `to`: `class` is FileRenameInfoEx

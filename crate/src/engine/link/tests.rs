@@ -185,3 +185,43 @@ fn read_only_entries_are_reset_and_read_only_destinations_replaced() {
     }
     fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn copies_are_exclusive_and_published_without_replacing() {
+    let dir = sandbox("copy-exclusive");
+    let entry = dir.join("entry");
+    fs::write(&entry, b"content").unwrap();
+    let copy = Options {
+        method: Requested::Only(Method::Copy),
+        ..Options::default()
+    };
+    let dest = dir.join("dest");
+    fs::write(&dest, b"mine").unwrap();
+    let err = link_file(&entry, &dest, &copy).unwrap_err();
+    assert_eq!((err.code, err.syscall), ("EEXIST", "copyfile"));
+    let o = link_file(&entry, &dir.join("fresh"), &copy).unwrap();
+    assert_eq!(o.method, Some(Method::Copy));
+    assert_eq!(fs::read(dir.join("fresh")).unwrap(), b"content");
+
+    // What the fallback without unnamed files does (macOS, Windows, NFS, FUSE): a complete temp
+    // file is renamed into place only if nothing is there, else EEXIST and the temp is removed.
+    let guard = temp::Guard::new(temp::path_beside(&dest));
+    fs::write(guard.path(), b"complete").unwrap();
+    let err = publish(guard, &dest).unwrap_err();
+    assert_eq!(
+        Error::io(&err, "copyfile", &entry, Some(&dest)).code,
+        "EEXIST"
+    );
+    assert_eq!(fs::read(&dest).unwrap(), b"mine");
+    let guard = temp::Guard::new(temp::path_beside(&dest));
+    fs::write(guard.path(), b"complete").unwrap();
+    publish(guard, &dir.join("published")).unwrap();
+    assert_eq!(fs::read(dir.join("published")).unwrap(), b"complete");
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["dest", "entry", "fresh", "published"]);
+    fs::remove_dir_all(dir).unwrap();
+}
