@@ -230,7 +230,8 @@ impl Target {
             entries,
             opts: &link,
             methods,
-            dest_dev: OnceLock::new(),
+            fresh: self.fresh,
+            dest_mount: OnceLock::new(),
             ctl,
             next: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -397,8 +398,10 @@ struct Work<'a> {
     entries: &'a [Entry],
     opts: &'a Options,
     methods: &'static [Method],
-    /// The root's device, looked up once when the careful path first needs it.
-    dest_dev: OnceLock<Option<u64>>,
+    /// The root was created by this import: every target is on the root's mount.
+    fresh: bool,
+    /// The root's mount (`sys::mount_key`), looked up once when the careful path first needs it.
+    dest_mount: OnceLock<Option<u64>>,
     ctl: &'a Control<'a>,
     next: AtomicUsize,
     stop: AtomicBool,
@@ -443,7 +446,7 @@ impl Work<'_> {
     /// A hard link and nothing else (no `stat`): the same syscall as a plain `link` loop. Taken
     /// when the import hard-links into a fresh root without `max_links`, the caller gave the
     /// source's size (not empty: empty files are created, not linked), nothing is known not to
-    /// work between any devices, and a first file of this import was linked the careful way (so
+    /// work between any mounts, and a first file of this import was linked the careful way (so
     /// the memo knows hard links work here). Any failure returns false and the file takes the
     /// careful path, which tries again and handles what went wrong (EMLINK, EXDEV, ...).
     fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>) -> bool {
@@ -487,9 +490,14 @@ impl Work<'_> {
                     meta: &meta,
                     opts: self.opts,
                     methods: self.methods,
-                    dest_dev: *self
-                        .dest_dev
-                        .get_or_init(|| sys::dir_device(self.root).ok()),
+                    // Into an existing directory, a subdirectory can be another mount.
+                    dest_mount: if self.fresh {
+                        *self
+                            .dest_mount
+                            .get_or_init(|| sys::mount_key(self.root).ok())
+                    } else {
+                        None
+                    },
                 };
                 let outcome = m.place(&target)?;
                 if outcome.method == Some(Method::Hardlink) && outcome.fallbacks.is_empty() {

@@ -12,6 +12,8 @@
 //! - `file_id(path, meta)`: volume, file id and link count of the file `meta` was read from; a
 //!   symlink is the link itself when `meta` came from `symlink_metadata`.
 //! - `dir_device(dir)`: the device (volume) of a directory, symlinks followed.
+//! - `mount_key(path)`: the mount holding `path`, for the fallback memo (Linux: the mount id,
+//!   which tells a bind mount from its filesystem; elsewhere the device).
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root.
 //! - `rename_over(from, to)`: rename, replacing `to` even when it is read-only.
 //! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
@@ -88,7 +90,7 @@ mod unsupported;
 use unsupported as os;
 
 #[cfg(unix)]
-pub use os::{clone_dir, clone_file, mount_of, pathconf_link_max};
+pub use os::{clone_dir, clone_file, mount_key, mount_of, pathconf_link_max};
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
@@ -99,6 +101,7 @@ pub use unix::{
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, mount_of,
-    open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
+    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, mount_key,
+    mount_of, open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file,
+    DirHandle,
 };

@@ -29,3 +29,9 @@ pub fn mount_of(_path: &Path, _device: u64) -> Option<super::Mount> {
 pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
     None
 }
+
+/// The mount holding `path`, as a key for the fallback memo: its device (`st_dev`), which a
+/// mount of its own always has on other Unix systems (no bind mounts).
+pub fn mount_key(path: &Path) -> io::Result<u64> {
+    super::unix::dir_device(path)
+}
