@@ -1,6 +1,6 @@
 /**
- * Real filesystems for the tests: loop mounts (ext4, btrfs, xfs) and tmpfs, made and removed
- * by the tests themselves (root). A test that cannot get what it needs skips loudly, and
+ * Real filesystems for the tests: loop mounts (ext4, btrfs, xfs; exFAT through FUSE with
+ * exfat-fuse, NTFS through ntfs-3g) and tmpfs, made and removed by the tests themselves (root). A test that cannot get what it needs skips loudly, and
  * under CI=true fails instead: a skip proves nothing.
  */
 import { execFileSync } from 'node:child_process'
@@ -29,8 +29,20 @@ function has(tool: string): boolean {
 export function unavailable(kind: FsKind): string | undefined {
   if (!onLinux) return `${kind} loop mounts need Linux`
   if (!isRoot) return `${kind} needs root to mount (run the tests as root)`
-  const tool = { ext4: 'mkfs.ext4', btrfs: 'mkfs.btrfs', xfs: 'mkfs.xfs', tmpfs: 'mount' }[kind]
-  if (!has(tool)) return `${tool} is not installed (apt-get install e2fsprogs btrfs-progs xfsprogs)`
+  const tools: Record<FsKind, string[]> = {
+    ext4: ['mkfs.ext4'],
+    btrfs: ['mkfs.btrfs'],
+    xfs: ['mkfs.xfs'],
+    tmpfs: ['mount'],
+    exfat: ['mkfs.exfat', 'mount.exfat-fuse'],
+    ntfs: ['mkfs.ntfs', 'ntfs-3g'],
+  }
+  for (const tool of tools[kind]) {
+    if (!has(tool)) {
+      return `${tool} is not installed (apt-get install e2fsprogs btrfs-progs xfsprogs exfatprogs exfat-fuse ntfs-3g)`
+    }
+  }
+  if ((kind === 'exfat' || kind === 'ntfs') && !fs.existsSync('/dev/fuse')) return `${kind} needs FUSE (/dev/fuse)`
   return undefined
 }
 
@@ -54,7 +66,8 @@ export function skipWithout(...kinds: FsKind[]): boolean {
   return false
 }
 
-export type FsKind = 'ext4' | 'btrfs' | 'xfs' | 'tmpfs'
+/** exfat and ntfs are FUSE filesystems (exfat-fuse, ntfs-3g), as `mount -t` names them. */
+export type FsKind = 'ext4' | 'btrfs' | 'xfs' | 'tmpfs' | 'exfat' | 'ntfs'
 
 export interface Mounted {
   dir: string
@@ -62,7 +75,7 @@ export interface Mounted {
   unmount(): void
 }
 
-const SIZES: Record<FsKind, number> = { ext4: 160, btrfs: 160, xfs: 320, tmpfs: 256 }
+const SIZES: Record<FsKind, number> = { ext4: 160, btrfs: 160, xfs: 320, tmpfs: 256, exfat: 64, ntfs: 64 }
 
 /** Mounts a fresh filesystem of `kind` and returns its directory. */
 export function mount(kind: FsKind, sizeMiB = SIZES[kind]): Mounted {
@@ -79,10 +92,14 @@ export function mount(kind: FsKind, sizeMiB = SIZES[kind]): Mounted {
       ext4: ['mkfs.ext4', '-q', '-F', '-N', '20000', image],
       btrfs: ['mkfs.btrfs', '-q', '-f', image],
       xfs: ['mkfs.xfs', '-q', '-f', '-m', 'reflink=1', image],
+      exfat: ['mkfs.exfat', image],
+      ntfs: ['mkfs.ntfs', '-f', '-Q', '-F', image],
     }
     const [cmd, ...args] = mkfs[kind]
     execFileSync(cmd, args, { stdio: 'pipe' })
-    execFileSync('mount', ['-o', 'loop', image, dir])
+    // -t exfat-fuse: the FUSE driver, not the kernel's exfat module.
+    const type = { exfat: ['-t', 'exfat-fuse'], ntfs: ['-t', 'ntfs-3g'] }[kind as string] ?? []
+    execFileSync('mount', [...type, '-o', 'loop', image, dir], { stdio: 'pipe' })
   }
   return {
     dir,

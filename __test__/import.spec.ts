@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -12,7 +12,7 @@ import {
   importTreeSync,
   type ImportEntry,
 } from '../ts/index.js'
-import { leftovers, mount, type Mounted, sandbox, skipWithout, snapshot } from './helpers.js'
+import { isRoot, leftovers, mount, type Mounted, sandbox, skipWithout, snapshot } from './helpers.js'
 
 const isWindows = process.platform === 'win32'
 const repo = join(import.meta.dirname, '..')
@@ -331,7 +331,36 @@ describe.skipIf(skipWithout('ext4', 'tmpfs'))('batches on real filesystems', () 
     expect(leftovers(store)).toEqual([])
   })
 
-  it('a cross-device import (tmpfs store, ext4 target) falls back once and counts it', async () => {
+  it('a FIFO or a device node in the store is refused with EINVAL, with or without size', async () => {
+    const store = join(tmp.dir, 'odd-store')
+    fs.mkdirSync(store)
+    fs.writeFileSync(join(store, 'regular'), 'regular')
+    execFileSync('mkfifo', [join(store, 'fifo')])
+    const odd = [join(store, 'fifo')]
+    if (isRoot) {
+      execFileSync('mknod', [join(store, 'null'), 'c', '1', '3'])
+      odd.push(join(store, 'null'))
+    }
+    for (const src of odd) {
+      for (const size of [undefined, 7]) {
+        // A regular file first, linked the careful way, so the rest may take the fast path.
+        const entries: ImportEntry[] = [
+          { path: 'a/regular', src: join(store, 'regular'), size: 7 },
+          { path: 'a/odd', src, size },
+        ]
+        for (const atomic of [true, false]) {
+          const into = join(tmp.dir, `odd-${atomic}`)
+          const err = await importFiles(entries, { into, atomic }).catch((e) => e)
+          expect(err, `${src} size ${size} atomic ${atomic}`).toMatchObject({ code: 'EINVAL', entry: 'a/odd' })
+          if (atomic) expect(fs.existsSync(into)).toBe(false)
+          else expect(fs.readdirSync(join(into, 'a'))).toEqual(['regular'])
+          fs.rmSync(into, { recursive: true, force: true })
+        }
+      }
+    }
+  })
+
+  it('a cross-device import (tmpfs store, ext4 target) falls back for every file and counts it', async () => {
     const store = join(tmp.dir, 'store')
     fs.mkdirSync(store)
     const entries: ImportEntry[] = []
@@ -340,10 +369,11 @@ describe.skipIf(skipWithout('ext4', 'tmpfs'))('batches on real filesystems', () 
       entries.push({ path: `lib/${i}.js`, src: join(store, String(i)) })
     }
     const stats = await importFiles(entries, { into: join(ext4.dir, 'cross'), threads: 1 })
-    expect(stats).toMatchObject({ files: 500, copied: 500, method: 'copy', fallbacks: 2 })
-    // The process remembers: the next import goes straight to copy.
+    // Two per file (hardlink and clone: EXDEV), whether tried or skipped by what the process
+    // remembers.
+    expect(stats).toMatchObject({ files: 500, copied: 500, method: 'copy', fallbacks: 1000 })
     const again = await importFiles(entries, { into: join(ext4.dir, 'cross-2') })
-    expect(again).toMatchObject({ copied: 500, fallbacks: 0 })
+    expect(again).toMatchObject({ copied: 500, fallbacks: 1000 })
   })
 })
 

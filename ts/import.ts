@@ -69,7 +69,7 @@ export interface ImportStats {
   symlinked: number
   /** Cache entries reset at the link limit. */
   resets: number
-  /** Times a method did not work here and the next one was used. */
+  /** Times a method did not work here and the next one was used (or was skipped: `auto` knew). */
   fallbacks: number
   bytesCopied: number
   elapsedMs: number

@@ -68,7 +68,8 @@ export interface LinkResult {
   resetError: string | null
   /**
    * Methods tried first that do not work between these two places, with the code that said
-   * so (EXDEV, ENOTSUP, ...). Empty when the process already knew and went straight on.
+   * so (EXDEV, ENOTSUP, ...), also those `auto` skipped because the process already knew (with
+   * the code they failed with before).
    */
   fallbacks: Array<{ method: LinkMethod; code: string }>
 }

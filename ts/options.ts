@@ -16,7 +16,8 @@ export interface LinkOptions {
    * When a method fails with an error that means "not supported between these two places"
    * (EXDEV; EPERM, ENOTSUP, ENOSYS or EINVAL for clone; ...), move on: along `auto`'s chain,
    * or from `clone`, `hardlink` and `symlink` to `copy`. What failed is remembered per
-   * (source device, destination device) for the life of the process. Real errors (ENOENT,
+   * (source mount, destination mount) for the life of the process, and `auto` skips it (still
+   * listed in `fallbacks`); a named method is always tried. Real errors (ENOENT,
    * EACCES, ENOSPC, EIO, ...) are always thrown. `false` is strict mode: the named method or an
    * error (it needs a named method).
    * @default true

@@ -235,7 +235,8 @@ impl Target {
             entries,
             opts: &link,
             methods,
-            dest_dev: OnceLock::new(),
+            fresh: self.fresh,
+            dest_mount: OnceLock::new(),
             staged: self.stage.is_some(),
             ctl,
             next: AtomicUsize::new(0),
@@ -450,8 +451,10 @@ struct Work<'a> {
     entries: &'a [Entry],
     opts: &'a Options,
     methods: &'static [Method],
-    /// The root's device, looked up once when the careful path first needs it.
-    dest_dev: OnceLock<Option<u64>>,
+    /// The root was created by this import: every target is on the root's mount.
+    fresh: bool,
+    /// The root's mount (`sys::mount_key`), looked up once when the careful path first needs it.
+    dest_mount: OnceLock<Option<u64>>,
     /// The root is a stage: files are created in place (`Materialize::staged`).
     staged: bool,
     ctl: &'a Control<'a>,
@@ -495,12 +498,17 @@ impl Work<'_> {
         }
     }
 
-    /// A hard link and nothing else (no `stat`): the same syscall as a plain `link` loop. Taken
-    /// when the import hard-links into a fresh root without `max_links`, the caller gave the
-    /// source's size (not empty: empty files are created, not linked), nothing is known not to
-    /// work between any devices, and a first file of this import was linked the careful way (so
-    /// the memo knows hard links work here). Any failure returns false and the file takes the
-    /// careful path, which tries again and handles what went wrong (EMLINK, EXDEV, ...).
+    /// A `stat` and a hard link, nothing else. Taken when the import hard-links into a fresh
+    /// root without `max_links`, the caller gave the source's size (not empty: empty files are
+    /// created, not linked), nothing is known not to work between any mounts, and a first file
+    /// of this import was linked the careful way (so hard links work here). The `stat` is there
+    /// because `link` takes a FIFO or a device node as readily as a file: anything but a regular
+    /// file (symlinks followed, as `link_into` follows them) goes to the careful path, which
+    /// refuses it (EINVAL). (Checking the stage's directories after the import instead, one
+    /// `getdents` each, saved under a tenth of the CPU with a dozen files per directory, was
+    /// slower by the clock and leaves a FIFO in the stage for a while.) Any failure returns
+    /// false and the file takes the careful path, which tries again and handles what went wrong
+    /// (EMLINK, EXDEV, ...).
     fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>) -> bool {
         let Some(dir) = &self.root_dir else {
             return false;
@@ -508,7 +516,7 @@ impl Work<'_> {
         if size.is_none_or(|n| n == 0) || !self.linked.load(Relaxed) || memo::any_unsupported() {
             return false;
         }
-        sys::link_into(src, dir, rel).is_ok()
+        fs::metadata(src).is_ok_and(|m| m.is_file()) && sys::link_into(src, dir, rel).is_ok()
     }
 
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
@@ -542,9 +550,14 @@ impl Work<'_> {
                     meta: &meta,
                     opts: self.opts,
                     methods: self.methods,
-                    dest_dev: *self
-                        .dest_dev
-                        .get_or_init(|| sys::dir_device(self.root).ok()),
+                    // Into an existing directory, a subdirectory can be another mount.
+                    dest_mount: if self.fresh {
+                        *self
+                            .dest_mount
+                            .get_or_init(|| sys::mount_key(self.root).ok())
+                    } else {
+                        None
+                    },
                     staged: self.staged,
                 };
                 let outcome = m.place(&target)?;

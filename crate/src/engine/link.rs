@@ -95,7 +95,7 @@ pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
         meta: &meta,
         opts,
         methods,
-        dest_dev: None,
+        dest_mount: None,
         staged: false,
     }
     .place(dest)
@@ -144,9 +144,9 @@ pub(crate) struct Materialize<'a> {
     pub meta: &'a Metadata,
     pub opts: &'a Options,
     pub methods: &'static [Method],
-    /// The destination's device when the caller knows it (a batch: every target is under one
-    /// directory); looked up from the target's parent otherwise.
-    pub dest_dev: Option<u64>,
+    /// The destination's mount (`sys::mount_key`) when the caller knows it (a batch into a
+    /// fresh directory: every target is under it); looked up from the target's parent otherwise.
+    pub dest_mount: Option<u64>,
     /// The target is in an import's stage, which is removed unless the import completes: a
     /// partial file there is never seen, so a copy is made in place.
     pub staged: bool,
@@ -208,25 +208,36 @@ impl Materialize<'_> {
         }
         let src_id = sys::file_id(self.src, self.meta)
             .map_err(|e| Error::io(&e, self.methods[0].syscall(), self.src, Some(target)))?;
-        // The destination's device, for the memo. Looked up before trying only when something
-        // is known not to work from this source device; otherwise only after a failure.
-        let dest_dev = || {
-            self.dest_dev.or_else(|| {
-                let dir = match target.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p,
-                    _ => Path::new("."),
-                };
-                sys::dir_device(dir).ok()
-            })
+        // The memo's key: the source's mount and the destination directory's. Looked up before
+        // trying only when something is known not to work from this source device; otherwise
+        // only after a failure.
+        let mounts = || {
+            let dest = match self.dest_mount {
+                Some(key) => key,
+                None => {
+                    let dir = match target.parent() {
+                        Some(p) if !p.as_os_str().is_empty() => p,
+                        _ => Path::new("."),
+                    };
+                    sys::mount_key(dir).ok()?
+                }
+            };
+            Some((sys::mount_key(self.src).ok()?, dest))
         };
         let mut pair = None;
-        if self.dest_dev.is_some() || memo::any_unsupported_from(src_id.dev) {
-            pair = dest_dev().map(|dev| (src_id.dev, dev));
+        if memo::any_unsupported_from(src_id.dev) {
+            pair = mounts();
         }
+        // Only `auto` skips what the memo knows not to work, and says so in `fallbacks`: a
+        // method the caller named is always tried.
+        let auto = self.opts.method == Requested::Auto;
         for (i, &method) in self.methods.iter().enumerate() {
             let last = i + 1 == self.methods.len();
-            if !last && pair.is_some_and(|p| memo::get(p, method) == State::Unsupported) {
-                continue;
+            if auto && !last {
+                if let Some(code) = pair.and_then(|p| memo::unsupported(p, method)) {
+                    outcome.fallbacks.push((method, code));
+                    continue;
+                }
             }
             let result = match method {
                 Method::Hardlink => self.hardlink(src_id, target).map(|limit| {
@@ -258,7 +269,7 @@ impl Materialize<'_> {
                 Err(e) if !last && classify(method, errno::CURRENT, &e) == Class::Unsupported => {
                     let unknown_pair = pair.is_none();
                     if unknown_pair {
-                        pair = dest_dev().map(|dev| (src_id.dev, dev));
+                        pair = mounts();
                     }
                     // Without the destination looked up before, a success from this source
                     // device was noted only per device: a method that has worked from here
@@ -266,7 +277,7 @@ impl Materialize<'_> {
                     let sometimes =
                         unknown_pair && !e.is("EXDEV") && memo::worked_from(src_id.dev, method);
                     if let Some(p) = pair.filter(|_| !sometimes) {
-                        memo::set(p, method, State::Unsupported);
+                        memo::set_unsupported(p, src_id.dev, method, e.code);
                     }
                     outcome.fallbacks.push((method, e.code));
                 }

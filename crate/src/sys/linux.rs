@@ -209,8 +209,60 @@ pub fn mount_of(path: &Path, device: u64) -> Option<super::Mount> {
     })
 }
 
+/// Set on a key from a mount id, so that it never equals a device number (`st_dev`).
+const MOUNT_ID_KEY: u64 = 1 << 63;
+
+/// The mount holding `path` (symlinks followed), as a key for the fallback memo: Linux's mount id
+/// from `statx`: the unique one (`STATX_MNT_ID_UNIQUE`, kernel 6.8+, never reused after an
+/// unmount), else the plain one (`STATX_MNT_ID`, 5.8+), else the device (`st_dev`) where the
+/// kernel has no mount ids or no `statx`. A bind mount shares its filesystem's device but is a mount of its
+/// own, and `link(2)` and `FICLONE` between two mounts fail with EXDEV even on one filesystem.
+/// https://man7.org/linux/man-pages/man2/statx.2.html
+pub fn mount_key(path: &Path) -> io::Result<u64> {
+    use libc::c_long;
+    use std::os::unix::fs::MetadataExt;
+    let c = super::unix::c_path(path)?;
+    // SAFETY: `statx` is a plain struct of integers, for which all zeroes is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // Called by number, like `copy_file_range` above, so the binary does not need glibc 2.28's
+    // statx symbol; every argument widened to the register size, as syscall(2) reads them.
+    // SAFETY: the path is NUL-terminated and lives for the call; `stx` is a writable statx,
+    // which is as large as the kernel's struct (the kernel writes no more); nothing else is
+    // written.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            libc::AT_FDCWD as c_long,
+            c.as_ptr(),
+            libc::AT_STATX_DONT_SYNC as c_long,
+            (libc::STATX_MNT_ID | libc::STATX_MNT_ID_UNIQUE) as c_long,
+            &mut stx as *mut libc::statx,
+        )
+    };
+    if rc == 0 && stx.stx_mask & (libc::STATX_MNT_ID | libc::STATX_MNT_ID_UNIQUE) != 0 {
+        return Ok(stx.stx_mnt_id | MOUNT_ID_KEY);
+    }
+    std::fs::metadata(path).map(|m| m.dev())
+}
+
 /// Linux has no `pathconf` system call: glibc's answers from a table by filesystem type, and
 /// answers 127 for a type it does not know. `engine::fsinfo` keeps the table instead.
 pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_key_tells_mounts_apart() {
+        let root = mount_key(Path::new("/")).unwrap();
+        // The same mount through another path, and a mount of its own (procfs).
+        assert_eq!(mount_key(Path::new("/.")).unwrap(), root);
+        assert_ne!(mount_key(Path::new("/proc")).unwrap(), root);
+        // A mount id (kernel 5.8+), not a device number.
+        assert_ne!(root & MOUNT_ID_KEY, 0);
+        assert!(mount_key(Path::new("/no/such/path")).is_err());
+    }
 }

@@ -111,3 +111,9 @@ pub fn pathconf_link_max(path: &Path) -> Option<u64> {
     let n = unsafe { libc::pathconf(p.as_ptr(), libc::_PC_LINK_MAX) };
     u64::try_from(n).ok().filter(|&n| n > 0)
 }
+
+/// The mount holding `path`, as a key for the fallback memo: its device (`st_dev`), which a
+/// mount of its own always has on macOS (no bind mounts).
+pub fn mount_key(path: &Path) -> io::Result<u64> {
+    super::unix::dir_device(path)
+}

@@ -21,6 +21,8 @@
 //! - `file_id(path, meta)`: volume, file id and link count of the file `meta` was read from; a
 //!   symlink is the link itself when `meta` came from `symlink_metadata`.
 //! - `dir_device(dir)`: the device (volume) of a directory, symlinks followed.
+//! - `mount_key(path)`: the mount holding `path`, for the fallback memo (Linux: the mount id,
+//!   which tells a bind mount from its filesystem; elsewhere the device).
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root, then (Unix)
 //!   `meta`'s mode bits, set-id bits included (a `chown` clears them, so the owner comes first).
 //! - `rename_over(from, to)`: rename, replacing `to` even when it is read-only.
@@ -116,7 +118,9 @@ mod unsupported;
 use unsupported as os;
 
 #[cfg(unix)]
-pub use os::{clone_dir, clone_file, copy_unnamed, mount_of, pathconf_link_max, rename_noreplace};
+pub use os::{
+    clone_dir, clone_file, copy_unnamed, mount_key, mount_of, pathconf_link_max, rename_noreplace,
+};
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
@@ -128,6 +132,6 @@ mod windows;
 #[cfg(windows)]
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,
-    mount_of, open_dir, pathconf_link_max, process_alive, rename_noreplace, rename_over,
+    mount_key, mount_of, open_dir, pathconf_link_max, process_alive, rename_noreplace, rename_over,
     symlink_dir, symlink_file, DirHandle,
 };

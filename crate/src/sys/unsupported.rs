@@ -43,3 +43,9 @@ pub fn copy_unnamed(
 pub fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
+
+/// The mount holding `path`, as a key for the fallback memo: its device (`st_dev`), which a
+/// mount of its own always has on other Unix systems (no bind mounts).
+pub fn mount_key(path: &Path) -> io::Result<u64> {
+    super::unix::dir_device(path)
+}

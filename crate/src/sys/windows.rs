@@ -225,6 +225,11 @@ pub fn dir_device(dir: &Path) -> io::Result<u64> {
     identity(&open_for_info(dir, 0)?).map(|id| id.dev)
 }
 
+/// The volume holding `path`, as a key for the fallback memo: its serial number (`dir_device`).
+pub fn mount_key(path: &Path) -> io::Result<u64> {
+    dir_device(path)
+}
+
 /// No access rights needed to read metadata; backup semantics to open directories too.
 fn open_for_info(path: &Path, flags: u32) -> io::Result<File> {
     OpenOptions::new()
