@@ -7,6 +7,7 @@ pub mod batch;
 pub mod error;
 pub mod fsinfo;
 pub mod link;
+pub mod lock;
 pub mod memo;
 pub mod method;
 pub mod paths;

@@ -21,6 +21,8 @@
 //! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
+//! - `lock_exclusive(file)`: wait for an exclusive lock on an open file, held until it is closed
+//!   (`flock`; Unsupported on Windows).
 
 use std::io;
 
@@ -91,14 +93,15 @@ use unsupported as os;
 pub use os::{clone_dir, clone_file, mount_of, pathconf_link_max};
 #[cfg(unix)]
 pub use unix::{
-    copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
-    symlink_dir, symlink_file, DirHandle,
+    copy_file, copy_owner, dir_device, file_id, link_into, lock_exclusive, open_dir, process_alive,
+    rename_over, symlink_dir, symlink_file, DirHandle,
 };
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
 pub use windows::{
-    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, mount_of,
-    open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
+    clone_dir, clone_file, copy_file, copy_owner, dir_device, file_id, link_into, lock_exclusive,
+    mount_of, open_dir, pathconf_link_max, process_alive, rename_over, symlink_dir, symlink_file,
+    DirHandle,
 };
