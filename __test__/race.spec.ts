@@ -18,10 +18,19 @@ interface Racer {
 }
 
 /** `procs` processes of racer.mjs, each making `calls` calls with `inflight` of them at once. */
-async function race(entry: string, out: string, procs: number, calls: number, maxLinks: number, inflight: number) {
+async function race(
+  entry: string,
+  out: string,
+  procs: number,
+  calls: number,
+  maxLinks: number,
+  inflight: number,
+  names?: number,
+) {
   const one = (id: number) =>
     new Promise<Racer>((resolve, reject) => {
       const args = [join(fixtures, 'racer.mjs'), entry, out, String(calls), String(id), String(maxLinks), String(inflight)]
+      if (names) args.push(String(names))
       const env = { ...process.env, UV_THREADPOOL_SIZE: String(inflight) }
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
       let text = ''
@@ -77,6 +86,22 @@ describe.skipIf(skipWithout('tmpfs'))('racing processes on tmpfs', () => {
     expect(seen.files).toBe(15_000)
     expect(seen.maxLinks).toBeLessThanOrEqual(2)
     expect(fs.readFileSync(entry).equals(content)).toBe(true)
+    expect(leftovers(cache)).toEqual([])
+  })
+
+  it('maxLinks: 2, 8x32 calls replacing their destinations over and over (inodes dying under links): no errors', async () => {
+    const cache = join(fsys.dir, 'churn', 'cache')
+    const out = join(fsys.dir, 'churn', 'out')
+    fs.mkdirSync(cache, { recursive: true })
+    const entry = join(cache, 'hot')
+    const content = Buffer.from('replaced over and over\n')
+    fs.writeFileSync(entry, content)
+    const r = await race(entry, out, 8, 1875, 2, 32, 1)
+    const seen = inodes(out, content)
+    console.log(`maxLinks 2, 8x32, replacing: ${r.errorCount} errors, ${r.resets} resets, max ${seen.maxLinks} links`)
+    expect(r.errors).toEqual([])
+    expect(seen.files).toBe(8 * 32)
+    expect(seen.maxLinks).toBeLessThanOrEqual(2)
     expect(leftovers(cache)).toEqual([])
   })
 

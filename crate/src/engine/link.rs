@@ -87,6 +87,10 @@ impl Outcome {
 /// Bounded retries of a hard link while other processes reset the same entry.
 const MAX_TRIES: u32 = 8;
 
+/// With `max_links`, links made when the entry has at least `max - NEAR_CAP` links take the
+/// entry's lock first.
+const NEAR_CAP: u64 = 8;
+
 /// Devices where a reset's fresh inode, with a single link, could not be linked (EMLINK): the
 /// filesystem refuses every link. Calls at the limit there copy without trying a reset again.
 static LINKS_REFUSED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
@@ -316,6 +320,22 @@ impl Materialize<'_> {
         let mut tries = 0;
         loop {
             tries += 1;
+            // The last links below `max_links` are made under the lock, so links in flight do
+            // not crowd each other out of them (which would make resets early).
+            let near = self
+                .opts
+                .max_links
+                .is_some_and(|max| id.nlink + NEAR_CAP >= max);
+            if near && held.is_none() && self.opts.on_link_limit == OnLinkLimit::Reset {
+                match lock::lock(self.src) {
+                    lock::Locked::Held(guard, locked) => {
+                        held = Some(guard);
+                        id = locked;
+                    }
+                    lock::Locked::Moved(moved) => id = moved,
+                    lock::Locked::Unavailable => {}
+                }
+            }
             let err = match self.link_once(id, target)? {
                 Ok(()) => return Ok(None),
                 Err(err) => err,
@@ -327,6 +347,13 @@ impl Materialize<'_> {
                 held = None;
                 id = now;
                 std::thread::yield_now();
+                continue;
+            }
+            // Under the lock, a link over `max_links` taken back while the inode has room again
+            // was only crowded out by links in flight: try again rather than reset early.
+            let room = self.opts.max_links.is_some_and(|max| now.nlink < max);
+            if held.is_some() && room && tries < MAX_TRIES {
+                id = now;
                 continue;
             }
             let reset = self.opts.on_link_limit == OnLinkLimit::Reset;
