@@ -314,7 +314,9 @@ impl Materialize<'_> {
     /// takes the entry's lock (`lock`) and tries once more under it; still full, it resets the
     /// entry, holding the lock, so racing processes make one fresh inode per limit crossing.
     /// When the tries run out, this call resets too: its fresh inode is linked to `target`
-    /// before anyone else can see it, so that cannot fail for lack of links.
+    /// before anyone else can see it, so that cannot fail for lack of links. With `max_links`,
+    /// the last links below the cap are made under the lock too (`NEAR_CAP`), and a link that
+    /// finds its inode over the cap is taken back (`link_once`).
     fn hardlink(&self, mut id: FileId, target: &Path) -> Result<Option<LinkLimit>> {
         let mut held: Option<lock::EntryLock> = None;
         let mut tries = 0;
