@@ -137,4 +137,5 @@ pub fn errno_table() -> Vec<(i32, &'static str)> {
 #[napi(catch_unwind)]
 pub fn clear_fallback_memo() {
     memo::clear();
+    crate::engine::link::forget_links_refused();
 }

@@ -2,6 +2,7 @@
 //! handling the hard link limit on the way.
 
 use super::error::{Error, Result};
+use super::lock;
 use super::memo::{self, State};
 use super::method::{chain, classify, Class, Method, Requested};
 use super::reset::{self, Reset};
@@ -11,6 +12,7 @@ use crate::sys::{self, FileId};
 use std::fs::{self, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnLinkLimit {
@@ -86,6 +88,33 @@ const EEXIST_FIRST: u64 = 1 << 20;
 
 /// Bounded retries of a hard link while other processes reset the same entry.
 const MAX_TRIES: u32 = 8;
+
+/// With `max_links`, links made when the entry has at least `max - NEAR_CAP` links take the
+/// entry's lock first.
+const NEAR_CAP: u64 = 8;
+
+/// Devices where a reset's fresh inode, with a single link, could not be linked (EMLINK): the
+/// filesystem refuses every link. Calls at the limit there copy without trying a reset again.
+static LINKS_REFUSED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn links_refused(dev: u64) -> bool {
+    LINKS_REFUSED.lock().is_ok_and(|devs| devs.contains(&dev))
+}
+
+fn note_links_refused(dev: u64) {
+    if let Ok(mut devs) = LINKS_REFUSED.lock() {
+        if !devs.contains(&dev) {
+            devs.push(dev);
+        }
+    }
+}
+
+/// Forgets `LINKS_REFUSED` (with the fallback memo: mounts change).
+pub fn forget_links_refused() {
+    if let Ok(mut devs) = LINKS_REFUSED.lock() {
+        devs.clear();
+    }
+}
 
 pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
     let methods = chain(opts.method, opts.fallback, errno::CURRENT);
@@ -294,53 +323,147 @@ impl Materialize<'_> {
     }
 
     /// A hard link, handling the link limit. Returns what happened at the limit, if it was met.
+    ///
+    /// A link refused because the entry is full (EMLINK, or `max_links`), or because its inode
+    /// lost its last link under us (ENOENT: another process renamed a fresh inode over the entry
+    /// and the old one's destinations were removed), looks at the path again: when it names
+    /// another inode now, that one is linked. When it still names the full inode, this call
+    /// takes the entry's lock (`lock`) and tries once more under it; still full, it resets the
+    /// entry, holding the lock, so racing processes make one fresh inode per limit crossing.
+    /// When the tries run out, this call resets too: its fresh inode is linked to `target`
+    /// before anyone else can see it, so that cannot fail for lack of links. With `max_links`,
+    /// the last links below the cap are made under the lock too (`NEAR_CAP`), and a link that
+    /// finds its inode over the cap is taken back (`link_once`).
     fn hardlink(&self, mut id: FileId, target: &Path) -> Result<Option<LinkLimit>> {
+        let mut held: Option<lock::EntryLock> = None;
         let mut tries = 0;
         loop {
             tries += 1;
-            let at_cap = self.opts.max_links.is_some_and(|max| id.nlink >= max);
-            let err = if at_cap {
-                Error::new("EMLINK", "link", self.src, Some(target))
-            } else {
-                match fs::hard_link(self.src, target) {
-                    Ok(()) => return Ok(None),
-                    Err(e) => Error::io(&e, "link", self.src, Some(target)),
+            // The last links below `max_links` are made under the lock, so links in flight do
+            // not crowd each other out of them (which would make resets early).
+            let near = self
+                .opts
+                .max_links
+                .is_some_and(|max| id.nlink + NEAR_CAP >= max);
+            if near && held.is_none() && self.opts.on_link_limit == OnLinkLimit::Reset {
+                match lock::lock(self.src) {
+                    lock::Locked::Held(guard, locked) => {
+                        held = Some(guard);
+                        id = locked;
+                    }
+                    lock::Locked::Moved(moved) => id = moved,
+                    lock::Locked::Unavailable => {}
                 }
-            };
-            if !(err.is("EMLINK") || err.is("ENOENT")) {
-                return Err(err);
             }
-            // Another process may be resetting this entry: it is missing for a moment
-            // (ENOENT), or already a fresh inode (EMLINK against the old one). Look again.
-            let Ok(now_meta) = fs::metadata(self.src) else {
+            let err = match self.link_once(id, target)? {
+                Ok(()) => return Ok(None),
+                Err(err) => err,
+            };
+            let Some((meta, now)) = self.look_again() else {
                 return Err(err);
             };
-            let now = sys::file_id(self.src, &now_meta).map_err(|_| err.clone())?;
-            let changed = !now.same_file(&id) || (err.is("ENOENT"));
-            if changed && tries < MAX_TRIES {
+            if !now.same_file(&id) && tries < MAX_TRIES {
+                held = None;
                 id = now;
                 std::thread::yield_now();
                 continue;
             }
-            if err.is("ENOENT") {
-                return Err(err);
+            // Under the lock, a link over `max_links` taken back while the inode has room again
+            // was only crowded out by links in flight: try again rather than reset early.
+            let room = self.opts.max_links.is_some_and(|max| now.nlink < max);
+            if held.is_some() && room && tries < MAX_TRIES {
+                id = now;
+                continue;
             }
-            return self.at_limit(&now_meta, target, err).map(Some);
+            let reset = self.opts.on_link_limit == OnLinkLimit::Reset;
+            if reset && held.is_none() && tries < MAX_TRIES && !links_refused(now.dev) {
+                match lock::lock(self.src) {
+                    lock::Locked::Held(guard, locked) => {
+                        held = Some(guard);
+                        id = locked;
+                        continue;
+                    }
+                    lock::Locked::Moved(moved) => {
+                        id = moved;
+                        continue;
+                    }
+                    lock::Locked::Unavailable => {}
+                }
+            }
+            let limit = self.at_limit(&meta, target, err);
+            drop(held);
+            return limit.map(Some);
         }
+    }
+
+    /// One hard link from `self.src` (last seen as `id`) to `target`. The inner error is a
+    /// refusal worth looking again for: EMLINK (or `max_links` reached), or ENOENT while the
+    /// target's directory exists (the entry's inode lost its last link while it was linked).
+    fn link_once(&self, id: FileId, target: &Path) -> Result<std::result::Result<(), Error>> {
+        let full = || Error::new("EMLINK", "link", self.src, Some(target));
+        if self.opts.max_links.is_some_and(|max| id.nlink >= max) {
+            return Ok(Err(full()));
+        }
+        if let Err(e) = fs::hard_link(self.src, target) {
+            let err = Error::io(&e, "link", self.src, Some(target));
+            let dir_exists = || {
+                let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
+                fs::metadata(dir.unwrap_or(Path::new("."))).is_ok()
+            };
+            if err.is("EMLINK") || (err.is("ENOENT") && dir_exists()) {
+                return Ok(Err(err));
+            }
+            return Err(err);
+        }
+        // `max_links` is a cap even when other processes link the same inode at the same time:
+        // the link counts only if the inode has at most `max` links once it is made. Of links
+        // made at once, those that see too many are taken back, so at most `max` stay.
+        if let Some(max) = self.opts.max_links {
+            let over = fs::symlink_metadata(target)
+                .and_then(|m| sys::file_id(target, &m))
+                .is_ok_and(|now| now.nlink > max);
+            if over && fs::remove_file(target).is_ok() {
+                return Ok(Err(full()));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The inode `self.src` names now.
+    fn look_again(&self) -> Option<(Metadata, FileId)> {
+        let meta = fs::metadata(self.src).ok()?;
+        let id = sys::file_id(self.src, &meta).ok()?;
+        Some((meta, id))
     }
 
     fn at_limit(&self, meta: &Metadata, target: &Path, err: Error) -> Result<LinkLimit> {
         match self.opts.on_link_limit {
             OnLinkLimit::Error => Err(err),
             OnLinkLimit::Copy => self.copy(target).map(|()| LinkLimit::Copied),
-            OnLinkLimit::Reset => match reset::reset(self.src, meta, Some(target))? {
-                Reset::Done => Ok(LinkLimit::Reset),
-                Reset::Unreplaced(why) => Ok(LinkLimit::CacheReadOnly(why.code)),
-                Reset::CacheReadOnly(why) => {
+            OnLinkLimit::Reset => {
+                let dev = sys::file_id(self.src, meta).map_or(u64::MAX, |id| id.dev);
+                if links_refused(dev) {
                     self.copy(target)?;
-                    Ok(LinkLimit::CacheReadOnly(why.code))
+                    return Ok(LinkLimit::Copied);
                 }
-            },
+                match reset::reset(self.src, meta, Some(target)) {
+                    Ok(Reset::Done) => Ok(LinkLimit::Reset),
+                    Ok(Reset::Unreplaced(why)) => Ok(LinkLimit::CacheReadOnly(why.code)),
+                    Ok(Reset::CacheReadOnly(why)) => {
+                        self.copy(target)?;
+                        Ok(LinkLimit::CacheReadOnly(why.code))
+                    }
+                    // The fresh inode, with one link, could not be linked: this filesystem
+                    // refuses links with EMLINK. Remembered, so later calls copy at once.
+                    Err(e) if e.is("EMLINK") => {
+                        crate::engine::debug(|| format!("no hard links on device {dev}: {e:?}"));
+                        note_links_refused(dev);
+                        self.copy(target)?;
+                        Ok(LinkLimit::Copied)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod error;
 pub mod fsinfo;
 pub mod link;
+pub mod lock;
 pub mod memo;
 pub mod method;
 pub mod paths;
@@ -33,6 +34,14 @@ pub fn debug(msg: impl FnOnce() -> String) {
             .unwrap_or(false)
     });
     if *on {
-        eprintln!("CACHELINK {}: {}", std::process::id(), msg());
+        // Not eprintln!: it panics when the write fails, and Node's stderr pipe is non-blocking
+        // (EAGAIN under a flood of lines). A lost debug line must not fail the call.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "CACHELINK {}: {}",
+            std::process::id(),
+            msg()
+        );
     }
 }

@@ -36,6 +36,8 @@
 //! - `host_facts()`: what tells this machine (and its process ids) from others (`host.rs`).
 //! - `rename_noreplace_or_check(from, to)`: `rename_noreplace`, or where the volume cannot, a
 //!   check that `to` is absent and a rename (`noreplace.rs`).
+//! - `lock_exclusive(file)`: wait for an exclusive lock on an open file, held until it is closed
+//!   (`flock`; Unsupported on Windows).
 
 use std::io;
 
@@ -123,8 +125,8 @@ pub use os::{
 };
 #[cfg(unix)]
 pub use unix::{
-    copy_file, copy_owner, dir_device, file_id, link_into, open_dir, process_alive, rename_over,
-    symlink_dir, symlink_file, DirHandle,
+    copy_file, copy_owner, dir_device, file_id, link_into, lock_exclusive, open_dir, process_alive,
+    rename_over, symlink_dir, symlink_file, DirHandle,
 };
 
 #[cfg(windows)]
@@ -132,6 +134,6 @@ mod windows;
 #[cfg(windows)]
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,
-    mount_key, mount_of, open_dir, pathconf_link_max, process_alive, rename_noreplace, rename_over,
-    symlink_dir, symlink_file, DirHandle,
+    lock_exclusive, mount_key, mount_of, open_dir, pathconf_link_max, process_alive,
+    rename_noreplace, rename_over, symlink_dir, symlink_file, DirHandle,
 };

@@ -188,3 +188,18 @@ pub fn process_alive(pid: u32) -> bool {
         Err(e) => e.raw_os_error() == Some(libc::EPERM),
     }
 }
+
+/// `flock(fd, LOCK_EX)`: waits for an exclusive lock on the file `file` is open on; held until
+/// every descriptor of that open file is closed (so also when the process dies). Locks of two
+/// descriptors conflict even within one process. NFS emulates it as a POSIX write lock, which
+/// needs a descriptor open for writing: EBADF on a read-only one.
+/// https://man7.org/linux/man-pages/man2/flock.2.html
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    loop {
+        // SAFETY: the descriptor is owned by `file`, open for the call; flock touches no memory.
+        match cvt(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            done => return done,
+        }
+    }
+}

@@ -388,5 +388,11 @@ pub fn process_alive(pid: u32) -> bool {
     alive
 }
 
+/// Not on Windows: its byte-range locks are mandatory, and a handle held open on the entry could
+/// make the reset's rename over it fail. Resets of one entry are not serialized there.
+pub fn lock_exclusive(_file: &File) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,246 @@
+// Many processes linking one cache entry at once, each with many calls in flight: resets are
+// serialized per entry (one copy per limit crossing), `maxLinks` is a cap, and no call fails.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { clearFallbackMemo, linkFileSync } from '../ts/index.js'
+import { catchSync, expectFsError, isRoot, leftovers, mount, type Mounted, onLinux, skipWithout } from './helpers.js'
+
+const fixtures = join(import.meta.dirname, 'fixtures')
+
+interface Racer {
+  calls: number
+  resets: number
+  errorCount: number
+  errors: string[]
+}
+
+/** `procs` processes of racer.mjs, each making `calls` calls with `inflight` of them at once. */
+async function race(
+  entry: string,
+  out: string,
+  procs: number,
+  calls: number,
+  maxLinks: number,
+  inflight: number,
+  names?: number,
+) {
+  const one = (id: number) =>
+    new Promise<Racer>((resolve, reject) => {
+      const args = [join(fixtures, 'racer.mjs'), entry, out, String(calls), String(id), String(maxLinks), String(inflight)]
+      if (names) args.push(String(names))
+      const env = { ...process.env, UV_THREADPOOL_SIZE: String(inflight) }
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
+      let text = ''
+      child.stdout.on('data', (d) => (text += d))
+      child.on('error', reject)
+      child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`racer.mjs exited ${code}`))))
+    })
+  const results = await Promise.all(Array.from({ length: procs }, (_, id) => one(id)))
+  const resets = results.reduce((n, r) => n + r.resets, 0)
+  const errorCount = results.reduce((n, r) => n + r.errorCount, 0)
+  return { resets, errorCount, errors: results.flatMap((r) => r.errors) }
+}
+
+/**
+ * Every destination under `out` has `content`; per inode: how many destinations, and the most
+ * links any inode has now (the entry's own name included, for the inode it still names).
+ */
+function inodes(out: string, content: Buffer) {
+  const perInode = new Map<number, number>()
+  let maxLinks = 0
+  let files = 0
+  for (const sub of fs.readdirSync(out)) {
+    for (const name of fs.readdirSync(join(out, sub))) {
+      const p = join(out, sub, name)
+      const st = fs.statSync(p)
+      perInode.set(st.ino, (perInode.get(st.ino) ?? 0) + 1)
+      maxLinks = Math.max(maxLinks, st.nlink)
+      if (files++ % 53 === 0) expect(fs.readFileSync(p).equals(content)).toBe(true)
+    }
+  }
+  return { files, inodes: perInode.size, maxLinks }
+}
+
+describe.skipIf(skipWithout('tmpfs'))('racing processes on tmpfs', () => {
+  let fsys: Mounted
+  beforeAll(() => {
+    fsys = mount('tmpfs', 256)
+  })
+  afterAll(() => fsys?.unmount())
+
+  it('maxLinks: 2, 8 processes with 32 calls in flight each: 15,000 calls, no errors', async () => {
+    const cache = join(fsys.dir, 'two', 'cache')
+    const out = join(fsys.dir, 'two', 'out')
+    fs.mkdirSync(cache, { recursive: true })
+    const entry = join(cache, 'hot')
+    const content = Buffer.from('two links per inode\n')
+    fs.writeFileSync(entry, content)
+    const r = await race(entry, out, 8, 1875, 2, 32)
+    const seen = inodes(out, content)
+    console.log(`maxLinks 2, 8x32: ${r.errorCount} errors, ${r.resets} resets, ${seen.inodes} inodes, max ${seen.maxLinks} links`)
+    expect(r.errors).toEqual([])
+    expect(r.errorCount).toBe(0)
+    expect(seen.files).toBe(15_000)
+    expect(seen.maxLinks).toBeLessThanOrEqual(2)
+    expect(fs.readFileSync(entry).equals(content)).toBe(true)
+    expect(leftovers(cache)).toEqual([])
+  })
+
+  it('maxLinks: 2, 8x32 calls replacing their destinations over and over (inodes dying under links): no errors', async () => {
+    const cache = join(fsys.dir, 'churn', 'cache')
+    const out = join(fsys.dir, 'churn', 'out')
+    fs.mkdirSync(cache, { recursive: true })
+    const entry = join(cache, 'hot')
+    const content = Buffer.from('replaced over and over\n')
+    fs.writeFileSync(entry, content)
+    const r = await race(entry, out, 8, 1875, 2, 32, 1)
+    const seen = inodes(out, content)
+    console.log(`maxLinks 2, 8x32, replacing: ${r.errorCount} errors, ${r.resets} resets, max ${seen.maxLinks} links`)
+    expect(r.errors).toEqual([])
+    expect(seen.files).toBe(8 * 32)
+    expect(seen.maxLinks).toBeLessThanOrEqual(2)
+    expect(leftovers(cache)).toEqual([])
+  })
+
+  it('maxLinks: 10 is a cap: 8 racing processes never leave more than 10 links on an inode', async () => {
+    const cache = join(fsys.dir, 'ten', 'cache')
+    const out = join(fsys.dir, 'ten', 'out')
+    fs.mkdirSync(cache, { recursive: true })
+    const entry = join(cache, 'hot')
+    const content = Buffer.from('ten links per inode\n')
+    fs.writeFileSync(entry, content)
+    const r = await race(entry, out, 8, 1000, 10, 8)
+    const seen = inodes(out, content)
+    console.log(`maxLinks 10, 8x8: ${r.errorCount} errors, ${r.resets} resets, ${seen.inodes} inodes, max ${seen.maxLinks} links`)
+    expect(r.errors).toEqual([])
+    expect(seen.files).toBe(8000)
+    expect(seen.maxLinks).toBeLessThanOrEqual(10)
+    expect(leftovers(cache)).toEqual([])
+  })
+})
+
+describe.skipIf(skipWithout('ext4'))('racing processes on ext4', () => {
+  let fsys: Mounted
+  beforeAll(() => {
+    fsys = mount('ext4')
+  })
+  afterAll(() => fsys?.unmount())
+
+  it('maxLinks: 177 (EFS), 8 processes: one reset per limit crossing (at most 1.1 x the minimum)', async () => {
+    const max = 177
+    const cache = join(fsys.dir, 'efs', 'cache')
+    const out = join(fsys.dir, 'efs', 'out')
+    fs.mkdirSync(cache, { recursive: true })
+    const entry = join(cache, 'hot')
+    const content = Buffer.alloc(16 * 1024, 'efs ')
+    fs.writeFileSync(entry, content)
+    const links = 8 * 2500
+    const r = await race(entry, out, 8, 2500, max, 8)
+    const seen = inodes(out, content)
+    // The minimum: an inode holds `max` links, one of them the entry's name while it is the
+    // entry. The first inode takes max - 1 destinations; each reset makes an inode that takes
+    // max - 1 destinations (its first is the resetting call's). So `links` destinations need
+    // ceil(links / (max - 1)) inodes, all but the first made by a reset.
+    const minimum = Math.ceil(links / (max - 1)) - 1
+    console.log(
+      `maxLinks 177, 8x8, ${links} links: ${r.resets} resets (minimum ${minimum}), ${seen.inodes} inodes, ` +
+        `${(links / seen.inodes).toFixed(1)} destinations per inode, max ${seen.maxLinks} links, ${r.errorCount} errors`,
+    )
+    expect(r.errors).toEqual([])
+    expect(seen.files).toBe(links)
+    expect(seen.inodes).toBe(r.resets + 1)
+    expect(seen.maxLinks).toBeLessThanOrEqual(max)
+    expect(r.resets).toBeLessThanOrEqual(Math.floor(1.1 * minimum))
+    expect(leftovers(cache)).toEqual([])
+  })
+})
+
+/** Why nolinkfs.py (FUSE, Debian's python3-fusepy) cannot run here; undefined when it can. */
+function noFuse(): string | undefined {
+  if (!onLinux || !isRoot) return 'FUSE mounts need Linux and root'
+  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing'
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import fusepy'], { stdio: 'ignore' })
+  } catch {
+    return 'python3-fusepy is not installed (apt-get install python3-fusepy)'
+  }
+  return undefined
+}
+
+function skipWithoutFuse(): boolean {
+  const why = noFuse()
+  if (!why) return false
+  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`CI=true and a FUSE test cannot run: ${why}`)
+  console.warn(`\n*** SKIPPING FUSE tests: ${why} ***\n`)
+  return true
+}
+
+describe.skipIf(skipWithoutFuse())('a filesystem that refuses every hard link with EMLINK (FUSE)', () => {
+  let base: string
+  let dir: string
+  let fuse: ChildProcess
+  let created: string[] = []
+  beforeAll(async () => {
+    base = fs.mkdtempSync(join(tmpdir(), 'cachelink-nolinkfs-'))
+    dir = join(base, 'mnt')
+    fs.mkdirSync(join(base, 'backing'))
+    fs.mkdirSync(dir)
+    fuse = spawn('/usr/bin/python3', [join(fixtures, 'nolinkfs.py'), join(base, 'backing'), dir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let text = ''
+    fuse.stdout?.on('data', (d) => {
+      text += d
+      const lines = text.split('\n')
+      text = lines.pop() ?? ''
+      created.push(...lines)
+    })
+    for (let i = 0; i < 200 && !fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `); i++) {
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  })
+  afterAll(() => {
+    try {
+      execFileSync('umount', [dir])
+    } finally {
+      fuse?.kill()
+      fs.rmSync(base, { recursive: true, force: true })
+    }
+  })
+  beforeEach(() => {
+    clearFallbackMemo()
+    created = []
+  })
+
+  it('copies at the limit after one failed reset, with no error and no reset on later calls', async () => {
+    const entry = join(dir, 'entry')
+    fs.writeFileSync(entry, 'no links here\n')
+    fs.mkdirSync(join(dir, 'out'))
+    created = []
+    for (let i = 0; i < 20; i++) {
+      const dest = join(dir, 'out', String(i))
+      let r: { code?: string; message?: string }
+      try {
+        r = linkFileSync(entry, dest)
+      } catch (e) {
+        r = e as Error
+      }
+      expect(r.code, r.message).toBeUndefined()
+      expect(r).toMatchObject({ method: 'copy', reset: false, linkLimit: 'copy' })
+      expect(fs.readFileSync(dest, 'utf8')).toBe('no links here\n')
+    }
+    // The sync calls held the event loop: let nolinkfs.py's lines in.
+    await new Promise((r) => setTimeout(r, 300))
+    // One reset's temp (created twice when a clone is tried first): count the names.
+    const temps = [...new Set(created.filter((p) => p.includes('.cachelink-')))]
+    console.log(`nolinkfs, 20 calls: ${temps.length} reset temp file(s), ${created.length} files created`)
+    expect(temps.length).toBe(1)
+    expect(fs.readdirSync(dir).sort()).toEqual(['entry', 'out'])
+    // Asked for: the error.
+    const err = catchSync(() => linkFileSync(entry, join(dir, 'e'), { onLinkLimit: 'error' }))
+    expectFsError(err, 'EMLINK', { syscall: 'link', path: entry })
+  })
+})
