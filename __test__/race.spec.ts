@@ -234,11 +234,14 @@ describe.skipIf(skipWithoutFuse())('a filesystem that refuses every hard link wi
     }
     // The sync calls held the event loop: let nolinkfs.py's lines in.
     await new Promise((r) => setTimeout(r, 300))
-    // One reset's temp (created twice when a clone is tried first): count the names.
-    const temps = [...new Set(created.filter((p) => p.includes('.cachelink-')))]
+    // One reset's temp beside the entry (created twice when a clone is tried first): count the
+    // names. The copies go through temps of their own beside each destination (no O_TMPFILE
+    // here), named after the destination.
+    const temps = [...new Set(created.filter((p) => p.includes('.entry.cachelink-')))]
     console.log(`nolinkfs, 20 calls: ${temps.length} reset temp file(s), ${created.length} files created`)
     expect(temps.length).toBe(1)
     expect(fs.readdirSync(dir).sort()).toEqual(['entry', 'out'])
+    expect(fs.readdirSync(join(dir, 'out')).sort()).toEqual(Array.from({ length: 20 }, (_, i) => String(i)).sort())
     // Asked for: the error.
     const err = catchSync(() => linkFileSync(entry, join(dir, 'e'), { onLinkLimit: 'error' }))
     expectFsError(err, 'EMLINK', { syscall: 'link', path: entry })
