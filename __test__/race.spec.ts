@@ -1,6 +1,6 @@
 // Many processes linking one cache entry at once, each with many calls in flight: resets are
 // serialized per entry (one copy per limit crossing), `maxLinks` is a cap, and no call fails.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
@@ -17,7 +17,7 @@ interface Racer {
   errors: string[]
 }
 
-/** `procs` processes of racer.mjs, each making `calls` calls with `inflight` of them at once. */
+/** `procs` processes of racer.mjs, each making `calls` calls with `inflight` of them at once (`maxLinks` 0: none). */
 async function race(
   entry: string,
   out: string,
@@ -29,7 +29,7 @@ async function race(
 ) {
   const one = (id: number) =>
     new Promise<Racer>((resolve, reject) => {
-      const args = [join(fixtures, 'racer.mjs'), entry, out, String(calls), String(id), String(maxLinks), String(inflight)]
+      const args = [join(fixtures, 'racer.mjs'), entry, out, String(calls), String(id), maxLinks ? String(maxLinks) : '-', String(inflight)]
       if (names) args.push(String(names))
       const env = { ...process.env, UV_THREADPOOL_SIZE: String(inflight) }
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
@@ -171,48 +171,88 @@ function skipWithoutFuse(): boolean {
   return true
 }
 
+/** nolinkfs.py mounted on a fresh directory: `created` collects the files it was asked to create. */
+async function mountNolinkfs(linkLimit?: number): Promise<{ dir: string; created: string[]; unmount(): void }> {
+  const base = fs.mkdtempSync(join(tmpdir(), 'cachelink-nolinkfs-'))
+  const dir = join(base, 'mnt')
+  fs.mkdirSync(join(base, 'backing'))
+  fs.mkdirSync(dir)
+  const env = linkLimit ? { ...process.env, LINK_LIMIT: String(linkLimit) } : process.env
+  const fuse = spawn('/usr/bin/python3', [join(fixtures, 'nolinkfs.py'), join(base, 'backing'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env,
+  })
+  const created: string[] = []
+  let text = ''
+  fuse.stdout?.on('data', (d) => {
+    text += d
+    const lines = text.split('\n')
+    text = lines.pop() ?? ''
+    created.push(...lines)
+  })
+  for (let i = 0; i < 200 && !fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `); i++) {
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return {
+    dir,
+    created,
+    unmount() {
+      try {
+        execFileSync('umount', [dir])
+      } finally {
+        fuse.kill()
+        fs.rmSync(base, { recursive: true, force: true })
+      }
+    },
+  }
+}
+
+describe.skipIf(skipWithoutFuse())('a filesystem with a real 2-link limit (FUSE, several threads)', () => {
+  let fsys: Awaited<ReturnType<typeof mountNolinkfs>>
+  beforeAll(async () => {
+    fsys = await mountNolinkfs(2)
+  })
+  afterAll(() => fsys?.unmount())
+
+  // Point 7: link() fails with ENOENT while other processes reset the entry (the inode a call
+  // looked up lost its name; through FUSE even the entry's path names nothing for a moment).
+  // Before: 80 to 397 of 2,400 calls failed with ENOENT. This FUSE filesystem (fusepy's
+  // path-based API) still gives an odd spurious ENOENT of its own under renames, so the test
+  // allows 0.5%.
+  it('8 processes with 32 calls in flight each: no ENOENT from the entry vanishing', async () => {
+    const content = Buffer.from('two links here\n')
+    const { cache, out, entry } = hotEntry(fsys.dir, 'two', content)
+    const r = await race(entry, out, 8, 300, 0, 32)
+    const seen = inodes(out, content)
+    console.log(`real 2-link limit (FUSE), 8x32: ${r.errorCount} errors, ${r.resets} resets, max ${seen.maxLinks} links`)
+    expect(r.errorCount).toBeLessThanOrEqual(12)
+    expect(seen.files + r.errorCount).toBe(2400)
+    expect(seen.maxLinks).toBeLessThanOrEqual(2)
+    expect(fs.readFileSync(entry).equals(content)).toBe(true)
+    expect(leftovers(cache)).toEqual([])
+  })
+})
+
 describe.skipIf(skipWithoutFuse())('a filesystem that refuses every hard link with EMLINK (FUSE)', () => {
-  let base: string
+  let fsys: Awaited<ReturnType<typeof mountNolinkfs>>
   let dir: string
-  let fuse: ChildProcess
   let created: string[] = []
   beforeAll(async () => {
-    base = fs.mkdtempSync(join(tmpdir(), 'cachelink-nolinkfs-'))
-    dir = join(base, 'mnt')
-    fs.mkdirSync(join(base, 'backing'))
-    fs.mkdirSync(dir)
-    fuse = spawn('/usr/bin/python3', [join(fixtures, 'nolinkfs.py'), join(base, 'backing'), dir], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let text = ''
-    fuse.stdout?.on('data', (d) => {
-      text += d
-      const lines = text.split('\n')
-      text = lines.pop() ?? ''
-      created.push(...lines)
-    })
-    for (let i = 0; i < 200 && !fs.readFileSync('/proc/self/mounts', 'utf8').includes(` ${dir} `); i++) {
-      await new Promise((r) => setTimeout(r, 25))
-    }
+    fsys = await mountNolinkfs()
+    dir = fsys.dir
+    created = fsys.created
   })
-  afterAll(() => {
-    try {
-      execFileSync('umount', [dir])
-    } finally {
-      fuse?.kill()
-      fs.rmSync(base, { recursive: true, force: true })
-    }
-  })
+  afterAll(() => fsys?.unmount())
   beforeEach(() => {
     clearFallbackMemo()
-    created = []
+    created.length = 0
   })
 
   it('copies at the limit after one failed reset, with no error and no reset on later calls', async () => {
     const entry = join(dir, 'entry')
     fs.writeFileSync(entry, 'no links here\n')
     fs.mkdirSync(join(dir, 'out'))
-    created = []
+    created.length = 0
     for (let i = 0; i < 20; i++) {
       const dest = join(dir, 'out', String(i))
       // A throw (the EMLINK this used to give) fails the test with the error itself.

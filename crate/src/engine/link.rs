@@ -89,6 +89,30 @@ const EEXIST_FIRST: u64 = 1 << 20;
 /// Bounded retries of a hard link while other processes reset the same entry.
 const MAX_TRIES: u32 = 8;
 
+/// How many times a call looks again while the entry's path names nothing (ENOENT while other
+/// processes reset it: rename is atomic on local filesystems, not through every FUSE one).
+const VANISHED_WAITS: u32 = 64;
+
+/// The waits of one call for an entry whose path named nothing for a moment: growing from
+/// 100 µs to 10 ms, `VANISHED_WAITS` of them at most (about half a second in all).
+#[derive(Default)]
+struct Vanished {
+    waits: u32,
+}
+
+impl Vanished {
+    /// Waits a little and says true, or says false when the waits are used up.
+    fn wait(&mut self) -> bool {
+        if self.waits >= VANISHED_WAITS {
+            return false;
+        }
+        let micros = (100u64 << self.waits.min(7)).min(10_000);
+        self.waits += 1;
+        std::thread::sleep(std::time::Duration::from_micros(micros));
+        true
+    }
+}
+
 /// With `max_links`, links made when the entry has at least `max - NEAR_CAP` links take the
 /// entry's lock first.
 const NEAR_CAP: u64 = 8;
@@ -243,13 +267,7 @@ impl Materialize<'_> {
         let mounts = || {
             let dest = match self.dest_mount {
                 Some(key) => key,
-                None => {
-                    let dir = match target.parent() {
-                        Some(p) if !p.as_os_str().is_empty() => p,
-                        _ => Path::new("."),
-                    };
-                    sys::mount_key(dir).ok()?
-                }
+                None => sys::mount_key(dir_of(target)).ok()?,
             };
             Some((sys::mount_key(self.src).ok()?, dest))
         };
@@ -337,6 +355,7 @@ impl Materialize<'_> {
     fn hardlink(&self, mut id: FileId, target: &Path) -> Result<Option<LinkLimit>> {
         let mut held: Option<lock::EntryLock> = None;
         let mut tries = 0;
+        let mut vanished = Vanished::default();
         loop {
             tries += 1;
             // The last links below `max_links` are made under the lock, so links in flight do
@@ -360,6 +379,11 @@ impl Materialize<'_> {
                 Err(err) => err,
             };
             let Some((meta, now)) = self.look_again() else {
+                // The entry's path named nothing for a moment (a reset elsewhere renaming over
+                // it, as some FUSE filesystems show it): look again, a bounded number of times.
+                if vanished.wait() {
+                    continue;
+                }
                 return Err(err);
             };
             if !now.same_file(&id) && tries < MAX_TRIES {
@@ -391,8 +415,20 @@ impl Materialize<'_> {
                 }
             }
             let limit = self.at_limit(&meta, target, err);
-            drop(held);
-            return limit.map(Some);
+            held = None;
+            match limit {
+                // The reset could not open the entry, or link its fresh inode, because a path
+                // named nothing for a moment, as above (the destination's directory is there).
+                // Start over from the entry as it is now.
+                Err(e) if e.is("ENOENT") && dir_of(target).is_dir() && vanished.wait() => {
+                    tries = 0;
+                    if let Some((_, now)) = self.look_again() {
+                        id = now;
+                    }
+                    continue;
+                }
+                limit => return limit.map(Some),
+            }
         }
     }
 
@@ -406,11 +442,7 @@ impl Materialize<'_> {
         }
         if let Err(e) = fs::hard_link(self.src, target) {
             let err = Error::io(&e, "link", self.src, Some(target));
-            let dir_exists = || {
-                let dir = target.parent().filter(|p| !p.as_os_str().is_empty());
-                fs::metadata(dir.unwrap_or(Path::new("."))).is_ok()
-            };
-            if err.is("EMLINK") || (err.is("ENOENT") && dir_exists()) {
+            if err.is("EMLINK") || (err.is("ENOENT") && fs::metadata(dir_of(target)).is_ok()) {
                 return Ok(Err(err));
             }
             return Err(err);
@@ -535,6 +567,14 @@ fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The directory `path` is in (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 
