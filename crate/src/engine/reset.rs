@@ -10,8 +10,9 @@
 //! 5. Rename it over the entry. The cache path never disappears (rename is atomic), and links
 //!    made before keep the old inode.
 //!
-//! Racing processes each make their own fresh inode; the last rename wins and the others' only
-//! cost was redundant work.
+//! `link_file` takes the entry's lock first (`engine::lock`), so racing processes reset an entry
+//! once per limit crossing. Where no lock can be had (Windows, NFS), each makes its own fresh
+//! inode; the last rename wins and the others' only cost was redundant work.
 
 use super::error::{Error, Result};
 use super::memo::{self, State};
