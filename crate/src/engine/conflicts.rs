@@ -14,8 +14,7 @@ use super::batch::{Entry, Kind};
 use super::error::{Error, Result};
 use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
 /// What to do when two entries name the same file with different contents.
@@ -43,70 +42,82 @@ fn conflict(why: &'static str, into: &Path, rel: &Path) -> Error {
 /// conflicts were settled (entries dropped for another that differed). `case_insensitive`
 /// answers whether the destination folds case; it is asked at most once, and only when two
 /// entries differ only in case.
+///
+/// One pass over the entries with a map keyed by a hash of the case-folded path finds exact
+/// duplicates and case pairs alike (an install sends tens of thousands of entries: this stays a
+/// few milliseconds); paths are compared as bytes.
 pub fn settle(
     entries: Vec<Entry>,
     on_conflict: OnConflict,
     into: &Path,
     case_insensitive: impl FnOnce() -> Result<bool>,
 ) -> Result<(Vec<Entry>, u64)> {
+    let bytes = |i: usize| entries[i].rel.as_os_str().as_encoded_bytes();
     let mut keep = vec![true; entries.len()];
     let mut conflicts = 0;
-    // Exact paths.
-    let mut seen: HashMap<&OsStr, usize> = HashMap::with_capacity(entries.len());
     let mut dropped_any = false;
-    for (i, e) in entries.iter().enumerate() {
-        match seen.entry(e.rel.as_os_str()) {
+    // Folded hash -> the entry kept under it; a second map for the rare different paths that
+    // share a hash.
+    let mut by_fold: HashMap<u64, usize, Fx> = HashMap::with_capacity_and_hasher(entries.len(), Fx);
+    let mut pairs = Vec::new();
+    for i in 0..entries.len() {
+        let h = fold_hash(bytes(i));
+        let mut j = match by_fold.entry(h) {
             Slot::Vacant(v) => {
                 v.insert(i);
+                continue;
             }
-            Slot::Occupied(mut o) => {
-                let first = *o.get();
-                dropped_any = true;
-                if e.kind == entries[first].kind {
-                    keep[i] = false;
+            Slot::Occupied(o) => *o.get(),
+        };
+        if bytes(i) != bytes(j) {
+            // Another name under this hash: its exact twin may have come before, as the other
+            // half of a case pair or (rarely) a name that shares the hash.
+            let pair = fold_eq(bytes(i), bytes(j));
+            let twin = if pair {
+                pairs
+                    .iter()
+                    .filter(|&&(a, _)| a == j)
+                    .map(|&(_, b)| b)
+                    .find(|&k| keep[k] && bytes(k) == bytes(i))
+            } else {
+                (0..i).rev().find(|&k| keep[k] && bytes(k) == bytes(i))
+            };
+            match twin {
+                Some(k) => j = k,
+                None => {
+                    if pair {
+                        pairs.push((j, i));
+                    }
                     continue;
                 }
-                conflicts += 1;
-                match on_conflict {
-                    OnConflict::Error => return Err(conflict(SAME_PATH, into, &e.rel)),
-                    OnConflict::First => keep[i] = false,
-                    OnConflict::Last => {
-                        keep[first] = false;
-                        o.insert(i);
-                    }
-                }
             }
         }
-    }
-    drop(seen);
-    // Paths equal but for case: found by a hash of the folded path, confirmed by comparing.
-    let state = RandomState::new();
-    let mut folded: HashMap<u64, usize> = HashMap::with_capacity(entries.len());
-    let mut pairs = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if !keep[i] {
+        // The same path twice.
+        dropped_any = true;
+        if entries[i].kind == entries[j].kind {
+            keep[i] = false;
             continue;
         }
-        match folded.entry(fold_hash(&state, &e.rel)) {
-            Slot::Vacant(v) => {
-                v.insert(i);
-            }
-            Slot::Occupied(o) => {
-                let other = *o.get();
-                if fold_eq(&entries[other].rel, &e.rel) {
-                    pairs.push((other, i));
+        conflicts += 1;
+        match on_conflict {
+            OnConflict::Error => return Err(conflict(SAME_PATH, into, &entries[i].rel)),
+            OnConflict::First => keep[i] = false,
+            OnConflict::Last => {
+                keep[j] = false;
+                if by_fold.get(&h) == Some(&j) {
+                    by_fold.insert(h, i);
                 }
             }
         }
     }
-    drop(folded);
+    pairs.retain(|&(a, b)| keep[a] && keep[b] && bytes(a) != bytes(b));
     if !pairs.is_empty() && case_insensitive()? {
         for (first, later) in pairs {
             if !keep[first] || !keep[later] {
                 continue;
             }
             dropped_any = true;
-            if same_source(&entries[first].kind, &entries[later].kind) {
+            if entries[first].kind == entries[later].kind {
                 keep[later] = false;
                 continue;
             }
@@ -118,23 +129,34 @@ pub fn settle(
             }
         }
     }
-    // A file where a directory is needed.
-    let files: HashSet<&OsStr> = entries
-        .iter()
-        .zip(&keep)
-        .filter(|(e, k)| **k && e.kind != Kind::Dir)
-        .map(|(e, _)| e.rel.as_os_str())
-        .collect();
-    for (e, _) in entries.iter().zip(&keep).filter(|(_, k)| **k) {
-        let mut dir = e.rel.parent();
-        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
-            if files.contains(d.as_os_str()) {
-                return Err(conflict(FILE_AND_DIR, into, d));
+    // A file where a directory is needed: each directory the entries need (found once each,
+    // entries of one directory usually come together) looked up among the files.
+    let file_at = |dir: &[u8]| {
+        let matches = |k: usize| keep[k] && entries[k].kind != Kind::Dir && bytes(k) == dir;
+        match by_fold.get(&fold_hash(dir)) {
+            // Paths are unique by now: the entry with these bytes is the only one.
+            Some(&k) if bytes(k) == dir => matches(k).then_some(k),
+            // Another name under that hash (a case pair, or a shared hash): look at them all.
+            Some(_) => (0..entries.len()).find(|&k| matches(k)),
+            None => None,
+        }
+    };
+    let mut seen: HashSet<&[u8], Fx> = HashSet::with_hasher(Fx);
+    let mut previous: &[u8] = &[];
+    for i in (0..entries.len()).filter(|&i| keep[i]) {
+        let mut dir = parent(bytes(i));
+        if dir == previous {
+            continue;
+        }
+        previous = dir;
+        while !dir.is_empty() && seen.insert(dir) {
+            if let Some(k) = file_at(dir) {
+                return Err(conflict(FILE_AND_DIR, into, &entries[k].rel));
             }
-            dir = d.parent();
+            dir = parent(dir);
         }
     }
-    drop(files);
+    drop((seen, by_fold));
     if !dropped_any {
         return Ok((entries, conflicts));
     }
@@ -146,36 +168,96 @@ pub fn settle(
     Ok((kept, conflicts))
 }
 
-/// Whether two entries that fold to one name bring the same thing (then one is a duplicate).
-fn same_source(a: &Kind, b: &Kind) -> bool {
-    a == b
+/// The directory part of a relative path's bytes (empty for a bare name). Entry paths are
+/// built by `PathBuf::push`, so their separator is the OS's.
+fn parent(path: &[u8]) -> &[u8] {
+    let sep = std::path::MAIN_SEPARATOR as u8;
+    match path.iter().rposition(|&b| b == sep) {
+        Some(at) => &path[..at],
+        None => &[],
+    }
 }
 
-/// The characters of a path with case folded (lowercase; ASCII-only for bytes that are not
-/// UTF-8). Unicode normalization (NFC against NFD, which APFS also ignores) is not folded.
-fn folded(path: &Path) -> impl Iterator<Item = char> + '_ {
-    let bytes = path.as_os_str().as_encoded_bytes();
-    let text = std::str::from_utf8(bytes).ok();
-    let utf8 = text
-        .into_iter()
-        .flat_map(|s| s.chars().flat_map(char::to_lowercase));
-    let raw = bytes
+/// The characters of a path with case folded: ASCII by a byte table, the rest (UTF-8) by
+/// `char::to_lowercase`; bytes that are not UTF-8 as they are. Unicode normalization (NFC
+/// against NFD, which APFS also ignores) is not folded.
+fn folded(path: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let ascii = path.is_ascii();
+    let text = if ascii {
+        None
+    } else {
+        std::str::from_utf8(path).ok()
+    };
+    let plain = path
         .iter()
         .filter(move |_| text.is_none())
-        .map(|b| char::from(b.to_ascii_lowercase()));
-    utf8.chain(raw)
+        .map(|b| u32::from(b.to_ascii_lowercase()));
+    let wide = text
+        .into_iter()
+        .flat_map(|s| s.chars().flat_map(char::to_lowercase).map(u32::from));
+    plain.chain(wide)
 }
 
-fn fold_hash(state: &RandomState, path: &Path) -> u64 {
-    let mut h = state.build_hasher();
-    for c in folded(path) {
-        h.write_u32(u32::from(c));
+fn fold_hash(path: &[u8]) -> u64 {
+    let mut h = FxHasher(0);
+    if path.is_ascii() {
+        for chunk in path.chunks(8) {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(chunk) {
+                *w = b.to_ascii_lowercase();
+            }
+            h.add(u64::from_le_bytes(word));
+        }
+    } else {
+        for c in folded(path) {
+            h.add(u64::from(c));
+        }
     }
-    h.finish()
+    h.add(path.len() as u64);
+    h.0
 }
 
-fn fold_eq(a: &Path, b: &Path) -> bool {
+fn fold_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
     folded(a).eq(folded(b))
+}
+
+/// rustc's FxHash: a multiply and a rotate per word. Not for hostile keys: a crafted index can
+/// at worst make its own import slower.
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Fx;
+
+impl BuildHasher for Fx {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
 }
 
 #[cfg(test)]
@@ -249,8 +331,24 @@ mod tests {
             panic!("asked")
         })
         .unwrap();
+        // A twin of the later half of a case pair is a duplicate, not a third name.
+        let three = vec![
+            file("A.js", "/s/1"),
+            file("a.js", "/s/2"),
+            file("a.js", "/s/2"),
+        ];
+        let (e, n) = settle(three, OnConflict::Error, into, sensitive).unwrap();
+        assert_eq!((e.len(), n), (2, 0));
+        let three = vec![
+            file("A.js", "/s/1"),
+            file("a.js", "/s/2"),
+            file("a.js", "/s/3"),
+        ];
+        let err = settle(three, OnConflict::Error, into, sensitive).unwrap_err();
+        assert_eq!(err.entry, Some(PathBuf::from("a.js")));
         // Non-ASCII letters fold too.
-        assert!(fold_eq(Path::new("Ärger/Ö"), Path::new("ärger/ö")));
+        assert!(fold_eq("Ärger/Ö".as_bytes(), "ärger/ö".as_bytes()));
+        assert!(!fold_eq(b"a", b"b"));
     }
 
     #[test]
