@@ -43,7 +43,7 @@ pub fn parse_entries(records: &[u8], into: &Path) -> Result<Vec<Entry>> {
         let (Some(src), Some(x), Some(size)) = (fields.next(), fields.next(), fields.next()) else {
             return Err(unsafe_path("the entry list is malformed", path));
         };
-        let rel = paths::safe_relative(path).map_err(|why| unsafe_path(why, path))?;
+        let rel = paths::safe_relative(path.as_bytes()).map_err(|why| unsafe_path(why, path))?;
         let src = bytes_to_path(src.to_vec())
             .ok_or_else(|| unsafe_path("the source path is not valid here", path))?;
         let executable = match x {
