@@ -128,7 +128,10 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
     expect(p.methods.clone.works).toBe(false)
     expect(p.methods.symlink.works).toBe(true)
     expect(p.methods.copy.works).toBe(true)
-    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [] })
+    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [], error: null })
+    // An empty, writable cache: a temp file of its own, removed.
+    expect(p.source.temp).toBe(true)
+    expect(p.cacheWritable).toBe(true)
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 
@@ -157,10 +160,12 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
         { method: 'hardlink', code: 'EXDEV' },
         { method: 'clone', code: 'EXDEV' },
       ],
+      error: null,
     })
     const text = cli(['probe', cache, target])
     expect(text.code).toBe(0)
     expect(text.stdout).toContain('auto:     copy (after hardlink EXDEV, clone EXDEV)')
+    expect(text.stdout).toContain('writable: yes: an entry at the link limit is reset')
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 

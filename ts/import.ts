@@ -6,7 +6,7 @@ import { type LinkOptions, normalize, type PathLike, toPath } from './options.js
 
 /** One file of a batch: where it goes (relative to `into`, `/`-separated) and where it comes from. */
 export interface ImportEntry {
-  /** Relative to `into`; absolute paths, `..`, NUL, backslashes and drive letters are refused. */
+  /** Relative to `into`, `/`-separated; refused (`ERR_CACHELINK_UNSAFE_PATH`): absolute paths, `..`, NUL, and on Windows only a backslash, a drive, `:`, `<>"|?*`, a trailing dot or space and device names (`nul.txt`). */
   path: string
   /** The cache file. */
   src: string
