@@ -207,7 +207,7 @@ describe.skipIf(skipWithout('ext4', 'tmpfs') || !fs.existsSync('/usr/bin/strace'
 })
 
 /** gatefs.py on a fresh directory: requests under /gated wait for the gate file. */
-async function mountGatefs() {
+async function mountGatefs(env: Record<string, string> = {}) {
   const base = fs.mkdtempSync(join(tmpdir(), 'cachelink-gatefs-'))
   const dir = join(base, 'mnt')
   const backing = join(base, 'backing')
@@ -216,7 +216,7 @@ async function mountGatefs() {
   fs.mkdirSync(dir)
   const fuse: ChildProcess = spawn('/usr/bin/python3', [join(fixtures, 'gatefs.py'), backing, dir], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, GATE: gate, GATE_TIMEOUT: '5' },
+    env: { ...process.env, GATE: gate, GATE_TIMEOUT: '5', ...env },
   })
   const said: string[] = []
   fuse.stdout?.on('data', (d) => said.push(...String(d).split('\n').filter(Boolean)))
@@ -301,5 +301,27 @@ describe.skipIf(skipWithoutFuse())('probe and fsInfo leave the event loop free',
     fs.mkdirSync(join(gated.backing, 'gated'))
     const r = await gatedCall(() => fsInfo(join(gated.dir, 'gated')))
     expect(r).toEqual({ pendingAfterCall: true, pendingWhenTimerRan: true, timedOut: false })
+  })
+})
+
+describe.skipIf(skipWithoutFuse())('probe on a filesystem with a real link limit', () => {
+  let fuse: Awaited<ReturnType<typeof mountGatefs>>
+  afterAll(() => fuse?.unmount())
+
+  it('a file at the limit says nothing about links between the places: the next file is tried', async () => {
+    // gatefs without a gate (it exists), refusing a third link to any file (EMLINK), as EFS at 177.
+    fuse = await mountGatefs({ LINK_LIMIT: '2' })
+    fs.writeFileSync(fuse.gate, '')
+    const cache = join(fuse.dir, 'store')
+    fs.mkdirSync(join(cache, 'sub'), { recursive: true })
+    fs.writeFileSync(join(cache, 'full'), 'full')
+    fs.linkSync(join(cache, 'full'), join(cache, 'full-2'))
+    fs.writeFileSync(join(cache, 'sub', 'room'), 'room')
+    fs.mkdirSync(join(fuse.dir, 'project'))
+    const p = await probe(cache, join(fuse.dir, 'project'))
+    expect(p.source).toEqual({ path: join(cache, 'sub', 'room'), temp: false })
+    expect(p.methods.hardlink).toEqual({ works: true, code: null })
+    expect(fs.statSync(join(cache, 'full')).nlink).toBe(2)
+    expect(fs.readdirSync(join(fuse.dir, 'project'))).toEqual([])
   })
 })
