@@ -128,7 +128,10 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
     expect(p.methods.clone.works).toBe(false)
     expect(p.methods.symlink.works).toBe(true)
     expect(p.methods.copy.works).toBe(true)
-    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [] })
+    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [], error: null })
+    // An empty, writable cache: a temp file of its own, removed.
+    expect(p.source.temp).toBe(true)
+    expect(p.cacheWritable).toBe(true)
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 
@@ -157,10 +160,12 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
         { method: 'hardlink', code: 'EXDEV' },
         { method: 'clone', code: 'EXDEV' },
       ],
+      error: null,
     })
     const text = cli(['probe', cache, target])
     expect(text.code).toBe(0)
     expect(text.stdout).toContain('auto:     copy (after hardlink EXDEV, clone EXDEV)')
+    expect(text.stdout).toContain('writable: yes: an entry at the link limit is reset')
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 
@@ -289,7 +294,7 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     makeTree(join(dir, 'src'))
     const s = json(['import', '--from', join(dir, 'src'), '--into', join(dir, 'out')])
     expect(s).toMatchObject({ source: 'tree', into: join(dir, 'out'), files: 7, dirs: 3, symlinked: 1, method: 'hardlink' })
-    expect(s.hardlinked + s.copied).toBe(6)
+    expect([s.hardlinked + s.copied, s.emptyCreated]).toEqual([5, 1])
     expect(tree(join(dir, 'out'))).toEqual(tree(join(dir, 'src')))
     expect(leftovers(dir)).toEqual([])
   })
@@ -304,7 +309,7 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     ]
     fs.writeFileSync(join(dir, 'index.json'), JSON.stringify(index))
     const s = json(['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg'), '--method', 'copy'])
-    expect(s).toMatchObject({ source: 'index', files: 3, copied: 3, method: 'copy' })
+    expect(s).toMatchObject({ source: 'index', files: 3, copied: 2, emptyCreated: 1, method: 'copy' })
     expect(tree(join(dir, 'pkg'))).toEqual(['/LICENSE - ', '/bin/', '/bin/run x #!/usr/bin/env node\n', '/index.js - module.exports = 1\n'])
     // The same map as an object of path: src.
     fs.writeFileSync(join(dir, 'map.json'), JSON.stringify({ 'a.js': 'store/lib/deep/x.js' }))

@@ -39,6 +39,8 @@
 //! - `host_facts()`: what tells this machine (and its process ids) from others (`host.rs`).
 //! - `rename_noreplace_or_check(from, to)`: `rename_noreplace`, or where the volume cannot, a
 //!   check that `to` is absent and a rename (`noreplace.rs`).
+//! - `dir_writable(dir)`: whether this process may make files in `dir`, asked without writing
+//!   (`faccessat(W_OK)` on Unix; the directory opened for adding a file on Windows).
 //! - `lock_exclusive(file)`: wait for an exclusive lock on an open file, held until it is closed
 //!   (`flock`; Unsupported on Windows).
 
@@ -133,8 +135,13 @@ pub use unix::{
     rename_over, symlink_dir, symlink_file, DirHandle,
 };
 
+#[cfg(unix)]
+pub use unix::dir_writable;
+
 #[cfg(windows)]
 mod windows;
+#[cfg(windows)]
+pub use windows::dir_writable;
 #[cfg(windows)]
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,

@@ -203,3 +203,13 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
         }
     }
 }
+
+/// Whether this process may make files in `dir`, asked without writing anything:
+/// `faccessat(W_OK, AT_EACCESS)`, which says EROFS on a read-only mount (a read-only bind mount
+/// too) and EACCES where the directory's permissions refuse this process's effective user.
+/// https://man7.org/linux/man-pages/man2/access.2.html (the same on macOS)
+pub fn dir_writable(dir: &Path) -> io::Result<()> {
+    let c = c_path(dir)?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; faccessat reads it only.
+    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) })
+}
