@@ -138,6 +138,7 @@ export interface LinkResult {
   linkLimit: LinkLimitOutcome | null
   resetError: string | null
   fallbacks: Array<Fallback>
+  linkRefused: string | null
 }
 
 export interface NativeImportOptions {
@@ -161,7 +162,8 @@ export interface NativeLeftover {
 
 /** The link options, every one present (the facade fills in the defaults). */
 export interface NativeLinkOptions {
-  method: RequestedMethod
+  /** `auto`, one method, or the caller's ordered list (`reflink` already made `clone`). */
+  method: RequestedMethod | Array<LinkMethod>
   fallback: boolean
   onLinkLimit: OnLinkLimitOption
   /** 0: none. */

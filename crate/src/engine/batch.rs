@@ -14,7 +14,7 @@
 use super::error::{Error, Result};
 use super::link::{source, IfExists, LinkLimit, Materialize, Options};
 use super::memo;
-use super::method::{chain, Method};
+use super::method::{chain, Chain, Method};
 use super::pool;
 use super::temp;
 use crate::errno;
@@ -450,7 +450,7 @@ struct Work<'a> {
     linked: AtomicBool,
     entries: &'a [Entry],
     opts: &'a Options,
-    methods: &'static [Method],
+    methods: Chain,
     /// The root was created by this import: every target is on the root's mount.
     fresh: bool,
     /// The root's mount (`sys::mount_key`), looked up once when the careful path first needs it.

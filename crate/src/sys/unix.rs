@@ -140,9 +140,21 @@ pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 fn is_root() -> bool {
+    euid() == 0
+}
+
+fn euid() -> libc::uid_t {
     // https://man7.org/linux/man-pages/man2/geteuid.2.html (same on macOS)
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-    unsafe { libc::geteuid() == 0 }
+    unsafe { libc::geteuid() }
+}
+
+/// Whether the process owns the file `meta` was read from, or is root: then a hard link the
+/// kernel refuses with EPERM is refused by the filesystem (vfat, exFAT), not by Linux's
+/// `protected_hardlinks`, which only refuses files of other users.
+pub fn owns(meta: &Metadata) -> bool {
+    let me = euid();
+    me == 0 || meta.uid() == me
 }
 
 /// A directory kept open, so many links into it resolve their names from it rather than from
