@@ -191,6 +191,21 @@ describe('bad lists are refused before anything is written', () => {
     })
   }
 
+  it('lists of four cross the binding whole, in order', async () => {
+    const src = join(dir, 'four')
+    fs.writeFileSync(src, 'four')
+    const first = (method: LinkOptions['method']) => linkFileSync(src, join(dir, `four-${Math.random()}`), { method })
+    expect(first(['copy', 'symlink', 'clone', 'hardlink']).method).toBe('copy')
+    expect(first(['symlink', 'copy', 'hardlink', 'clone']).method).toBe('symlink')
+    expect((await linkFile(src, join(dir, 'four-async'), { method: ['hardlink', 'reflink', 'symlink', 'copy'] })).method).toBe(
+      'hardlink',
+    )
+    const into = join(dir, 'four-import')
+    const stats = await importFiles([{ path: 'a', src }], { into, method: ['symlink', 'copy', 'clone', 'hardlink'] })
+    expect(stats).toMatchObject({ files: 1, symlinked: 1 })
+    expect(fs.readlinkSync(join(into, 'a'))).toBe(src)
+  })
+
   it('an unknown single name is refused', () => {
     const src = join(dir, 'one')
     fs.writeFileSync(src, 'x')
