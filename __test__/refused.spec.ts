@@ -4,10 +4,12 @@
  * cannot write (EPERM). That file is placed by the next method (`linkRefused: 'EPERM'`), and
  * nothing is remembered: the user's own files after it are still hard links. A filesystem
  * without hard links (exFAT) gives EPERM for the process's own files too, and that is
- * remembered for the pair of mounts.
+ * remembered for the pair of mounts; so is EPERM for a file of another user that the process may
+ * read and write, which `protected_hardlinks` lets anyone link.
  */
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,6 +26,14 @@ interface Placed {
   fallbacks?: Array<{ method: string; code: string }>
   same?: boolean
   code?: string
+}
+
+/** link(2) calls from a file under `dir` in an `strace` log (a copy's own temp-file links are not counted). */
+function linksFrom(trace: string, dir: string): string[] {
+  return fs
+    .readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter((l) => /\blink(at)?\(/.test(l) && l.includes(`"${dir}/`))
 }
 
 /** Runs the fixture over `jobs` as `nobody` (or as root with `asRoot`), under `strace` when asked. */
@@ -120,12 +130,54 @@ describe.skipIf(skipWithout('exfat'))('exFAT through FUSE: EPERM for files the p
       { method: 'clone', code: 'ENOTSUP' },
     ]
     expect(out).toEqual(jobs.map(() => ({ method: 'copy', linkRefused: null, fallbacks, same: false })))
-    // link(2) calls from a store file (a copy's own temp-file links are not counted): the first
-    // file's only, the memo skipped the method for the four others.
-    const links = fs
-      .readFileSync(trace, 'utf8')
-      .split('\n')
-      .filter((l) => /\blink(at)?\(/.test(l) && l.includes(`"${store}/`))
+    // The first file's link only: the memo skipped the method for the four others.
+    const links = linksFrom(trace, store)
+    expect(links).toHaveLength(1)
+    expect(links[0]).toContain('EPERM')
+  })
+})
+
+describe.skipIf(skipWithout('exfat'))('exFAT through FUSE as nobody: a file nobody may write, EPERM remembered', () => {
+  let base: string
+  let dir: string
+  beforeAll(() => {
+    // As helpers' mount('exfat'), with allow_other so that nobody may use it. Its files show
+    // as root's, mode 0777: not nobody's, but nobody may read and write them.
+    base = fs.mkdtempSync(join(tmpdir(), 'cachelink-exfat-other-'))
+    fs.chmodSync(base, 0o755)
+    dir = join(base, 'mnt')
+    fs.mkdirSync(dir)
+    const image = join(base, 'image')
+    fs.closeSync(fs.openSync(image, 'w'))
+    fs.truncateSync(image, 64 * 1024 * 1024)
+    execFileSync('mkfs.exfat', [image], { stdio: 'pipe' })
+    execFileSync('mount', ['-t', 'exfat-fuse', '-o', 'loop,allow_other', image, dir], { stdio: 'pipe' })
+  })
+  afterAll(() => {
+    try {
+      execFileSync('umount', ['-l', dir])
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true })
+    }
+  })
+
+  it('one link is tried for five files of root that nobody may write', () => {
+    const store = join(dir, 'store')
+    fs.mkdirSync(store)
+    const jobs: Array<[string, string]> = []
+    for (let i = 0; i < 5; i++) {
+      fs.writeFileSync(join(store, String(i)), `fat ${i}`)
+      jobs.push([join(store, String(i)), join(dir, `out-${i}`)])
+    }
+    expect(fs.statSync(join(store, '0'))).toMatchObject({ uid: 0, mode: expect.any(Number) })
+    expect(fs.statSync(join(store, '0')).mode & 0o666).toBe(0o666)
+    const trace = join(base, 'strace.txt')
+    fs.writeFileSync(trace, '')
+    fs.chownSync(trace, NOBODY, NOBODY)
+    const out = place(jobs, { strace: trace })
+    expect(out).toMatchObject(jobs.map(() => ({ method: 'copy', linkRefused: null, same: false })))
+    expect(out[0].fallbacks?.[0]).toEqual({ method: 'hardlink', code: 'EPERM' })
+    const links = linksFrom(trace, store)
     expect(links).toHaveLength(1)
     expect(links[0]).toContain('EPERM')
   })

@@ -317,7 +317,12 @@ impl Materialize<'_> {
                     return Ok(outcome);
                 }
                 Err(e) if last => return Err(e),
-                Err(e) => match classify(method, errno::CURRENT, &e, sys::owns(self.meta)) {
+                Err(e) => match classify(
+                    method,
+                    errno::CURRENT,
+                    &e,
+                    sys::may_link(self.src, self.meta),
+                ) {
                     // This file's link only: the next method places it, the memo is untouched.
                     Class::Refused => {
                         outcome.link_refused = Some(refusal_code(errno::CURRENT, &e));

@@ -190,10 +190,11 @@ const WIN_ERROR_BLOCK_TOO_MANY_REFERENCES: i32 = 347; // ReFS: this block is clo
 /// (uv #9500). <https://learn.microsoft.com/windows/win32/api/cfapi/ne-cfapi-cf_hardlink_policy>
 const WIN_ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS: i32 = 396;
 
-/// What a failure of `method` means. `owned`: the process owns the source, or is root (`sys::
-/// owns`); only then does a hard link's EPERM say the filesystem has no hard links (vfat,
-/// exFAT) rather than that Linux's `protected_hardlinks` refused this one file.
-pub fn classify(method: Method, os: Os, err: &Error, owned: bool) -> Class {
+/// What a failure of `method` means. `may_link`: Linux's `protected_hardlinks` lets the process
+/// link the source (it owns it, is root, or may read and write it: `sys::may_link`); only then
+/// does a hard link's EPERM say the filesystem has no hard links (vfat, exFAT) rather than that
+/// `protected_hardlinks` refused this one file.
+pub fn classify(method: Method, os: Os, err: &Error, may_link: bool) -> Class {
     if method == Method::Hardlink && err.is("EMLINK") {
         return Class::LinkLimit;
     }
@@ -233,9 +234,9 @@ pub fn classify(method: Method, os: Os, err: &Error, owned: bool) -> Class {
         };
     }
     // EPERM for a hard link: a filesystem without hard links (vfat, exFAT) whoever owns the
-    // file, or, for a file of someone else, `protected_hardlinks` (the caller can neither
-    // write it nor own it), which says nothing about the next file.
-    if method == Method::Hardlink && err.is("EPERM") && !owned {
+    // file, or, for a file of someone else that the caller cannot write, `protected_hardlinks`,
+    // which says nothing about the next file.
+    if method == Method::Hardlink && err.is("EPERM") && !may_link {
         return Class::Refused;
     }
     let unsupported = match method {
@@ -269,7 +270,7 @@ pub fn refusal_code(os: Os, err: &Error) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The class of `raw` from `method` on `os`, for a source the process owns.
+    /// The class of `raw` from `method` on `os`, for a source the process may link (owns).
     fn class(method: Method, os: Os, raw: i32) -> Class {
         classify(
             method,
@@ -279,6 +280,7 @@ mod tests {
         )
     }
 
+    /// ... and for a source of another user that the process cannot write.
     fn class_not_owned(method: Method, os: Os, raw: i32) -> Class {
         classify(
             method,
@@ -404,11 +406,11 @@ mod tests {
         );
         assert_eq!(class_not_owned(Method::Copy, Os::Linux, 1), Class::Real);
         // Windows: a OneDrive folder refuses the link of this file, whoever owns it.
-        for owned in [true, false] {
+        for may_link in [true, false] {
             let err = Error::from_raw(Os::Windows, 396, "link");
             assert_eq!(err.code, "UNKNOWN");
             assert_eq!(
-                classify(Method::Hardlink, Os::Windows, &err, owned),
+                classify(Method::Hardlink, Os::Windows, &err, may_link),
                 Class::Refused
             );
             assert_eq!(

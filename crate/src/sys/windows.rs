@@ -281,9 +281,9 @@ fn identity(file: &File) -> io::Result<FileId> {
     }
 }
 
-/// Always true: on Windows the engine asks nothing of ownership (a refused link, error 396, is
-/// per file whoever owns it).
-pub fn owns(_meta: &Metadata) -> bool {
+/// Always true: Windows has no `protected_hardlinks` (a refused link, error 396, is per file
+/// whoever owns it, and the engine asks nothing here).
+pub fn may_link(_path: &Path, _meta: &Metadata) -> bool {
     true
 }
 
