@@ -92,6 +92,22 @@ describe.skipIf(skipWithout('tmpfs', 'ext4'))('protected_hardlinks, as user nobo
         expect(fs.statSync(join(store, 'root-3')).nlink).toBe(1)
       })
 
+      it('importFiles as nobody: root\'s files copied and counted in linkRefusedCopies, the others linked', () => {
+        const names = ['root-0', 'root-1', 'own-0', 'root-2', 'own-1', 'own-2', 'root-3', 'own-3']
+        const into = join(dest, 'app')
+        // With sizes: the fast path (a bare linkat) is taken once a first file is linked.
+        const entries = names.map((n) => ({ path: `lib/${n}`, src: join(store, n), size: fs.statSync(join(store, n)).size }))
+        const job = JSON.stringify({ entries, options: { into } })
+        const nobody = ['--reuid=nobody', '--regid=nogroup', '--clear-groups']
+        const r = spawnSync('setpriv', [...nobody, process.execPath, FIXTURE, 'import', job], { encoding: 'utf8' })
+        expect(r.status, r.stderr).toBe(0)
+        expect(JSON.parse(r.stdout)).toMatchObject({ files: 8, hardlinked: 4, copied: 4, linkRefusedCopies: 4 })
+        for (const n of names) {
+          const same = fs.statSync(join(into, 'lib', n)).ino === fs.statSync(join(store, n)).ino
+          expect(same).toBe(n.startsWith('own'))
+        }
+      })
+
       it('the next method of a list places the refused file; a strict hard link throws EPERM', () => {
         const out = place([
           [join(store, 'root-0'), join(dest, 'sym-0'), { method: ['hardlink', 'symlink', 'copy'] }],
