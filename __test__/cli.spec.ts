@@ -92,6 +92,22 @@ describe('usage', () => {
     fs.rmSync(dir, { recursive: true })
   })
 
+  it('--method takes reflink and a comma-separated order; a bad one is a usage error', () => {
+    const dir = sandbox()
+    const src = join(dir, 'src')
+    fs.writeFileSync(src, 'x')
+    const linked = json(['link', src, join(dir, 'a'), '--method', 'hardlink,copy'])
+    expect(linked).toMatchObject({ method: 'hardlink', fallbacks: [], linkRefused: null })
+    expect(json(['link', src, join(dir, 'b'), '--method', 'copy,hardlink']).method).toBe('copy')
+    for (const bad of ['clone,reflink', 'hardlink,cp', '']) {
+      const r = cli(['link', src, join(dir, 'c'), '--method', bad])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/^cachelink: option '--method <method>' argument '.*' is invalid\. /)
+    }
+    expect(fs.existsSync(join(dir, 'c'))).toBe(false)
+    fs.rmSync(dir, { recursive: true })
+  })
+
   it('demo runs the main job within the EFS link limit', () => {
     const d = json(['demo', '--envs', '200'])
     expect(d.files).toBe(7 * 200)

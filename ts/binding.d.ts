@@ -158,6 +158,7 @@ export interface LinkResult {
   linkLimit: LinkLimitOutcome | null
   resetError: string | null
   fallbacks: Array<Fallback>
+  linkRefused: string | null
 }
 
 /** Whether a method works between the two places: exactly the public `MethodProbe`. */
@@ -191,7 +192,8 @@ export interface NativeLeftover {
 
 /** The link options, every one present (the facade fills in the defaults). */
 export interface NativeLinkOptions {
-  method: RequestedMethod
+  /** `auto`, one method, or the caller's ordered list (`reflink` already made `clone`). */
+  method: RequestedMethod | Array<LinkMethod>
   fallback: boolean
   onLinkLimit: OnLinkLimitOption
   /** 0: none. */

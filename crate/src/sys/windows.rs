@@ -286,6 +286,12 @@ fn identity(file: &File) -> io::Result<FileId> {
     }
 }
 
+/// Always true: Windows has no `protected_hardlinks` (a refused link, error 396, is per file
+/// whoever owns it, and the engine asks nothing here).
+pub fn may_link(_path: &Path, _meta: &Metadata) -> bool {
+    true
+}
+
 /// Nothing to do: a new file belongs to the user who creates it, and giving it to someone else
 /// would take privileges (SeRestorePrivilege) a package manager does not have.
 pub fn copy_owner(_file: &File, _meta: &Metadata) -> io::Result<()> {
