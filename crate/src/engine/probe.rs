@@ -118,7 +118,12 @@ pub fn probe(cache: &Path, target: &Path) -> Result<Probe> {
         }
         source = Some((src, meta));
     }
-    let auto = auto(&methods, cache_write_error.is_none());
+    // Whether a hard link's EPERM says "no links on this filesystem" or "not this file"
+    // (protected_hardlinks), as `link_file` tells them apart.
+    let may_link = source
+        .as_ref()
+        .is_none_or(|(src, meta)| sys::may_link(src, meta));
+    let auto = auto(&methods, cache_write_error.is_none(), may_link);
     Ok(Probe {
         cache: cache_info,
         target: target_info,
@@ -136,7 +141,11 @@ pub fn probe(cache: &Path, target: &Path) -> Result<Probe> {
 /// works; a failure `classify` calls unsupported moves on (as in `link_file`), any other stops.
 /// A hard link refused at the link limit (every file tried was full) is a reset and a link
 /// where the cache is writable, a copy where it is not, as `link_file` would do.
-fn auto(methods: &[Option<std::result::Result<(), &'static str>>; 4], writable: bool) -> Auto {
+fn auto(
+    methods: &[Option<std::result::Result<(), &'static str>>; 4],
+    writable: bool,
+    may_link: bool,
+) -> Auto {
     let mut out = Auto::default();
     let order = chain(Requested::Auto, true, errno::CURRENT);
     for (i, &method) in order.iter().enumerate() {
@@ -153,8 +162,8 @@ fn auto(methods: &[Option<std::result::Result<(), &'static str>>; 4], writable: 
         };
         let last = i + 1 == order.len();
         let err = Error::new(code, method.syscall(), Path::new(""), None);
-        match classify(method, errno::CURRENT, &err) {
-            Class::Unsupported if !last => out.fallbacks.push((method, code)),
+        match classify(method, errno::CURRENT, &err, may_link) {
+            Class::Unsupported | Class::Refused if !last => out.fallbacks.push((method, code)),
             Class::LinkLimit => {
                 out.method = Some(if writable { method } else { Method::Copy });
                 return out;
@@ -258,24 +267,24 @@ mod tests {
         let at = |m: Method| METHODS.iter().position(|&x| x == m).unwrap_or(0);
         let mut r = [Some(Ok(())); 4];
         let first = chain(Requested::Auto, true, errno::CURRENT)[0];
-        assert_eq!(auto(&r, true).method, Some(first));
+        assert_eq!(auto(&r, true, true).method, Some(first));
         // Cross-device: hard links and clones move on, copy works.
         r[at(Hardlink)] = Some(Err("EXDEV"));
         r[at(Clone)] = Some(Err("EXDEV"));
-        let a = auto(&r, true);
+        let a = auto(&r, true, true);
         assert_eq!(a.method, Some(Copy));
         assert!(a.fallbacks.contains(&(Hardlink, "EXDEV")));
         // A real error stops, as link_file would.
         r[at(first)] = Some(Err("EROFS"));
         assert_eq!(
-            auto(&r, true),
+            auto(&r, true, true),
             Auto {
                 method: None,
                 fallbacks: vec![],
                 error: Some((first, "EROFS")),
             }
         );
-        assert_eq!(auto(&[None; 4], true), Auto::default());
+        assert_eq!(auto(&[None; 4], true, true), Auto::default());
     }
 
     #[test]
