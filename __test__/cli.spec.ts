@@ -330,6 +330,14 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     // The same map as an object of path: src.
     fs.writeFileSync(join(dir, 'map.json'), JSON.stringify({ 'a.js': 'store/lib/deep/x.js' }))
     expect(json(['import', '--from', join(dir, 'map.json'), '--into', join(dir, 'pkg2')]).files).toBe(1)
+    // A re-install: replaced whole, node_modules carried over; then skipped when in place.
+    fs.mkdirSync(join(dir, 'pkg2', 'node_modules'))
+    fs.writeFileSync(join(dir, 'pkg2', 'old.js'), '')
+    const again = ['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg2'), '--on-existing', 'replace', '--keep', 'node_modules']
+    expect(json(again)).toMatchObject({ files: 3, kept: 0 })
+    expect(fs.readdirSync(join(dir, 'pkg2')).sort()).toEqual(['LICENSE', 'bin', 'index.js', 'node_modules'])
+    const skip = ['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg2'), '--on-existing', 'skip-if-linked', '--keep', 'node_modules']
+    expect(json(skip)).toMatchObject({ files: 0, kept: 3 })
   })
 
   it('a bad index or an unsafe path fails with one line, exit 1, and writes nothing', () => {
