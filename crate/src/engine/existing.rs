@@ -222,3 +222,77 @@ pub fn folds_case(dir: &Path) -> Result<bool> {
     drop(guard);
     Ok(folds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::sandbox;
+
+    /// As `paths::safe_relative` builds entry paths: joined with the OS's separator.
+    fn file(rel: &str, src: &Path) -> Entry {
+        Entry {
+            rel: rel.split('/').collect(),
+            kind: Kind::File {
+                src: src.to_path_buf(),
+                executable: None,
+                size: None,
+                mutable: false,
+            },
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// On the machine's own filesystem (Windows under Wine too, where names are exchanged by
+    /// two renames): the stage takes `into`'s place with `keep` carried over, and the old tree
+    /// is left at the stage's name.
+    #[test]
+    fn a_stage_trades_places_with_the_old_tree() {
+        let dir = sandbox("swap");
+        let (stage, into) = (dir.join("stage"), dir.join("into"));
+        fs::create_dir_all(into.join("node_modules")).unwrap();
+        fs::write(into.join("old.js"), b"old").unwrap();
+        fs::write(into.join("node_modules").join("dep.js"), b"dep").unwrap();
+        fs::create_dir(&stage).unwrap();
+        fs::write(stage.join("new.js"), b"new").unwrap();
+        swap_in(&stage, &into, &[PathBuf::from("node_modules")]).unwrap();
+        assert_eq!(names(&into), ["new.js", "node_modules"]);
+        assert_eq!(
+            fs::read(into.join("node_modules").join("dep.js")).unwrap(),
+            b"dep"
+        );
+        assert_eq!(names(&stage), ["old.js"]);
+        assert_eq!(names(&dir), ["into", "stage"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn in_place_means_the_same_files_and_nothing_else() {
+        let dir = sandbox("inplace");
+        let (store, into) = (dir.join("store"), dir.join("into"));
+        fs::create_dir_all(into.join("lib")).unwrap();
+        fs::create_dir(&store).unwrap();
+        fs::write(store.join("a"), b"a").unwrap();
+        fs::write(store.join("b"), b"bb").unwrap();
+        fs::hard_link(store.join("a"), into.join("a.js")).unwrap();
+        fs::copy(store.join("b"), into.join("lib").join("b.js")).unwrap();
+        let entries = [
+            file("a.js", &store.join("a")),
+            file("lib/b.js", &store.join("b")),
+        ];
+        assert!(in_place(&entries, &into, &[]));
+        fs::write(into.join("extra"), b"").unwrap();
+        assert!(!in_place(&entries, &into, &[]));
+        assert!(in_place(&entries, &into, &[PathBuf::from("extra")]));
+        fs::write(into.join("lib").join("b.js"), b"xx").unwrap();
+        assert!(!in_place(&entries, &into, &[PathBuf::from("extra")]));
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
