@@ -141,9 +141,14 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
     await importFiles(v1, { into })
     const inodes = () => fs.readdirSync(into, { recursive: true }).map((p) => `${p}:${ino(join(into, String(p)))}`).sort()
     const before = inodes()
+    // Nothing written: not even a stage made and removed beside it (the parent's mtime).
+    const mtimes = () => [dir, into].map((d) => fs.statSync(d).mtimeMs)
+    const times = mtimes()
+    await new Promise((r) => setTimeout(r, 20))
     const kept = await importFiles(v1, { into, onExisting: 'skip-if-linked' })
     expect(kept).toMatchObject({ files: 0, kept: 4, hardlinked: 0, copied: 0, dirs: 0 })
     expect(inodes()).toEqual(before)
+    expect(mtimes()).toEqual(times)
     expect(leftovers(dir)).toEqual([])
     // An identical copy counts as in place.
     fs.rmSync(join(into, 'lib', 'a.js'))

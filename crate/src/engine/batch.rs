@@ -207,22 +207,32 @@ pub fn import_pending(
     let started = Instant::now();
     ctl.total
         .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
-    let target = Target::open(into, opts)?;
-    let (entries, conflicts) = conflicts::settle(entries, opts.on_conflict, into, || {
-        existing::folds_case(&target.root)
-    })
-    .map_err(|e| target.unstaged(e))?;
-    if target.check_first && existing::in_place(&entries, into, &opts.keep) {
-        ctl.done.store(ctl.total.load(Relaxed), Relaxed);
-        let stats = Stats {
-            kept: entries.iter().filter(|e| e.kind != Kind::Dir).count() as u64,
-            conflicts,
-            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
-            ..Stats::default()
-        };
-        // The stage made for a replace is removed with `target`.
-        return Ok((stats, Pending(None)));
-    }
+    // Skip-if-linked into an existing directory looks before it writes anything (no stage).
+    let look_first =
+        opts.on_existing == OnExisting::SkipIfLinked && fs::symlink_metadata(into).is_ok();
+    let (target, entries, conflicts) = if look_first {
+        let (entries, conflicts) = conflicts::settle(entries, opts.on_conflict, into, || {
+            existing::folds_case(into)
+        })?;
+        if existing::in_place(&entries, into, &opts.keep) {
+            ctl.done.store(ctl.total.load(Relaxed), Relaxed);
+            let stats = Stats {
+                kept: entries.iter().filter(|e| e.kind != Kind::Dir).count() as u64,
+                conflicts,
+                elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+                ..Stats::default()
+            };
+            return Ok((stats, Pending(None)));
+        }
+        (Target::open(into, opts)?, entries, conflicts)
+    } else {
+        let target = Target::open(into, opts)?;
+        let (entries, conflicts) = conflicts::settle(entries, opts.on_conflict, into, || {
+            existing::folds_case(&target.root)
+        })
+        .map_err(|e| target.unstaged(e))?;
+        (target, entries, conflicts)
+    };
     let mut stats = target
         .run(&entries, opts, ctl)
         .map_err(|e| target.unstaged(e))?;
@@ -246,7 +256,6 @@ impl Pending {
             fresh: true,
             parents: MadeDirs::default(),
             swap: None,
-            check_first: false,
         }))
     }
 
@@ -271,8 +280,6 @@ struct Target {
     parents: MadeDirs,
     /// The stage replaces an existing `into` (`OnExisting::Replace`), carrying these over.
     swap: Option<Vec<PathBuf>>,
-    /// `OnExisting::SkipIfLinked` and `into` exists: see whether it is in place first.
-    check_first: bool,
 }
 
 impl Target {
@@ -292,7 +299,6 @@ impl Target {
                 stage: Some(StageGuard(Some(stage))),
                 fresh: true,
                 parents,
-                check_first: swap.is_some() && opts.on_existing == OnExisting::SkipIfLinked,
                 swap,
             })
         };
@@ -309,7 +315,6 @@ impl Target {
                     fresh: false,
                     parents: MadeDirs::default(),
                     swap: None,
-                    check_first: false,
                 }),
             };
         }
@@ -323,7 +328,6 @@ impl Target {
                 fresh: true,
                 parents,
                 swap: None,
-                check_first: false,
             });
         }
         staged(parents, None)
