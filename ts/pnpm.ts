@@ -1,0 +1,284 @@
+/**
+ * `cachelink/pnpm`: a complete `.pnpmfile.cjs` whose `hooks.importPackage` replaces pnpm's own
+ * package importer with {@link importFiles}, so installs on a filesystem with a hard link limit
+ * (EFS: 177 links, NTFS: 1024) reset the store entry instead of silently copying.
+ *
+ * ```js
+ * // .pnpmfile.cjs
+ * module.exports = require('cachelink/pnpm')
+ * // or, with options in code:
+ * module.exports = require('cachelink/pnpm').withOptions({ maxLinks: 177 })
+ * ```
+ * @module
+ */
+import { appendFileSync, promises as fs } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { debuglog } from 'node:util'
+import { importFiles, type ImportStats } from './import.js'
+import { type LinkOptions, normalize } from './options.js'
+
+/** What pnpm 10 passes to `hooks.importPackage` (pnpm's `ImportOptions`). */
+export interface PnpmImportOptions {
+  /** Each file's path inside the package, `/`-separated, to its absolute path in the store. */
+  filesMap: Record<string, string>
+  /** Import even when the package looks installed already (pnpm's `--force`; the hoisted linker always). */
+  force: boolean
+  /** Where the files come from: the store, a local directory (`file:`, injected workspace packages), ... */
+  resolvedFrom: 'store' | 'local-dir' | 'remote' | string
+  /** Carry `<to>/node_modules` over into the new package directory (the hoisted linker). */
+  keepModulesDir?: boolean
+  /** The target is content-addressed (pnpm's global virtual store): keep it when it already holds these files. */
+  safeToSkip?: boolean
+  /** With `resolvedFrom: 'local-dir'`: import only into a directory that is empty (or holds only `node_modules`). */
+  disableRelinkLocalDirDeps?: boolean
+}
+
+/** What the hook returns to pnpm: the method used, or `undefined` when nothing was imported. */
+export type PnpmImportMethod = 'clone' | 'hardlink' | 'copy' | undefined
+
+/** `hooks.importPackage` as pnpm 10 calls it (and awaits it). */
+export type PnpmImportPackage = (to: string, options: PnpmImportOptions) => Promise<PnpmImportMethod>
+
+/** A complete pnpmfile: `{ hooks: { importPackage } }`, plus {@link withOptions} to make another. */
+export interface CachelinkPnpmfile {
+  hooks: { importPackage: PnpmImportPackage }
+  withOptions(options?: PnpmHookOptions): CachelinkPnpmfile
+}
+
+/**
+ * The hook's options. Each one not given here is read from its environment variable, when set,
+ * then falls back to the default.
+ */
+export interface PnpmHookOptions {
+  /**
+   * How files are materialized (`CACHELINK_METHOD`). Packages that will run an install script
+   * (`preinstall`, `install`, `postinstall`, a `binding.gyp` or `.hooks/`) are always cloned or
+   * copied, never hard linked, as pnpm does: their build must not write into the store.
+   * @default 'auto'
+   */
+  method?: LinkOptions['method']
+  /**
+   * Treat a store file with this many links as at the limit (`CACHELINK_MAX_LINKS`; EFS: 177).
+   * @default undefined (the filesystem's own limit)
+   */
+  maxLinks?: number
+  /**
+   * At the link limit (`CACHELINK_ON_LINK_LIMIT`): `'reset'` the store entry, `'copy'` the
+   * file, or `'error'`.
+   * @default 'reset'
+   */
+  onLinkLimit?: LinkOptions['onLinkLimit']
+  /**
+   * Called after each package is imported (or kept), with what the import did. The environment
+   * variable `CACHELINK_STATS_FILE=<path>` appends the same as one JSON line per package.
+   * @default none
+   */
+  onImport?: (to: string, stats: ImportStats) => void
+}
+
+const debug = debuglog('cachelink')
+
+/** An environment variable's value, or undefined when unset or empty. */
+function env(name: string): string | undefined {
+  const v = process.env[name]
+  return v === undefined || v === '' ? undefined : v
+}
+
+function envInteger(name: string): number | undefined {
+  const v = env(name)
+  if (v === undefined) return undefined
+  return /^\d+$/.test(v) ? Number(v) : (v as unknown as number) // normalize() refuses a non-number, naming the variable
+}
+
+/** The options read from the environment, each checked on its own so an error names its variable. */
+function fromEnv(caller: Function): LinkOptions {
+  const vars = { method: 'CACHELINK_METHOD', maxLinks: 'CACHELINK_MAX_LINKS', onLinkLimit: 'CACHELINK_ON_LINK_LIMIT' } as const
+  const o: Record<string, unknown> = {
+    method: env(vars.method),
+    maxLinks: envInteger(vars.maxLinks),
+    onLinkLimit: env(vars.onLinkLimit),
+  }
+  for (const key of Object.keys(vars) as Array<keyof typeof vars>) {
+    if (o[key] === undefined) continue
+    try {
+      normalize({ [key]: o[key] }, caller)
+    } catch (e) {
+      ;(e as Error).message = `${vars[key]}=${env(vars[key])}: ${(e as Error).message}`
+      throw e
+    }
+  }
+  return o as LinkOptions
+}
+
+interface Settled {
+  link: LinkOptions
+  onImport?: (to: string, stats: ImportStats) => void
+  statsFile?: string
+}
+
+function settle(options: PnpmHookOptions | undefined, caller: Function): Settled {
+  const o = options ?? {}
+  if (typeof o !== 'object') throw new TypeError('The "options" argument must be of type object')
+  const e = fromEnv(caller)
+  const link: LinkOptions = {
+    method: o.method ?? e.method,
+    maxLinks: o.maxLinks ?? e.maxLinks,
+    onLinkLimit: o.onLinkLimit ?? e.onLinkLimit,
+  }
+  // Bad values fail now, when pnpm loads the pnpmfile, not on the first package.
+  normalize(link, caller)
+  if (o.onImport !== undefined && typeof o.onImport !== 'function') {
+    throw new TypeError('The "options.onImport" property must be of type function')
+  }
+  return { link, onImport: o.onImport, statsFile: env('CACHELINK_STATS_FILE') }
+}
+
+/**
+ * pnpm's own test for "this package will be built" (`pkgRequiresBuild`): an install script in
+ * its package.json, a binding.gyp, or files under `.hooks/`. pnpm imports such packages by
+ * clone or copy; the hook is not told, so it reads the manifest from the store.
+ */
+async function requiresBuild(filesMap: Record<string, string>): Promise<boolean> {
+  if (filesMap['binding.gyp'] !== undefined) return true
+  for (const f in filesMap) if (f.startsWith('.hooks/') || f.startsWith('.hooks\\')) return true
+  const manifest = filesMap['package.json']
+  if (manifest === undefined) return false
+  let scripts: Record<string, unknown> | undefined
+  try {
+    scripts = JSON.parse(await fs.readFile(manifest, 'utf8'))?.scripts
+  } catch {
+    return false // pnpm's own import reads it no better; the install reports a bad manifest itself
+  }
+  return Boolean(scripts && (scripts.preinstall || scripts.install || scripts.postinstall))
+}
+
+/** Whether `dir` holds anything but `node_modules` (pnpm's `disableRelinkLocalDirDeps` test). */
+async function hasOwnFiles(dir: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(dir)).some((name) => name !== 'node_modules')
+  } catch {
+    return false
+  }
+}
+
+type OnExisting = 'replace' | 'skip-if-linked'
+
+/**
+ * Every file of the map is at `to` as the store's inode: pnpm's own "already linked" test looks
+ * at one file (package.json); this looks at all.
+ */
+async function allLinked(entries: Map<string, string>, to: string): Promise<boolean> {
+  for (const [rel, src] of entries) {
+    try {
+      const [a, b] = await Promise.all([fs.stat(join(to, rel)), fs.stat(src)])
+      if (a.ino !== b.ino || a.dev !== b.dev) return false
+    } catch {
+      return false
+    }
+  }
+  return true
+}
+
+/**
+ * The import into `to`, which may exist already. TODO(i11): this stands in for importFiles'
+ * `onExisting` and `keep` (being added); it is replaced by one importFiles call once they land.
+ */
+async function place(
+  entries: Map<string, string>,
+  to: string,
+  onExisting: OnExisting,
+  keep: string[],
+  link: LinkOptions,
+): Promise<ImportStats | undefined> {
+  const exists = await fs.lstat(to).then(
+    () => true,
+    () => false,
+  )
+  if (!exists) return importFiles(entries, { into: to, ...link })
+  if (onExisting === 'skip-if-linked' && (await allLinked(entries, to))) return undefined
+  const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
+  const stage = join(dirname(to), `.${basename(to)}.cachelink-pnpm-${tag}`)
+  const old = `${stage}-old`
+  let stats: ImportStats
+  try {
+    stats = await importFiles(entries, { into: stage, ...link })
+    for (const k of keep) {
+      await fs.rename(join(to, k), join(stage, k)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+      })
+    }
+    await fs.rename(to, old)
+    await fs.rename(stage, to)
+  } catch (e) {
+    await fs.rm(stage, { recursive: true, force: true })
+    throw e
+  }
+  await fs.rm(old, { recursive: true, force: true })
+  return stats
+}
+
+function report(s: Settled, to: string, stats: ImportStats): void {
+  if (s.statsFile) appendFileSync(s.statsFile, `${JSON.stringify({ to, ...stats })}\n`)
+  s.onImport?.(to, stats)
+}
+
+function makeImportPackage(s: Settled): PnpmImportPackage {
+  return async function importPackage(to, options) {
+    if (typeof to !== 'string') throw new TypeError('importPackage: "to" must be a string')
+    const { filesMap, force, resolvedFrom, keepModulesDir, safeToSkip, disableRelinkLocalDirDeps } = options ?? {}
+    if (typeof filesMap !== 'object' || filesMap === null) {
+      throw new TypeError('importPackage: "options.filesMap" must be an object of path to store path')
+    }
+    // As pnpm: a local directory dependency is imported only into an empty directory.
+    if (disableRelinkLocalDirDeps && resolvedFrom === 'local-dir' && (await hasOwnFiles(to))) return undefined
+    // As pnpm: from the store and not forced, an installed package is left as it is; a
+    // content-addressed target (safeToSkip) is left when it already holds these files.
+    const onExisting: OnExisting = safeToSkip || (!force && resolvedFrom === 'store') ? 'skip-if-linked' : 'replace'
+    const link = (await requiresBuild(filesMap)) ? { ...s.link, method: 'clone' as const } : s.link
+    const entries = new Map(Object.entries(filesMap))
+    const started = Date.now()
+    const stats = await place(entries, to, onExisting, keepModulesDir ? ['node_modules'] : [], link)
+    if (stats === undefined) {
+      debug('pnpm: kept %s (%d files already linked)', to, entries.size)
+      report(s, to, keptStats(entries.size, Date.now() - started))
+      return undefined
+    }
+    debug('pnpm: %s %d files into %s (%d resets)', stats.method, stats.files, to, stats.resets)
+    report(s, to, stats)
+    return stats.method === 'symlink' || stats.method === null ? 'copy' : stats.method
+  }
+}
+
+function keptStats(files: number, elapsedMs: number): ImportStats {
+  return {
+    files: 0,
+    dirs: 0,
+    cloned: 0,
+    hardlinked: 0,
+    copied: 0,
+    symlinked: 0,
+    resets: 0,
+    fallbacks: 0,
+    bytesCopied: 0,
+    elapsedMs,
+    method: null,
+    ...({ kept: files } as object),
+  }
+}
+
+/**
+ * A pnpmfile whose `importPackage` uses these options (each one not given is read from its
+ * environment variable).
+ *
+ * @example
+ * ```js
+ * // .pnpmfile.cjs
+ * module.exports = require('cachelink/pnpm').withOptions({ maxLinks: 177, onLinkLimit: 'reset' })
+ * ```
+ */
+export function withOptions(options?: PnpmHookOptions): CachelinkPnpmfile {
+  return { hooks: { importPackage: makeImportPackage(settle(options, withOptions)) }, withOptions }
+}
+
+/** The default pnpmfile: options from the environment (`CACHELINK_METHOD`, `CACHELINK_MAX_LINKS`, ...). */
+export const hooks: CachelinkPnpmfile['hooks'] = withOptions().hooks
