@@ -152,7 +152,7 @@ describe.runIf(process.platform === 'darwin')('clones on APFS', () => {
         symlinked: 1,
         hardlinked: 0,
         copied: 0,
-        fallbacks: 0,
+        fallbacks: [],
         dirs: 4, // bin, lib, lib/deep, empty
       })
       expect(fs.readlinkSync(join(dest, 'bin', 'index'))).toBe('../lib/deep/index.js')

@@ -77,6 +77,13 @@ export declare function hostId(): string
 
 export type IfExistsOption = 'error' | 'replace' | 'keep'
 
+/** A method that did not work, the code that said so, and for how many files. */
+export interface ImportFallback {
+  method: LinkMethod
+  code: string
+  count: number
+}
+
 /**
  * `entries`: UTF-8 `path\0src\0x\0size\0...` (see `wire::parse_entries`): one Buffer instead of an
  * object per file, which would cost several Node-API calls each on the JS thread.
@@ -94,10 +101,16 @@ export interface ImportStats {
   copied: number
   symlinked: number
   resets: number
-  fallbacks: number
   bytesCopied: number
   elapsedMs: number
   method: LinkMethod | null
+  kept: number
+  emptyCreated: number
+  linkLimitCopies: number
+  readonlyCacheCopies: number
+  linkRefusedCopies: number
+  conflicts: number
+  fallbacks: Array<ImportFallback>
 }
 
 export declare function importTree(src: string | Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): Promise<ImportStats>
@@ -145,6 +158,10 @@ export interface NativeImportOptions {
   atomic: boolean
   /** Workers for this import (at most the pool's size run at once); 0: the pool's size. */
   threads: number
+  onExisting: OnExistingOption
+  /** Checked by the facade: plain relative paths. */
+  keep: Array<string>
+  onConflict: OnConflictOption
 }
 
 /** What interrupted work left: exactly the public `Leftover`. */
@@ -176,6 +193,10 @@ export interface NativeUnrecognized {
   exact: boolean
   reason: UnrecognizedReason
 }
+
+export type OnConflictOption = 'error' | 'first' | 'last'
+
+export type OnExistingOption = 'merge' | 'replace' | 'skip-if-linked' | 'error'
 
 export type OnLinkLimitOption = 'reset' | 'copy' | 'error'
 

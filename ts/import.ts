@@ -2,14 +2,27 @@ import { addon } from './addon.js'
 import { type Controlled, controlled, controlledSync, type Progress } from './control.js'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import type { NativeImportOptions } from './native.js'
-import { type LinkOptions, normalize, type PathLike, toPath } from './options.js'
+import { type LinkMethod, type LinkOptions, normalize, type PathLike, toPath } from './options.js'
 
-/** One file of a batch: where it goes (relative to `into`, `/`-separated) and where it comes from. */
-export interface ImportEntry {
-  /** Relative to `into`; absolute paths, `..`, NUL, backslashes and drive letters are refused. */
-  path: string
+/**
+ * One entry of a batch: a file from the cache (`src`), a symlink (`symlink`) or an empty
+ * directory (`dir: true`), at `path` under `into`.
+ */
+export type ImportEntry = ImportFileEntry | ImportSymlinkEntry | ImportDirEntry
+
+interface EntryPath {
+  /**
+   * Relative to `into`, `/`-separated; a Buffer for names that are not UTF-8 (Linux, macOS).
+   * `./` and repeated slashes are normalized away. Absolute paths, `..` and NUL are refused
+   * everywhere; on Windows also backslashes, drive letters and `:`.
+   */
+  path: string | Buffer
+}
+
+/** A file from the cache. */
+export interface ImportFileEntry extends EntryPath {
   /** The cache file. */
-  src: string
+  src: string | Buffer
   /**
    * The exec bit for copies and clones (a hard link shares the cache entry's mode).
    * @default the cache entry's mode
@@ -23,12 +36,72 @@ export interface ImportEntry {
    * @default looked up with a `stat`
    */
   size?: number
+  /**
+   * The file will be written after the import (uv's `RECORD`, a file a postinstall edits): it
+   * gets a clone or a copy of its own, never a hard link or a symlink to the cache.
+   * @default false
+   */
+  mutable?: boolean
 }
+
+/** A symbolic link to `symlink` (as given: relative to the link's directory, or absolute). */
+export interface ImportSymlinkEntry extends EntryPath {
+  symlink: string | Buffer
+}
+
+/** A directory, made even when no file is placed in it. */
+export interface ImportDirEntry extends EntryPath {
+  dir: true
+}
+
+/**
+ * The entries: an Array of {@link ImportEntry}, a Map of path to cache file, or a plain object
+ * of path to cache file (pnpm's `filesMap` as it is).
+ */
+export type ImportEntries = ImportEntry[] | Map<string, string> | Record<string, string>
 
 /** Files placed so far, of `total`. */
 export type ImportProgress = Progress
 
 export interface ImportOptions extends LinkOptions, Controlled {
+  /**
+   * When the destination directory already exists (a re-install):
+   * - `'merge'`: files are placed into it one by one, each under `ifExists` (so with the default
+   *   `ifExists: 'error'`, the first file that is already there fails with EEXIST); files it
+   *   has that the entries do not name stay.
+   * - `'replace'`: the import is staged beside it, complete, and then the two trade places in
+   *   one step (Linux `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`): a reader
+   *   sees the old tree or the new one, never a mix. Where the OS cannot (Windows, some
+   *   network and FUSE filesystems) the old one is renamed aside and the new one renamed in,
+   *   so for that moment the destination is missing. The old tree is then removed; the paths
+   *   in `keep` are carried over first.
+   * - `'skip-if-linked'`: when every entry is already there (the cache file's own inode, or
+   *   a file of its own with the same bytes and mode; symlinks and directories as described)
+   *   and nothing else is (but the paths in `keep`), nothing is written and `stats.kept` counts
+   *   the files; otherwise as `'replace'`.
+   * - `'error'`: EEXIST (`mkdir`), nothing written.
+   * @default 'merge'
+   */
+  onExisting?: 'merge' | 'replace' | 'skip-if-linked' | 'error'
+  /**
+   * With `onExisting: 'replace'` (or `'skip-if-linked'` when it replaces): paths under the old
+   * destination moved into the new one before the swap, such as `['node_modules']` (pnpm's
+   * `keepModulesDir`). When the new tree has a directory there too, it gets the names it lacks.
+   * @default []
+   */
+  keep?: string[]
+  /**
+   * When two entries name the same file with different sources: the same path twice (after
+   * `./` and `//` are normalized), or, on a destination that does not tell case apart (APFS,
+   * NTFS, exFAT; found out once per import and only when such a pair exists), paths that
+   * differ only in case. `'error'` fails before anything is written
+   * (`ERR_CACHELINK_ENTRY_CONFLICT`, naming the later entry); `'first'` / `'last'` keep one
+   * and count the other in `stats.conflicts`. Exact duplicates (same path, same source) are
+   * dropped silently. A file whose path another entry needs as a directory is always an error.
+   * @default 'error'
+   */
+  onConflict?: 'error' | 'first' | 'last'
+
   /**
    * Stage the import in a temp sibling of the destination (`.<name>.cachelink-stage-<pid>-<random>`)
    * and rename it into place when complete, so the destination is absent or complete, never
@@ -59,22 +132,42 @@ export interface ImportFilesOptions extends ImportOptions {
 
 /** What an import did. */
 export interface ImportStats {
-  /** Files (and symlinks) placed. */
+  /** Files and symlinks placed (kept ones are in `kept`). */
   files: number
   /** Directories created. */
   dirs: number
   cloned: number
   hardlinked: number
+  /** Non-empty files copied, for whatever reason (the `...Copies` counts say why, where it was not the method chain). */
   copied: number
   symlinked: number
   /** Cache entries reset at the link limit. */
   resets: number
-  /** Times a method did not work here and the next one was used (or was skipped: `auto` knew). */
-  fallbacks: number
   bytesCopied: number
   elapsedMs: number
   /** The method most files were placed with (what `auto` settled on); null when no files. */
   method: 'clone' | 'hardlink' | 'copy' | 'symlink' | null
+  /** Files left as they were: already in place (`onExisting: 'skip-if-linked'`, `ifExists: 'keep'`, or already the cache file's inode). */
+  kept: number
+  /** Empty files, created rather than linked (the most linked content of any store). */
+  emptyCreated: number
+  /** Copies at the link limit without a reset: `onLinkLimit: 'copy'`, or a filesystem that refuses every link. */
+  linkLimitCopies: number
+  /** Copies at the link limit because the cache entry could not be reset (a read-only cache). */
+  readonlyCacheCopies: number
+  /** Files whose own hard link was refused (EPERM under Linux's `protected_hardlinks`; Windows error 396) and that were cloned or copied. */
+  linkRefusedCopies: number
+  /** Entries dropped for another that named the same file (`onConflict: 'first' | 'last'`). */
+  conflicts: number
+  /** Methods that did not work here and what they failed with, per method and code, with how many files (also those `auto` skipped because the process already knew). */
+  fallbacks: ImportFallback[]
+}
+
+/** A method that did not work during an import, the code it failed with, and for how many files. */
+export interface ImportFallback {
+  method: LinkMethod
+  code: string
+  count: number
 }
 
 type Call = 'files' | 'tree'
@@ -85,41 +178,130 @@ interface Prepared {
   options: NativeImportOptions
 }
 
-/** The entries in the addon's wire form: `path\0src\0x\0size\0...` as UTF-8. */
+const SEP = Buffer.from([0])
+
+function hasNul(value: string | Buffer): boolean {
+  return typeof value === 'string' ? value.includes('\0') : value.includes(0)
+}
+
+function unsafePath(path: string | Buffer, why: string, caller: Function): Error {
+  const err = new Error(`Unsafe path in entry '${String(path)}': ${why}`)
+  Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: String(path) })
+  Error.captureStackTrace(err, caller)
+  return err
+}
+
+/**
+ * The entries in the addon's wire form: `path\0src\0flags\0size\0...` (see
+ * crate/src/engine/wire.rs): UTF-8 for strings, the bytes themselves for Buffers.
+ */
 function entriesRecord(entries: unknown, caller: Function): Buffer {
-  let list: Array<{ path?: unknown; src?: unknown; executable?: unknown; size?: unknown }>
+  const parts: Array<string | Buffer> = []
+  let buffers = false
+  const pathOf = (value: unknown, name: string): string | Buffer => {
+    if (typeof value === 'string') return value
+    if (Buffer.isBuffer(value)) {
+      buffers = true
+      return value
+    }
+    throw invalidArgType(name, 'of type string or an instance of Buffer', value, caller)
+  }
+  const file = (i: number | string, path: unknown, src: unknown) => {
+    const p = pathOf(path, `entries[${i}].path`)
+    const s = pathOf(src, `entries[${i}].src`)
+    if (hasNul(p)) throw unsafePath(p, 'the path contains a NUL byte', caller)
+    if (s.length === 0 || hasNul(s)) {
+      throw invalidArgValue(`entries[${i}].src`, String(s), 'must be a path without null bytes', caller)
+    }
+    parts.push(p, s, '', '')
+  }
   if (entries instanceof Map) {
-    list = [...entries].map(([path, src]) => ({ path, src }))
+    let i = 0
+    for (const [path, src] of entries) file(i++, path, src)
   } else if (Array.isArray(entries)) {
-    list = entries
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as Record<string, unknown>
+      if (typeof e !== 'object' || e === null) throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
+      const path = pathOf(e.path, `entries[${i}].path`)
+      if (hasNul(path)) throw unsafePath(path, 'the path contains a NUL byte', caller)
+      if (e.dir !== undefined) {
+        if (e.dir !== true) throw invalidArgValue(`entries[${i}].dir`, e.dir, 'must be true when given', caller)
+        parts.push(path, '', 'd', '')
+        continue
+      }
+      if (e.symlink !== undefined) {
+        const target = pathOf(e.symlink, `entries[${i}].symlink`)
+        if (target.length === 0 || hasNul(target)) {
+          throw invalidArgValue(`entries[${i}].symlink`, String(target), 'must be a path without null bytes', caller)
+        }
+        parts.push(path, target, 'l', '')
+        continue
+      }
+      const src = pathOf(e.src, `entries[${i}].src`)
+      if (src.length === 0 || hasNul(src)) {
+        throw invalidArgValue(`entries[${i}].src`, String(src), 'must be a path without null bytes', caller)
+      }
+      const { executable, size, mutable } = e
+      if (executable !== undefined && typeof executable !== 'boolean') {
+        throw invalidArgType(`entries[${i}].executable`, 'of type boolean', executable, caller)
+      }
+      if (mutable !== undefined && typeof mutable !== 'boolean') {
+        throw invalidArgType(`entries[${i}].mutable`, 'of type boolean', mutable, caller)
+      }
+      if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) {
+        throw invalidArgValue(`entries[${i}].size`, size, 'must be a byte count (an integer >= 0)', caller)
+      }
+      const flags = (executable === undefined ? '' : executable ? 'x' : 'n') + (mutable ? 'm' : '')
+      parts.push(path, src, flags, size === undefined ? '' : String(size))
+    }
+  } else if (
+    typeof entries === 'object' &&
+    entries !== null &&
+    [Object.prototype, null].includes(Object.getPrototypeOf(entries))
+  ) {
+    const record = entries as Record<string, unknown>
+    for (const path of Object.keys(record)) file(JSON.stringify(path), path, record[path])
   } else {
-    throw invalidArgType('entries', 'an Array of { path, src } or a Map of path to src', entries, caller)
+    throw invalidArgType(
+      'entries',
+      'an Array of entries, a Map of path to src, or a plain object of path to src',
+      entries,
+      caller,
+    )
   }
-  const parts: string[] = []
-  for (let i = 0; i < list.length; i++) {
-    const e = list[i]
-    if (typeof e !== 'object' || e === null) throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
-    const { path, src, executable, size } = e
-    if (typeof path !== 'string') throw invalidArgType(`entries[${i}].path`, 'of type string', path, caller)
-    if (typeof src !== 'string') throw invalidArgType(`entries[${i}].src`, 'of type string', src, caller)
-    if (executable !== undefined && typeof executable !== 'boolean') {
-      throw invalidArgType(`entries[${i}].executable`, 'of type boolean', executable, caller)
-    }
-    if (path.includes('\0')) {
-      const err = new Error(`Unsafe path in entry '${path}': the path contains a NUL byte`)
-      Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
-      Error.captureStackTrace(err, caller)
-      throw err
-    }
-    if (src.length === 0 || src.includes('\0')) {
-      throw invalidArgValue(`entries[${i}].src`, src, 'must be a path without null bytes', caller)
-    }
-    if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) {
-      throw invalidArgValue(`entries[${i}].size`, size, 'must be a byte count (an integer >= 0)', caller)
-    }
-    parts.push(path, src, executable === undefined ? '' : executable ? '1' : '0', size === undefined ? '' : String(size))
+  if (!buffers) return Buffer.from(parts.join('\0'))
+  const chunks: Buffer[] = []
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]
+    if (i > 0) chunks.push(SEP)
+    chunks.push(typeof part === 'string' ? Buffer.from(part) : part)
   }
-  return Buffer.from(parts.join('\0'))
+  return Buffer.concat(chunks)
+}
+
+const ON_EXISTING = ['merge', 'replace', 'skip-if-linked', 'error'] as const
+const ON_CONFLICT = ['error', 'first', 'last'] as const
+
+function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[], fallback: T, caller: Function): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalidArgValue(name, value, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}`, caller)
+  }
+  return value as T
+}
+
+/** `keep`: plain relative paths, `/`-separated, as the engine joins them to both trees. */
+function keepList(value: unknown, caller: Function): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value)) throw invalidArgType('options.keep', 'an Array of relative paths', value, caller)
+  return value.map((k, i) => {
+    if (typeof k !== 'string') throw invalidArgType(`options.keep[${i}]`, 'of type string', k, caller)
+    const names = k.split('/').filter((n) => n !== '' && n !== '.')
+    const bad =
+      names.length === 0 || names.includes('..') || k.startsWith('/') || k.includes('\0') || (process.platform === 'win32' && /[\\:]/.test(k))
+    if (bad) throw invalidArgValue(`options.keep[${i}]`, k, 'must be a relative path inside the destination', caller)
+    return names.join('/')
+  })
 }
 
 function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
@@ -132,10 +314,13 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024) {
     throw outOfRange('options.threads', 'an integer from 0 (the number of cores) to 1024', threads, caller)
   }
+  const onExisting = oneOf(o.onExisting, 'options.onExisting', ON_EXISTING, 'merge', caller)
+  const onConflict = oneOf(o.onConflict, 'options.onConflict', ON_CONFLICT, 'error', caller)
+  const keep = keepList(o.keep, caller)
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
-    options: { link, atomic, threads },
+    options: { link, atomic, threads, onExisting, keep, onConflict },
   }
 }
 
@@ -177,14 +362,14 @@ function runSync(call: Call, what: unknown, into: unknown, options: ImportOption
  * ```
  */
 export async function importFiles(
-  entries: ImportEntry[] | Map<string, string>,
+  entries: ImportEntries,
   options: ImportFilesOptions,
 ): Promise<ImportStats> {
   return runAsync('files', entries, (options as Partial<ImportFilesOptions> | undefined)?.into, options, importFiles)
 }
 
 /** The synchronous twin of {@link importFiles} (no progress until the end; the signal is checked once). */
-export function importFilesSync(entries: ImportEntry[] | Map<string, string>, options: ImportFilesOptions): ImportStats {
+export function importFilesSync(entries: ImportEntries, options: ImportFilesOptions): ImportStats {
   return runSync('files', entries, (options as Partial<ImportFilesOptions> | undefined)?.into, options, importFilesSync)
 }
 

@@ -39,7 +39,12 @@ export {
   importTreeSync,
 } from './import.js'
 export type {
+  ImportDirEntry,
+  ImportEntries,
   ImportEntry,
+  ImportFallback,
+  ImportFileEntry,
+  ImportSymlinkEntry,
   ImportFilesOptions,
   ImportOptions,
   ImportProgress,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fsInfoSync } from '../cache.js'
-import { type ImportEntry, importFiles } from '../import.js'
+import { type ImportFileEntry, importFiles } from '../import.js'
 import { byMethod, bytes, count, duration, type Output } from './output.js'
 
 export interface DemoFlags {
@@ -31,7 +31,7 @@ export async function demoCommand(flags: DemoFlags, out: Output, signal: AbortSi
   try {
     // 1. The store: store/<2 hex>/<rest of sha256>, mode kept; the index maps paths to entries.
     const store = join(work, 'store')
-    const index: ImportEntry[] = []
+    const index: ImportFileEntry[] = []
     for (const file of walk(SOURCE)) {
       const data = fs.readFileSync(file)
       const hash = createHash('sha256').update(data).digest('hex')

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { type ImportEntry, type ImportStats, importFiles, importTree } from '../import.js'
+import { type ImportEntry, type ImportFileEntry, type ImportStats, importFiles, importTree } from '../import.js'
 import { type LinkFlags, linkOptions } from './args.js'
 import { byMethod, count, duration, type Output } from './output.js'
 
@@ -33,7 +33,8 @@ export function readIndex(file: string): ImportEntry[] {
   if (Array.isArray(data)) {
     return data.map((e, i) => {
       if (typeof e !== 'object' || e === null) throw badIndex(file, `entry ${i} is not an object`)
-      return { ...e, src: at((e as ImportEntry).src) } as ImportEntry
+      const src = (e as Partial<ImportFileEntry>).src
+      return (src === undefined ? e : { ...e, src: at(src) }) as ImportEntry
     })
   }
   if (typeof data === 'object' && data !== null) {
@@ -65,7 +66,7 @@ export async function importCommand(flags: ImportFlags, out: Output, signal: Abo
     const by = byMethod(s)
     return [
       `imported ${count(s.files)} files and ${count(s.dirs)} directories into ${into} in ${duration(s.elapsedMs)}`,
-      `  ${by || 'no files'}; ${count(s.resets)} resets at the link limit, ${count(s.fallbacks)} fallbacks`,
+      `  ${by || 'no files'}; ${count(s.resets)} resets at the link limit, ${count(s.fallbacks.reduce((n, f) => n + f.count, 0))} fallbacks`,
     ]
   })
   return 0

@@ -4,7 +4,8 @@
 use super::control::{Control, Shared};
 use super::link::NativeLinkOptions;
 use super::{run, settle, to_path, LinkMethod};
-use crate::engine::batch::{self, BatchOptions, Stats};
+use crate::engine::batch::{self, BatchOptions, OnExisting, Stats};
+use crate::engine::conflicts::OnConflict;
 use crate::engine::error::Result;
 use crate::engine::{tree, wire};
 use napi::bindgen_prelude::{Buffer, Either};
@@ -13,12 +14,43 @@ use napi_derive::napi;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[napi(string_enum)]
+pub enum OnExistingOption {
+    #[napi(value = "merge")]
+    Merge,
+    #[napi(value = "replace")]
+    Replace,
+    #[napi(value = "skip-if-linked")]
+    SkipIfLinked,
+    #[napi(value = "error")]
+    Error,
+}
+
+#[napi(string_enum = "lowercase")]
+pub enum OnConflictOption {
+    Error,
+    First,
+    Last,
+}
+
 #[napi(object)]
 pub struct NativeImportOptions {
     pub link: NativeLinkOptions,
     pub atomic: bool,
     /// Workers for this import (at most the pool's size run at once); 0: the pool's size.
     pub threads: u32,
+    pub on_existing: OnExistingOption,
+    /// Checked by the facade: plain relative paths.
+    pub keep: Vec<String>,
+    pub on_conflict: OnConflictOption,
+}
+
+/// A method that did not work, the code that said so, and for how many files.
+#[napi(object)]
+pub struct ImportFallback {
+    pub method: LinkMethod,
+    pub code: String,
+    pub count: i64,
 }
 
 /// What an import did: exactly the public `ImportStats`.
@@ -31,10 +63,16 @@ pub struct ImportStats {
     pub copied: i64,
     pub symlinked: i64,
     pub resets: i64,
-    pub fallbacks: i64,
     pub bytes_copied: i64,
     pub elapsed_ms: f64,
     pub method: Option<LinkMethod>,
+    pub kept: i64,
+    pub empty_created: i64,
+    pub link_limit_copies: i64,
+    pub readonly_cache_copies: i64,
+    pub link_refused_copies: i64,
+    pub conflicts: i64,
+    pub fallbacks: Vec<ImportFallback>,
 }
 
 fn count(n: u64) -> i64 {
@@ -51,10 +89,24 @@ impl From<Stats> for ImportStats {
             copied: count(s.copied),
             symlinked: count(s.symlinked),
             resets: count(s.resets),
-            fallbacks: count(s.fallbacks),
             bytes_copied: count(s.bytes_copied),
             elapsed_ms: s.elapsed_ms,
             method: s.method.map(LinkMethod::from),
+            kept: count(s.kept),
+            empty_created: count(s.empty_created),
+            link_limit_copies: count(s.link_limit_copies),
+            readonly_cache_copies: count(s.readonly_cache_copies),
+            link_refused_copies: count(s.link_refused_copies),
+            conflicts: count(s.conflicts),
+            fallbacks: s
+                .fallbacks
+                .into_iter()
+                .map(|(method, code, n)| ImportFallback {
+                    method: method.into(),
+                    code: code.to_string(),
+                    count: count(n),
+                })
+                .collect(),
         }
     }
 }
@@ -89,6 +141,18 @@ impl Job {
                 link: options.link.engine()?,
                 threads: options.threads as usize,
                 atomic: options.atomic,
+                on_existing: match options.on_existing {
+                    OnExistingOption::Merge => OnExisting::Merge,
+                    OnExistingOption::Replace => OnExisting::Replace,
+                    OnExistingOption::SkipIfLinked => OnExisting::SkipIfLinked,
+                    OnExistingOption::Error => OnExisting::Error,
+                },
+                keep: options.keep.into_iter().map(PathBuf::from).collect(),
+                on_conflict: match options.on_conflict {
+                    OnConflictOption::Error => OnConflict::Error,
+                    OnConflictOption::First => OnConflict::First,
+                    OnConflictOption::Last => OnConflict::Last,
+                },
             },
             shared: control.shared.clone(),
             hold: control.hold_commit,
@@ -100,7 +164,7 @@ impl Job {
         let (stats, pending) = match self.what {
             Source::Files(records) => {
                 let entries = wire::parse_entries(&records, &self.into)?;
-                batch::import_pending(&entries, &self.into, &self.opts, &ctl)?
+                batch::import_pending(entries, &self.into, &self.opts, &ctl)?
             }
             Source::Tree(src) => tree::import_tree_pending(&src, &self.into, &self.opts, &ctl)?,
         };

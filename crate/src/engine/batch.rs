@@ -1,9 +1,13 @@
 //! Batch import: many files into one directory in one call, on cachelink's own threads.
 //!
-//! 1. Entries arrive validated (`paths::safe_relative`).
+//! 1. Entries arrive validated (`paths::safe_relative`); entries naming the same file are
+//!    settled (`conflicts`) before anything is written.
 //! 2. With `atomic` and a destination that does not exist yet, everything goes into a stage
 //!    beside it (`.<name>.cachelink-stage-<pid>-<random>`), renamed into place at the end: after
-//!    a failure, an abort or a killed process the destination is absent or complete.
+//!    a failure, an abort or a killed process the destination is absent or complete. A
+//!    destination that exists is handled by `OnExisting` (`existing`): merged into file by file,
+//!    replaced by a stage that trades places with it, left alone when already in place, or an
+//!    error.
 //! 3. Directories are created once each, parents first. Into an existing destination, a
 //!    directory that is already there must be a real directory, not a symlink (checked for all of
 //!    them before anything is written).
@@ -11,7 +15,9 @@
 //!    same `Materialize` as `link_file`. The first real error, or an abort, stops the workers
 //!    between files.
 
+use super::conflicts::{self, OnConflict};
 use super::error::{Error, Result};
+use super::existing;
 use super::link::{source, IfExists, LinkLimit, Materialize, Options};
 use super::memo;
 use super::method::{chain, Method};
@@ -36,6 +42,8 @@ pub enum Kind {
         src: PathBuf,
         executable: Option<bool>,
         size: Option<u64>,
+        /// Written after the import (a postinstall edits it): a clone or a copy, never a link.
+        mutable: bool,
     },
     /// A symbolic link with this target (`dir`: it points to a directory; matters on Windows).
     Symlink {
@@ -52,12 +60,32 @@ pub struct Entry {
     pub kind: Kind,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// What an import does when its destination exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnExisting {
+    /// Files are placed one by one into it, each under `Options::if_exists`.
+    #[default]
+    Merge,
+    /// A stage is filled beside it and the two trade places; `keep` is carried over.
+    Replace,
+    /// Nothing is written when every entry already is there (the cache file's own inode, or
+    /// an identical copy) and nothing else is; otherwise `Replace`.
+    SkipIfLinked,
+    /// EEXIST.
+    Error,
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct BatchOptions {
     pub link: Options,
     /// Worker threads; 0 means the number of cores.
     pub threads: usize,
     pub atomic: bool,
+    pub on_existing: OnExisting,
+    /// With `Replace`: paths under an existing destination carried over into the new one
+    /// (`node_modules`), plain relative paths.
+    pub keep: Vec<PathBuf>,
+    pub on_conflict: OnConflict,
 }
 
 /// Shared with the caller while the import runs: progress out, abort in.
@@ -69,22 +97,41 @@ pub struct Control<'a> {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
+    /// Files and symlinks placed (not those kept).
     pub files: u64,
     pub dirs: u64,
     pub cloned: u64,
     pub hardlinked: u64,
+    /// Copies of non-empty files, whatever the reason (the `*_copies` below say why, where the
+    /// reason was not the method chain itself).
     pub copied: u64,
     pub symlinked: u64,
     pub resets: u64,
-    pub fallbacks: u64,
     pub bytes_copied: u64,
     pub elapsed_ms: f64,
     /// The method most files were materialized with.
     pub method: Option<Method>,
+    /// Files left as they were: already in place (`SkipIfLinked`, or `IfExists::Keep`, or the
+    /// cache file's own inode under `IfExists::Replace`).
+    pub kept: u64,
+    /// Empty files, created rather than linked or copied.
+    pub empty_created: u64,
+    /// Copies made at the link limit without a reset (`OnLinkLimit::Copy`, or a filesystem
+    /// that refuses every link).
+    pub link_limit_copies: u64,
+    /// Copies made at the link limit because the cache entry could not be reset.
+    pub readonly_cache_copies: u64,
+    /// Files whose own hard link was refused (EPERM under protected_hardlinks) and that were
+    /// cloned or copied instead.
+    pub link_refused_copies: u64,
+    /// Entries dropped because another entry named the same file differently (`OnConflict`).
+    pub conflicts: u64,
+    /// Methods that did not work and what was used instead: (method, code, files).
+    pub fallbacks: Vec<(Method, &'static str, u64)>,
 }
 
 /// What one worker did; summed when the workers are done (no shared counters in the loop).
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Tally {
     files: u64,
     cloned: u64,
@@ -92,8 +139,13 @@ struct Tally {
     copied: u64,
     symlinked: u64,
     resets: u64,
-    fallbacks: u64,
     bytes_copied: u64,
+    kept: u64,
+    empty_created: u64,
+    link_limit_copies: u64,
+    readonly_cache_copies: u64,
+    link_refused_copies: u64,
+    fallbacks: Vec<(Method, &'static str, u64)>,
 }
 
 impl Tally {
@@ -104,8 +156,26 @@ impl Tally {
         self.copied += o.copied;
         self.symlinked += o.symlinked;
         self.resets += o.resets;
-        self.fallbacks += o.fallbacks;
         self.bytes_copied += o.bytes_copied;
+        self.kept += o.kept;
+        self.empty_created += o.empty_created;
+        self.link_limit_copies += o.link_limit_copies;
+        self.readonly_cache_copies += o.readonly_cache_copies;
+        self.link_refused_copies += o.link_refused_copies;
+        for &(m, code, n) in &o.fallbacks {
+            self.fallback(m, code, n);
+        }
+    }
+
+    fn fallback(&mut self, method: Method, code: &'static str, n: u64) {
+        match self
+            .fallbacks
+            .iter_mut()
+            .find(|(m, c, _)| *m == method && *c == code)
+        {
+            Some(slot) => slot.2 += n,
+            None => self.fallbacks.push((method, code, n)),
+        }
     }
 }
 
@@ -114,7 +184,12 @@ const CHUNK: usize = 128;
 /// Below this many files per thread, extra threads cost more than they bring.
 const FILES_PER_THREAD: usize = 256;
 
-pub fn import(entries: &[Entry], into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
+pub fn import(
+    entries: Vec<Entry>,
+    into: &Path,
+    opts: &BatchOptions,
+    ctl: &Control,
+) -> Result<Stats> {
     let (stats, pending) = import_pending(entries, into, opts, ctl)?;
     pending.commit()?;
     Ok(stats)
@@ -124,7 +199,7 @@ pub fn import(entries: &[Entry], into: &Path, opts: &BatchOptions, ctl: &Control
 /// place. The caller commits, or drops the `Pending` to remove the stage (the binding lets the
 /// final progress report decide).
 pub fn import_pending(
-    entries: &[Entry],
+    entries: Vec<Entry>,
     into: &Path,
     opts: &BatchOptions,
     ctl: &Control,
@@ -132,33 +207,54 @@ pub fn import_pending(
     let started = Instant::now();
     ctl.total
         .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
-    let target = Target::open(into, opts.atomic)?;
+    let target = Target::open(into, opts)?;
+    let (entries, conflicts) = conflicts::settle(entries, opts.on_conflict, into, || {
+        existing::folds_case(&target.root)
+    })
+    .map_err(|e| target.unstaged(e))?;
+    if target.check_first && existing::in_place(&entries, into, &opts.keep) {
+        ctl.done.store(ctl.total.load(Relaxed), Relaxed);
+        let stats = Stats {
+            kept: entries.iter().filter(|e| e.kind != Kind::Dir).count() as u64,
+            conflicts,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            ..Stats::default()
+        };
+        // The stage made for a replace is removed with `target`.
+        return Ok((stats, Pending(None)));
+    }
     let mut stats = target
-        .run(entries, opts, ctl)
+        .run(&entries, opts, ctl)
         .map_err(|e| target.unstaged(e))?;
+    stats.conflicts = conflicts;
     stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok((stats, Pending(target)))
+    Ok((stats, Pending(Some(target))))
 }
 
 /// A complete import not yet in place: `commit` renames its stage (if it has one) to the
-/// destination; dropped instead, the stage is removed. Without a stage there is nothing left
-/// to do or undo.
-pub struct Pending(Target);
+/// destination, or trades it for the destination (`OnExisting::Replace`); dropped instead, the
+/// stage is removed. Without a stage there is nothing left to do or undo.
+pub struct Pending(Option<Target>);
 
 impl Pending {
     /// A stage filled by other means (a whole-tree clone), for `into`.
     pub(crate) fn stage(stage: PathBuf, into: &Path) -> Pending {
-        Pending(Target {
+        Pending(Some(Target {
             into: into.into(),
             root: stage.clone(),
             stage: Some(StageGuard(Some(stage))),
             fresh: true,
             parents: MadeDirs::default(),
-        })
+            swap: None,
+            check_first: false,
+        }))
     }
 
     pub fn commit(self) -> Result<()> {
-        self.0.commit()
+        match self.0 {
+            Some(target) => target.commit(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -173,27 +269,52 @@ struct Target {
     /// The parents of `into` this import created, removed again unless it completes. After
     /// `stage`, so the stage goes first when both are dropped.
     parents: MadeDirs,
+    /// The stage replaces an existing `into` (`OnExisting::Replace`), carrying these over.
+    swap: Option<Vec<PathBuf>>,
+    /// `OnExisting::SkipIfLinked` and `into` exists: see whether it is in place first.
+    check_first: bool,
 }
 
 impl Target {
-    fn open(into: &Path, atomic: bool) -> Result<Target> {
+    fn open(into: &Path, opts: &BatchOptions) -> Result<Target> {
         let fail = |e: io::Error, path: &Path| Error::io(&e, "mkdir", path, None);
         let exists = match fs::symlink_metadata(into) {
             Ok(_) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(fail(e, into)),
         };
-        if exists {
-            return Ok(Target {
+        let staged = |parents: MadeDirs, swap: Option<Vec<PathBuf>>| -> Result<Target> {
+            let stage = temp::stage_beside(into);
+            fs::create_dir(&stage).map_err(|e| fail(e, &stage))?;
+            Ok(Target {
                 into: into.into(),
-                root: into.into(),
-                stage: None,
-                fresh: false,
-                parents: MadeDirs::default(),
-            });
+                root: stage.clone(),
+                stage: Some(StageGuard(Some(stage))),
+                fresh: true,
+                parents,
+                check_first: swap.is_some() && opts.on_existing == OnExisting::SkipIfLinked,
+                swap,
+            })
+        };
+        if exists {
+            return match opts.on_existing {
+                OnExisting::Error => Err(Error::new("EEXIST", "mkdir", into, None)),
+                OnExisting::Replace | OnExisting::SkipIfLinked => {
+                    staged(MadeDirs::default(), Some(opts.keep.clone()))
+                }
+                OnExisting::Merge => Ok(Target {
+                    into: into.into(),
+                    root: into.into(),
+                    stage: None,
+                    fresh: false,
+                    parents: MadeDirs::default(),
+                    swap: None,
+                    check_first: false,
+                }),
+            };
         }
         let parents = make_parents(into)?;
-        if !atomic {
+        if !opts.atomic {
             fs::create_dir(into).map_err(|e| fail(e, into))?;
             return Ok(Target {
                 into: into.into(),
@@ -201,17 +322,11 @@ impl Target {
                 stage: None,
                 fresh: true,
                 parents,
+                swap: None,
+                check_first: false,
             });
         }
-        let stage = temp::stage_beside(into);
-        fs::create_dir(&stage).map_err(|e| fail(e, &stage))?;
-        Ok(Target {
-            into: into.into(),
-            root: stage.clone(),
-            stage: Some(StageGuard(Some(stage))),
-            fresh: true,
-            parents,
-        })
+        staged(parents, None)
     }
 
     fn run(&self, entries: &[Entry], opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
@@ -235,6 +350,7 @@ impl Target {
             entries,
             opts: &link,
             methods,
+            mutable_methods: without_links(methods),
             fresh: self.fresh,
             dest_mount: OnceLock::new(),
             staged: self.stage.is_some(),
@@ -263,7 +379,8 @@ impl Target {
                 None,
             ));
         }
-        let c = work.tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut c = work.tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.fallbacks.sort_by_key(|(m, code, _)| (m.index(), *code));
         let by_method = [
             (c.hardlinked, Method::Hardlink),
             (c.cloned, Method::Clone),
@@ -282,10 +399,16 @@ impl Target {
             copied: c.copied,
             symlinked: c.symlinked,
             resets: c.resets,
-            fallbacks: c.fallbacks,
             bytes_copied: c.bytes_copied,
             elapsed_ms: 0.0,
             method: method.map(|(_, m)| *m),
+            kept: c.kept,
+            empty_created: c.empty_created,
+            link_limit_copies: c.link_limit_copies,
+            readonly_cache_copies: c.readonly_cache_copies,
+            link_refused_copies: c.link_refused_copies,
+            conflicts: 0,
+            fallbacks: c.fallbacks,
         })
     }
 
@@ -343,6 +466,12 @@ impl Target {
     /// something at `into` since `open`, this one fails with EEXIST naming `into`, and its stage
     /// is removed.
     fn commit(mut self) -> Result<()> {
+        if let Some(keep) = self.swap.take() {
+            // The stage and `into` trade places; the guard then removes the old tree from
+            // the stage's name (or the new one, when the swap failed).
+            let _guard = self.stage.take();
+            return existing::swap_in(&self.root, &self.into, &keep);
+        }
         if let Some(mut guard) = self.stage.take() {
             sys::rename_noreplace_or_check(&self.root, &self.into).map_err(|e| {
                 if fs::symlink_metadata(&self.into).is_ok() {
@@ -451,6 +580,8 @@ struct Work<'a> {
     entries: &'a [Entry],
     opts: &'a Options,
     methods: &'static [Method],
+    /// The chain for mutable entries: no links.
+    mutable_methods: &'static [Method],
     /// The root was created by this import: every target is on the root's mount.
     fresh: bool,
     /// The root's mount (`sys::mount_key`), looked up once when the careful path first needs it.
@@ -520,7 +651,13 @@ impl Work<'_> {
     }
 
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
-        if let Kind::File { src, size, .. } = &entry.kind {
+        if let Kind::File {
+            src,
+            size,
+            mutable: false,
+            ..
+        } = &entry.kind
+        {
             if self.fast_link(src, &entry.rel, *size) {
                 c.files += 1;
                 c.hardlinked += 1;
@@ -542,14 +679,22 @@ impl Work<'_> {
                 Ok(())
             }
             Kind::File {
-                src, executable, ..
+                src,
+                executable,
+                mutable,
+                ..
             } => {
-                let (src, meta) = source(src, &target, self.methods[0].syscall())?;
+                let methods = if *mutable {
+                    self.mutable_methods
+                } else {
+                    self.methods
+                };
+                let (src, meta) = source(src, &target, methods[0].syscall())?;
                 let m = Materialize {
                     src: &src,
                     meta: &meta,
                     opts: self.opts,
-                    methods: self.methods,
+                    methods,
                     // Into an existing directory, a subdirectory can be another mount.
                     dest_mount: if self.fresh {
                         *self
@@ -564,10 +709,19 @@ impl Work<'_> {
                 if outcome.method == Some(Method::Hardlink) && outcome.fallbacks.is_empty() {
                     self.linked.store(true, Relaxed);
                 }
-                c.files += 1;
-                c.fallbacks += outcome.fallbacks.len() as u64;
-                c.resets += u64::from(outcome.link_limit == Some(LinkLimit::Reset));
+                for &(method, code) in &outcome.fallbacks {
+                    c.fallback(method, code, 1);
+                }
+                match &outcome.link_limit {
+                    Some(LinkLimit::Reset) => c.resets += 1,
+                    Some(LinkLimit::Copied) => c.link_limit_copies += 1,
+                    Some(LinkLimit::CacheReadOnly(_)) if outcome.method == Some(Method::Copy) => {
+                        c.readonly_cache_copies += 1
+                    }
+                    _ => {}
+                }
                 match outcome.method {
+                    Some(Method::Copy) if meta.len() == 0 => c.empty_created += 1,
                     Some(Method::Hardlink) => c.hardlinked += 1,
                     Some(Method::Clone) => c.cloned += 1,
                     Some(Method::Copy) => {
@@ -575,8 +729,12 @@ impl Work<'_> {
                         c.copied += 1;
                     }
                     Some(Method::Symlink) => c.symlinked += 1,
-                    None => return Ok(()),
+                    None => {
+                        c.kept += 1;
+                        return Ok(());
+                    }
                 }
+                c.files += 1;
                 if let (Some(exec), Some(Method::Copy | Method::Clone)) =
                     (executable, outcome.method)
                 {
@@ -585,6 +743,15 @@ impl Work<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The methods of `methods` that give a file of its own (clone, copy), copy last.
+fn without_links(methods: &'static [Method]) -> &'static [Method] {
+    if methods.contains(&Method::Clone) {
+        &[Method::Clone, Method::Copy]
+    } else {
+        &[Method::Copy]
     }
 }
 
@@ -620,6 +787,7 @@ mod tests {
                 src: PathBuf::from("/s"),
                 executable: None,
                 size: None,
+                mutable: false,
             },
         }
     }

@@ -4,7 +4,9 @@
 //! `error` carries what failed; `wire` reads `importFiles`' entries.
 
 pub mod batch;
+pub mod conflicts;
 pub mod error;
+pub mod existing;
 pub mod fsinfo;
 pub mod link;
 pub mod lock;

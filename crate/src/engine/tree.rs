@@ -51,6 +51,7 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
                         src: path,
                         executable: None,
                         size: None,
+                        mutable: false,
                     },
                 });
             } else {
@@ -82,7 +83,7 @@ pub fn import_tree_pending(
             return Ok(done);
         }
     }
-    batch::import_pending(&entries, into, opts, ctl)
+    batch::import_pending(entries, into, opts, ctl)
 }
 
 /// One `clonefile` of the whole directory into a stage, to be renamed into place, when `into`
@@ -155,11 +156,15 @@ mod tests {
             link: Options::default(),
             threads: 2,
             atomic: true,
+            ..BatchOptions::default()
         };
         let into = dir.join("out/pkg");
         let stats = import_tree(&src, &into, &opts, &ctl).unwrap();
         assert_eq!((stats.files, stats.dirs), (4, 2));
-        assert_eq!((stats.hardlinked, stats.copied), (3, 1));
+        assert_eq!(
+            (stats.hardlinked, stats.copied, stats.empty_created),
+            (3, 0, 1)
+        );
         assert_eq!(fs::read(into.join("lib/deep/a.js")).unwrap(), b"a");
         assert_eq!(fs::read(into.join("empty")).unwrap(), b"");
         assert!(fs::metadata(into.join("lib/ro.txt"))

@@ -141,6 +141,32 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `renameat2(a, b, RENAME_EXCHANGE)`: `a` and `b` trade places in one step, so a reader of
+/// either path sees one or the other, never neither. EINVAL where the filesystem cannot (NFS,
+/// some FUSE), ENOSYS before Linux 3.15. https://man7.org/linux/man-pages/man2/rename.2.html
+pub fn rename_exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use libc::c_long;
+    let a = super::unix::c_path(a)?;
+    let b = super::unix::c_path(b)?;
+    let at = c_long::from(libc::AT_FDCWD);
+    // SAFETY: both strings are NUL-terminated and live for the call; the kernel only reads them.
+    // Every argument widened to the register size, as syscall(2) reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            at,
+            a.as_ptr(),
+            at,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE as c_long,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Whole-directory clones exist on macOS only; callers fall back to per-file work.
 pub fn clone_dir(_src: &Path, _dest: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())

@@ -78,6 +78,15 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     cvt(unsafe { libc::renamex_np(from.as_ptr(), to.as_ptr(), libc::RENAME_EXCL) })
 }
 
+/// `renamex_np(a, b, RENAME_SWAP)`: `a` and `b` trade places in one step; ENOTSUP where the
+/// volume cannot. https://keith.github.io/xcode-man-pages/rename.2.html
+pub fn rename_exchange(a: &Path, b: &Path) -> io::Result<()> {
+    let a = c_path(a)?;
+    let b = c_path(b)?;
+    // SAFETY: both strings are NUL-terminated and live for the call; renamex_np only reads them.
+    cvt(unsafe { libc::renamex_np(a.as_ptr(), b.as_ptr(), libc::RENAME_SWAP) })
+}
+
 /// The volume holding `path`: its type ("apfs", "hfs", "smbfs") and what it is mounted from.
 /// https://keith.github.io/xcode-man-pages/statfs.2.html (libc links the 64-bit-inode
 /// `statfs$INODE64` on x86_64, the only one on arm64).

@@ -16,6 +16,9 @@
 //! - `rename_noreplace(from, to)`: rename, failing with EEXIST when `to` exists (Linux
 //!   `renameat2(RENAME_NOREPLACE)`, macOS `renamex_np(RENAME_EXCL)`, Windows `MoveFileExW`
 //!   without `MOVEFILE_REPLACE_EXISTING`); an unsupported-class error where the volume cannot.
+//! - `rename_exchange(a, b)`: `a` and `b` trade places in one step (Linux
+//!   `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`); an unsupported-class error
+//!   where the volume or the OS cannot (Windows).
 //! - `clone_dir(src, dest)`: a whole directory in one call (macOS `clonefile`); ENOTSUP
 //!   elsewhere.
 //! - `file_id(path, meta)`: volume, file id and link count of the file `meta` was read from; a
@@ -121,7 +124,8 @@ use unsupported as os;
 
 #[cfg(unix)]
 pub use os::{
-    clone_dir, clone_file, copy_unnamed, mount_key, mount_of, pathconf_link_max, rename_noreplace,
+    clone_dir, clone_file, copy_unnamed, mount_key, mount_of, pathconf_link_max, rename_exchange,
+    rename_noreplace,
 };
 #[cfg(unix)]
 pub use unix::{
@@ -135,5 +139,5 @@ mod windows;
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,
     lock_exclusive, mount_key, mount_of, open_dir, pathconf_link_max, process_alive,
-    rename_noreplace, rename_over, symlink_dir, symlink_file, DirHandle,
+    rename_exchange, rename_noreplace, rename_over, symlink_dir, symlink_file, DirHandle,
 };

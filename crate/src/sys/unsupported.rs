@@ -44,6 +44,11 @@ pub fn rename_noreplace(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// No exchanging rename known here: callers rename one way, then the other.
+pub fn rename_exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// The mount holding `path`, as a key for the fallback memo: its device (`st_dev`), which a
 /// mount of its own always has on other Unix systems (no bind mounts).
 pub fn mount_key(path: &Path) -> io::Result<u64> {

@@ -164,6 +164,11 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     cvt(unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), 0) })
 }
 
+/// Windows cannot exchange two names in one step: callers rename one way, then the other.
+pub fn rename_exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// Windows has no files without a name: copies go through a named temp file.
 pub fn copy_unnamed(_src: &Path, _dest: &Path, _meta: &Metadata) -> Option<Result<(), CopyError>> {
     None

@@ -1,0 +1,224 @@
+//! An import into a destination that already exists (a re-install): whether it is already in
+//! place (`in_place`), trading a complete stage for it (`swap_in`), and whether the destination
+//! tells case apart (`folds_case`).
+
+use super::batch::{Entry, Kind};
+use super::error::{Error, Result};
+use super::temp;
+use crate::errno;
+use crate::sys;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Whether `into` already holds exactly the entries: each file is the cache file's own inode
+/// (not for a mutable entry, which must be a file of its own) or a file of its own with the
+/// same bytes and mode, each symlink points where its entry says, each directory is one, and
+/// nothing else is there (but the paths in `keep`, not looked into). Anything unreadable, or
+/// any doubt, is `false`: the caller then replaces the destination, which reports real errors.
+pub fn in_place(entries: &[Entry], into: &Path, keep: &[PathBuf]) -> bool {
+    let mut expected: HashSet<&OsStr> = HashSet::with_capacity(entries.len() * 2);
+    for e in entries {
+        if !entry_in_place(e, into) {
+            return false;
+        }
+        let mut p = Some(e.rel.as_path());
+        while let Some(rel) = p.filter(|r| !r.as_os_str().is_empty()) {
+            if !expected.insert(rel.as_os_str()) {
+                break;
+            }
+            p = rel.parent();
+        }
+    }
+    nothing_else(into, &expected, keep).unwrap_or(false)
+}
+
+fn entry_in_place(e: &Entry, into: &Path) -> bool {
+    let dest = into.join(&e.rel);
+    let Ok(there) = fs::symlink_metadata(&dest) else {
+        return false;
+    };
+    match &e.kind {
+        Kind::Dir => there.is_dir(),
+        Kind::Symlink { target, .. } => {
+            there.file_type().is_symlink() && fs::read_link(&dest).is_ok_and(|t| &t == target)
+        }
+        Kind::File {
+            src,
+            executable,
+            mutable,
+            ..
+        } => {
+            let Ok(meta) = fs::metadata(src) else {
+                return false;
+            };
+            if !there.is_file() || there.len() != meta.len() {
+                return false;
+            }
+            let same = sys::file_id(src, &meta)
+                .and_then(|a| Ok(a.same_file(&sys::file_id(&dest, &there)?)))
+                .unwrap_or(false);
+            if same {
+                return !mutable;
+            }
+            mode_matches(&there, &meta, *executable) && same_bytes(src, &dest).unwrap_or(false)
+        }
+    }
+}
+
+/// A copy's mode: the cache file's, with the exec bits the entry asks for.
+#[cfg(unix)]
+fn mode_matches(there: &fs::Metadata, src: &fs::Metadata, executable: Option<bool>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let (have, base) = (there.permissions().mode(), src.permissions().mode());
+    match executable {
+        Some(x) => (have & 0o111 != 0) == x,
+        None => have & 0o7777 == base & 0o7777,
+    }
+}
+
+#[cfg(not(unix))]
+fn mode_matches(there: &fs::Metadata, src: &fs::Metadata, _executable: Option<bool>) -> bool {
+    there.permissions().readonly() == src.permissions().readonly()
+}
+
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    let (mut a, mut b) = (File::open(a)?, File::open(b)?);
+    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(b.read(&mut y[..1])? == 0);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Whether every name under `into` is expected (the paths in `keep` are not looked into).
+fn nothing_else(into: &Path, expected: &HashSet<&OsStr>, keep: &[PathBuf]) -> io::Result<bool> {
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel) = dirs.pop() {
+        for item in fs::read_dir(into.join(&rel))? {
+            let item = item?;
+            let path = rel.join(item.file_name());
+            if keep.contains(&path) {
+                continue;
+            }
+            if !expected.contains(path.as_os_str()) {
+                return Ok(false);
+            }
+            if item.file_type()?.is_dir() {
+                dirs.push(path);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Puts the complete `stage` in place of the existing `into`: first the paths in `keep` move
+/// from `into` into the stage (a directory the stage has too gets the names it lacks), then
+/// the two trade places in one step where the OS can (`sys::rename_exchange`), so a reader sees
+/// the old tree or the new one; elsewhere `into` is renamed aside and the stage renamed in (for
+/// that moment `into` is missing). On success the old tree is left at the stage's name (the
+/// caller removes it); on failure what was moved is moved back and `into` is unchanged.
+pub fn swap_in(stage: &Path, into: &Path, keep: &[PathBuf]) -> Result<()> {
+    let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = carry_over(stage, into, keep, &mut moved).and_then(|()| trade(stage, into));
+    if result.is_err() {
+        for (from, to) in moved.iter().rev() {
+            let _ = fs::rename(to, from);
+        }
+    }
+    result
+}
+
+fn carry_over(
+    stage: &Path,
+    into: &Path,
+    keep: &[PathBuf],
+    moved: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<()> {
+    let mut mv = |from: PathBuf, to: PathBuf| -> Result<()> {
+        fs::rename(&from, &to).map_err(|e| Error::io(&e, "rename", &from, Some(&to)))?;
+        moved.push((from, to));
+        Ok(())
+    };
+    for k in keep {
+        let (old, new) = (into.join(k), stage.join(k));
+        let Ok(meta) = fs::symlink_metadata(&old) else {
+            continue;
+        };
+        match fs::symlink_metadata(&new) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(parent) = new.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io(&e, "mkdir", parent, None))?;
+                }
+                mv(old, new)?;
+            }
+            Ok(there) if there.is_dir() && meta.is_dir() => {
+                let list = fs::read_dir(&old).map_err(|e| Error::io(&e, "scandir", &old, None))?;
+                for item in list {
+                    let item = item.map_err(|e| Error::io(&e, "scandir", &old, None))?;
+                    let to = new.join(item.file_name());
+                    if fs::symlink_metadata(&to).is_err() {
+                        mv(item.path(), to)?;
+                    }
+                }
+            }
+            // The new tree has a file there: it wins.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn trade(stage: &Path, into: &Path) -> Result<()> {
+    let fail = |e: io::Error, from: &Path, to: &Path| Error::io(&e, "rename", from, Some(to));
+    match sys::rename_exchange(stage, into) {
+        Ok(()) => return Ok(()),
+        Err(e) if !unsupported(&e) => return Err(fail(e, stage, into)),
+        Err(_) => {}
+    }
+    let aside = temp::stage_beside(into);
+    fs::rename(into, &aside).map_err(|e| fail(e, into, &aside))?;
+    if let Err(e) = fs::rename(stage, into) {
+        let _ = fs::rename(&aside, into);
+        return Err(fail(e, stage, into));
+    }
+    // The old tree to the stage's name, where the caller removes it.
+    if fs::rename(&aside, stage).is_err() {
+        let _ = fs::remove_dir_all(&aside);
+    }
+    Ok(())
+}
+
+fn unsupported(e: &io::Error) -> bool {
+    match e.raw_os_error() {
+        Some(raw) => ["EINVAL", "ENOSYS", "ENOTSUP"].contains(&errno::name(errno::CURRENT, raw)),
+        None => e.kind() == io::ErrorKind::Unsupported,
+    }
+}
+
+/// Whether names in `dir` are case-insensitive: a temp file is made there and looked up by its
+/// name in upper case. Asked once per import, and only when two entries differ only in case.
+pub fn folds_case(dir: &Path) -> Result<bool> {
+    let probe = temp::path_beside(&dir.join("case"));
+    let guard = temp::Guard::new(probe.clone());
+    File::options()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| Error::io(&e, "open", &probe, None))?;
+    let Some(name) = probe.file_name().and_then(OsStr::to_str) else {
+        return Ok(false);
+    };
+    let upper = dir.join(name.to_ascii_uppercase());
+    let folds = fs::symlink_metadata(&upper).is_ok();
+    drop(guard);
+    Ok(folds)
+}
