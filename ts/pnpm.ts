@@ -12,7 +12,6 @@
  * @module
  */
 import { appendFileSync, promises as fs } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
 import { debuglog } from 'node:util'
 import { importFiles, type ImportStats } from './import.js'
 import { type LinkOptions, normalize } from './options.js'
@@ -41,7 +40,8 @@ export type PnpmImportPackage = (to: string, options: PnpmImportOptions) => Prom
 
 /** A complete pnpmfile: `{ hooks: { importPackage } }`, plus {@link withOptions} to make another. */
 export interface CachelinkPnpmfile {
-  hooks: { importPackage: PnpmImportPackage }
+  /** `importPackage` is left out with `CACHELINK_PNPM=off` (pnpm then imports by itself). */
+  hooks: { importPackage?: PnpmImportPackage }
   withOptions(options?: PnpmHookOptions): CachelinkPnpmfile
 }
 
@@ -161,62 +161,6 @@ async function hasOwnFiles(dir: string): Promise<boolean> {
   }
 }
 
-type OnExisting = 'replace' | 'skip-if-linked'
-
-/**
- * Every file of the map is at `to` as the store's inode: pnpm's own "already linked" test looks
- * at one file (package.json); this looks at all.
- */
-async function allLinked(entries: Map<string, string>, to: string): Promise<boolean> {
-  for (const [rel, src] of entries) {
-    try {
-      const [a, b] = await Promise.all([fs.stat(join(to, rel)), fs.stat(src)])
-      if (a.ino !== b.ino || a.dev !== b.dev) return false
-    } catch {
-      return false
-    }
-  }
-  return true
-}
-
-/**
- * The import into `to`, which may exist already. TODO(i11): this stands in for importFiles'
- * `onExisting` and `keep` (being added); it is replaced by one importFiles call once they land.
- */
-async function place(
-  entries: Map<string, string>,
-  to: string,
-  onExisting: OnExisting,
-  keep: string[],
-  link: LinkOptions,
-): Promise<ImportStats | undefined> {
-  const exists = await fs.lstat(to).then(
-    () => true,
-    () => false,
-  )
-  if (!exists) return importFiles(entries, { into: to, ...link })
-  if (onExisting === 'skip-if-linked' && (await allLinked(entries, to))) return undefined
-  const tag = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
-  const stage = join(dirname(to), `.${basename(to)}.cachelink-pnpm-${tag}`)
-  const old = `${stage}-old`
-  let stats: ImportStats
-  try {
-    stats = await importFiles(entries, { into: stage, ...link })
-    for (const k of keep) {
-      await fs.rename(join(to, k), join(stage, k)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e
-      })
-    }
-    await fs.rename(to, old)
-    await fs.rename(stage, to)
-  } catch (e) {
-    await fs.rm(stage, { recursive: true, force: true })
-    throw e
-  }
-  await fs.rm(old, { recursive: true, force: true })
-  return stats
-}
-
 function report(s: Settled, to: string, stats: ImportStats): void {
   if (s.statsFile) appendFileSync(s.statsFile, `${JSON.stringify({ to, ...stats })}\n`)
   s.onImport?.(to, stats)
@@ -233,36 +177,25 @@ function makeImportPackage(s: Settled): PnpmImportPackage {
     if (disableRelinkLocalDirDeps && resolvedFrom === 'local-dir' && (await hasOwnFiles(to))) return undefined
     // As pnpm: from the store and not forced, an installed package is left as it is; a
     // content-addressed target (safeToSkip) is left when it already holds these files.
-    const onExisting: OnExisting = safeToSkip || (!force && resolvedFrom === 'store') ? 'skip-if-linked' : 'replace'
+    const skip = safeToSkip || (!force && resolvedFrom === 'store')
     const link = (await requiresBuild(filesMap)) ? { ...s.link, method: 'clone' as const } : s.link
-    const entries = new Map(Object.entries(filesMap))
-    const started = Date.now()
-    const stats = await place(entries, to, onExisting, keepModulesDir ? ['node_modules'] : [], link)
-    if (stats === undefined) {
-      debug('pnpm: kept %s (%d files already linked)', to, entries.size)
-      report(s, to, keptStats(entries.size, Date.now() - started))
+    const stats = await importFiles(filesMap, {
+      into: to,
+      ...link,
+      onExisting: skip ? 'skip-if-linked' : 'replace',
+      // The package's node_modules: kept when pnpm asks (the hoisted linker); with skip, also so
+      // that the bins pnpm puts in node_modules/.bin do not make an installed package look changed.
+      keep: keepModulesDir || skip ? ['node_modules'] : [],
+      // pnpm's own importer keeps the first of two names that differ only in case, and warns.
+      onConflict: 'first',
+    })
+    report(s, to, stats)
+    if (stats.files === 0 && stats.dirs === 0 && stats.kept > 0) {
+      debug('pnpm: kept %s (%d files already in place)', to, stats.kept)
       return undefined
     }
     debug('pnpm: %s %d files into %s (%d resets)', stats.method, stats.files, to, stats.resets)
-    report(s, to, stats)
     return stats.method === 'symlink' || stats.method === null ? 'copy' : stats.method
-  }
-}
-
-function keptStats(files: number, elapsedMs: number): ImportStats {
-  return {
-    files: 0,
-    dirs: 0,
-    cloned: 0,
-    hardlinked: 0,
-    copied: 0,
-    symlinked: 0,
-    resets: 0,
-    fallbacks: 0,
-    bytesCopied: 0,
-    elapsedMs,
-    method: null,
-    ...({ kept: files } as object),
   }
 }
 
@@ -277,7 +210,11 @@ function keptStats(files: number, elapsedMs: number): ImportStats {
  * ```
  */
 export function withOptions(options?: PnpmHookOptions): CachelinkPnpmfile {
-  return { hooks: { importPackage: makeImportPackage(settle(options, withOptions)) }, withOptions }
+  const settled = settle(options, withOptions)
+  // CACHELINK_PNPM=off: no importPackage, so pnpm uses its own importer; `hooks` stays an
+  // object, so the lockfile's pnpmfileChecksum still matches.
+  if (env('CACHELINK_PNPM') === 'off') return { hooks: {}, withOptions }
+  return { hooks: { importPackage: makeImportPackage(settled) }, withOptions }
 }
 
 /** The default pnpmfile: options from the environment (`CACHELINK_METHOD`, `CACHELINK_MAX_LINKS`, ...). */
