@@ -262,6 +262,9 @@ describe.skipIf(skipWithoutFuse())('real pnpm 10.34.9 with and without cachelink
     expect(fs.existsSync(join(react, 'cjs', 'react.production.js'))).toBe(true)
     const replaced = bench.readStats(stats).map((s: { to: string }) => s.to)
     expect(replaced).toEqual(expect.arrayContaining([react, join(dir, 'node_modules', 'lodash'), join(dir, 'node_modules', 'express')]))
+    // keepModulesDir: a replaced package's node_modules is carried over (pnpm then prunes what it no longer needs).
+    const replacedNested = nested.filter((n) => replaced.includes(join(dir, 'node_modules', n)))
+    expect(replacedNested.length).toBeGreaterThan(0)
     for (const n of nested) expect(fs.existsSync(join(dir, 'node_modules', n, 'node_modules'))).toBe(true)
     const script = "for (const d of ['react', 'lodash', 'express', 'eslint', 'webpack']) require(d); console.log(require('react').version)"
     expect(execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8' }).trim()).toBe('19.2.0')
