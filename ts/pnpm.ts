@@ -14,6 +14,7 @@
 import { appendFileSync, promises as fs } from 'node:fs'
 import { debuglog } from 'node:util'
 import { importFiles, type ImportStats } from './import.js'
+import { invalidArgType } from './errors.js'
 import { type LinkOptions, normalize } from './options.js'
 
 /** What pnpm 10 passes to `hooks.importPackage` (pnpm's `ImportOptions`). */
@@ -118,7 +119,7 @@ interface Settled {
 
 function settle(options: PnpmHookOptions | undefined, caller: Function): Settled {
   const o = options ?? {}
-  if (typeof o !== 'object') throw new TypeError('The "options" argument must be of type object')
+  if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o, caller)
   const e = fromEnv(caller)
   const link: LinkOptions = {
     method: o.method ?? e.method,
@@ -128,7 +129,7 @@ function settle(options: PnpmHookOptions | undefined, caller: Function): Settled
   // Bad values fail now, when pnpm loads the pnpmfile, not on the first package.
   normalize(link, caller)
   if (o.onImport !== undefined && typeof o.onImport !== 'function') {
-    throw new TypeError('The "options.onImport" property must be of type function')
+    throw invalidArgType('options.onImport', 'of type function', o.onImport, caller)
   }
   return { link, onImport: o.onImport, statsFile: env('CACHELINK_STATS_FILE') }
 }
@@ -168,17 +169,20 @@ function report(s: Settled, to: string, stats: ImportStats): void {
 
 function makeImportPackage(s: Settled): PnpmImportPackage {
   return async function importPackage(to, options) {
-    if (typeof to !== 'string') throw new TypeError('importPackage: "to" must be a string')
+    if (typeof to !== 'string') throw invalidArgType('to', 'of type string', to, importPackage)
     const { filesMap, force, resolvedFrom, keepModulesDir, safeToSkip, disableRelinkLocalDirDeps } = options ?? {}
     if (typeof filesMap !== 'object' || filesMap === null) {
-      throw new TypeError('importPackage: "options.filesMap" must be an object of path to store path')
+      throw invalidArgType('options.filesMap', 'an object of path to store path', filesMap, importPackage)
     }
     // As pnpm: a local directory dependency is imported only into an empty directory.
     if (disableRelinkLocalDirDeps && resolvedFrom === 'local-dir' && (await hasOwnFiles(to))) return undefined
     // As pnpm: from the store and not forced, an installed package is left as it is; a
     // content-addressed target (safeToSkip) is left when it already holds these files.
     const skip = safeToSkip || (!force && resolvedFrom === 'store')
-    const link = (await requiresBuild(filesMap)) ? { ...s.link, method: 'clone' as const } : s.link
+    // A package that will be built gets files of its own: cloned (copied where clones are not
+    // possible), unless the method already is one of those.
+    const own = s.link.method === 'clone' || s.link.method === 'copy'
+    const link = !own && (await requiresBuild(filesMap)) ? { ...s.link, method: 'clone' as const } : s.link
     const stats = await importFiles(filesMap, {
       into: to,
       ...link,
