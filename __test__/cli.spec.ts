@@ -92,6 +92,22 @@ describe('usage', () => {
     fs.rmSync(dir, { recursive: true })
   })
 
+  it('--method takes reflink and a comma-separated order; a bad one is a usage error', () => {
+    const dir = sandbox()
+    const src = join(dir, 'src')
+    fs.writeFileSync(src, 'x')
+    const linked = json(['link', src, join(dir, 'a'), '--method', 'hardlink,copy'])
+    expect(linked).toMatchObject({ method: 'hardlink', fallbacks: [], linkRefused: null })
+    expect(json(['link', src, join(dir, 'b'), '--method', 'copy,hardlink']).method).toBe('copy')
+    for (const bad of ['clone,reflink', 'hardlink,cp', '']) {
+      const r = cli(['link', src, join(dir, 'c'), '--method', bad])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/^cachelink: option '--method <method>' argument '.*' is invalid\. /)
+    }
+    expect(fs.existsSync(join(dir, 'c'))).toBe(false)
+    fs.rmSync(dir, { recursive: true })
+  })
+
   it('demo runs the main job within the EFS link limit', () => {
     const d = json(['demo', '--envs', '200'])
     expect(d.files).toBe(7 * 200)
@@ -128,7 +144,10 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
     expect(p.methods.clone.works).toBe(false)
     expect(p.methods.symlink.works).toBe(true)
     expect(p.methods.copy.works).toBe(true)
-    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [] })
+    expect(p.auto).toEqual({ method: 'hardlink', fallbacks: [], error: null })
+    // An empty, writable cache: a temp file of its own, removed.
+    expect(p.source.temp).toBe(true)
+    expect(p.cacheWritable).toBe(true)
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 
@@ -157,10 +176,12 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
         { method: 'hardlink', code: 'EXDEV' },
         { method: 'clone', code: 'EXDEV' },
       ],
+      error: null,
     })
     const text = cli(['probe', cache, target])
     expect(text.code).toBe(0)
     expect(text.stdout).toContain('auto:     copy (after hardlink EXDEV, clone EXDEV)')
+    expect(text.stdout).toContain('writable: yes: an entry at the link limit is reset')
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })
 
@@ -289,7 +310,7 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     makeTree(join(dir, 'src'))
     const s = json(['import', '--from', join(dir, 'src'), '--into', join(dir, 'out')])
     expect(s).toMatchObject({ source: 'tree', into: join(dir, 'out'), files: 7, dirs: 3, symlinked: 1, method: 'hardlink' })
-    expect(s.hardlinked + s.copied).toBe(6)
+    expect([s.hardlinked + s.copied, s.emptyCreated]).toEqual([5, 1])
     expect(tree(join(dir, 'out'))).toEqual(tree(join(dir, 'src')))
     expect(leftovers(dir)).toEqual([])
   })
@@ -304,11 +325,19 @@ describe.skipIf(skipWithout('tmpfs'))('import, clean and names that are not UTF-
     ]
     fs.writeFileSync(join(dir, 'index.json'), JSON.stringify(index))
     const s = json(['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg'), '--method', 'copy'])
-    expect(s).toMatchObject({ source: 'index', files: 3, copied: 3, method: 'copy' })
+    expect(s).toMatchObject({ source: 'index', files: 3, copied: 2, emptyCreated: 1, method: 'copy' })
     expect(tree(join(dir, 'pkg'))).toEqual(['/LICENSE - ', '/bin/', '/bin/run x #!/usr/bin/env node\n', '/index.js - module.exports = 1\n'])
     // The same map as an object of path: src.
     fs.writeFileSync(join(dir, 'map.json'), JSON.stringify({ 'a.js': 'store/lib/deep/x.js' }))
     expect(json(['import', '--from', join(dir, 'map.json'), '--into', join(dir, 'pkg2')]).files).toBe(1)
+    // A re-install: replaced whole, node_modules carried over; then skipped when in place.
+    fs.mkdirSync(join(dir, 'pkg2', 'node_modules'))
+    fs.writeFileSync(join(dir, 'pkg2', 'old.js'), '')
+    const again = ['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg2'), '--on-existing', 'replace', '--keep', 'node_modules']
+    expect(json(again)).toMatchObject({ files: 3, kept: 0 })
+    expect(fs.readdirSync(join(dir, 'pkg2')).sort()).toEqual(['LICENSE', 'bin', 'index.js', 'node_modules'])
+    const skip = ['import', '--from', join(dir, 'index.json'), '--into', join(dir, 'pkg2'), '--on-existing', 'skip-if-linked', '--keep', 'node_modules']
+    expect(json(skip)).toMatchObject({ files: 0, kept: 3 })
   })
 
   it('a bad index or an unsafe path fails with one line, exit 1, and writes nothing', () => {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { clearFallbackMemo, type ImportEntry, importFiles, importFilesSync, importTree } from '../ts/index.js'
+import { clearFallbackMemo, type ImportFileEntry, importFiles, importFilesSync, importTree } from '../ts/index.js'
 import { catchSync, expectFsError, leftovers, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
 
 beforeEach(() => clearFallbackMemo())
@@ -24,7 +24,7 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
   })
 
   /** A package version: its files in the store, as entries. */
-  function version(name: string, files: Record<string, string>): ImportEntry[] {
+  function version(name: string, files: Record<string, string>): ImportFileEntry[] {
     return Object.entries(files).map(([path, text]) => {
       const src = join(store, `${name}-${path.replace(/\//g, '_')}`)
       fs.writeFileSync(src, text)
@@ -136,7 +136,8 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
 
   it("'skip-if-linked' writes nothing when the package is in place, and replaces it when anything differs", async () => {
     const into = join(dir, 'pkg')
-    const v1 = [...version('v1', { 'index.js': 'one', 'lib/a.js': 'a', 'empty.js': '' }), { path: 'bin/run', symlink: '../index.js' }]
+    const files = version('v1', { 'index.js': 'one', 'lib/a.js': 'a', 'empty.js': '' })
+    const v1 = [...files, { path: 'bin/run', symlink: '../index.js' }]
     await importFiles(v1, { into })
     const inodes = () => fs.readdirSync(into, { recursive: true }).map((p) => `${p}:${ino(join(into, String(p)))}`).sort()
     const before = inodes()
@@ -146,7 +147,7 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
     expect(leftovers(dir)).toEqual([])
     // An identical copy counts as in place.
     fs.rmSync(join(into, 'lib', 'a.js'))
-    fs.copyFileSync(v1[1].src as string, join(into, 'lib', 'a.js'))
+    fs.copyFileSync(files[1].src as string, join(into, 'lib', 'a.js'))
     expect(await importFiles(v1, { into, onExisting: 'skip-if-linked' })).toMatchObject({ kept: 4, files: 0 })
     // A copy with other bytes, an extra file or a missing file is not in place.
     for (const change of [
@@ -168,7 +169,7 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
     const mutable = v1.map((e) => ('src' in e && e.path === 'index.js' ? { ...e, mutable: true } : e))
     const s = await importFiles(mutable, { into, onExisting: 'skip-if-linked', keep: ['node_modules'] })
     expect(s).toMatchObject({ kept: 0, copied: 1 })
-    expect(ino(join(into, 'index.js'))).not.toBe(ino(v1[0].src as string))
+    expect(ino(join(into, 'index.js'))).not.toBe(ino(files[0].src as string))
     expect(fs.readdirSync(join(into, 'node_modules'))).toEqual(['anything'])
   })
 })

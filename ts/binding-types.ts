@@ -8,6 +8,7 @@ import type { CleanResult, FsInfo, Leftover, LinkedFile, ScanResult, Unrecognize
 import type { ImportStats } from './import.js'
 import type { LinkResult } from './index.js'
 import type { LinkMethod, Normalized } from './options.js'
+import type { NativeProbeResult } from './probe.js'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
 type Assert<T extends true> = T
@@ -23,4 +24,5 @@ export type Checks = [
   Assert<Equal<Binding.CleanResult, CleanResult>>,
   Assert<Equal<Binding.LinkMethod, LinkMethod>>,
   Assert<Equal<Binding.NativeLinkOptions, Normalized>>,
+  Assert<Equal<Binding.NativeProbe, NativeProbeResult>>,
 ]

@@ -19,6 +19,10 @@ export declare class Control {
 /** Bumped when this interface changes, so the facade can refuse a stale binary. */
 export declare const ABI: number
 
+export type AtLinkLimit = 'reset' | 'copy-readonly-cache'
+
+export type AutoMethod = 'none' | 'clone' | 'hardlink' | 'copy' | 'symlink'
+
 /** Removes what interrupted work left under `root` (or, with `dryRun`, lists it). */
 export declare function clean(root: string | Buffer, olderThanMs: number, dryRun: boolean, control: Control): Promise<CleanResult>
 
@@ -54,7 +58,8 @@ export interface FoundPath {
   exact: boolean
 }
 
-export declare function fsInfo(path: string | Buffer): FsInfo
+/** The filesystem of `path`: a few system calls, as a `Task` on libuv's pool (`Short`). */
+export declare function fsInfo(path: string | Buffer): Promise<FsInfo>
 
 /** The filesystem a path is on: exactly the public `FsInfo`. */
 export interface FsInfo {
@@ -64,6 +69,8 @@ export interface FsInfo {
   linkMax: number | null
   linkMaxFrom: LinkMaxSource
 }
+
+export declare function fsInfoSync(path: string | Buffer): FsInfo
 
 /** Files with `from` to `to` links (`to` null: and more). */
 export interface HistogramBucket {
@@ -151,6 +158,13 @@ export interface LinkResult {
   linkLimit: LinkLimitOutcome | null
   resetError: string | null
   fallbacks: Array<Fallback>
+  linkRefused: string | null
+}
+
+/** Whether a method works between the two places: exactly the public `MethodProbe`. */
+export interface MethodProbe {
+  works: boolean | null
+  code: string | null
 }
 
 export interface NativeImportOptions {
@@ -178,12 +192,25 @@ export interface NativeLeftover {
 
 /** The link options, every one present (the facade fills in the defaults). */
 export interface NativeLinkOptions {
-  method: RequestedMethod
+  /** `auto`, one method, or the caller's ordered list (`reflink` already made `clone`). */
+  method: RequestedMethod | Array<LinkMethod>
   fallback: boolean
   onLinkLimit: OnLinkLimitOption
   /** 0: none. */
   maxLinks: number
   ifExists: IfExistsOption
+}
+
+/** What `probe` found; the facade adds `dir` to `cache` and `target`, and `sameDevice`. */
+export interface NativeProbe {
+  cache: FsInfo
+  target: FsInfo
+  source: ProbeSource | null
+  cacheWritable: boolean
+  cacheWriteError: string | null
+  atLinkLimit: AtLinkLimit
+  methods: ProbeMethods
+  auto: ProbeAuto
 }
 
 /** A name like a leftover's that is not one: exactly the public `Unrecognized`. */
@@ -199,6 +226,38 @@ export type OnConflictOption = 'error' | 'first' | 'last'
 export type OnExistingOption = 'merge' | 'replace' | 'skip-if-linked' | 'error'
 
 export type OnLinkLimitOption = 'reset' | 'copy' | 'error'
+
+/** Tries every method between `cacheDir` and `targetDir` (see `engine::probe`). */
+export declare function probe(cacheDir: string | Buffer, targetDir: string | Buffer): Promise<NativeProbe>
+
+export interface ProbeAuto {
+  method: AutoMethod
+  fallbacks: Array<ProbeFallback>
+  error: ProbeFallback | null
+}
+
+export interface ProbeFallback {
+  method: ProbeMethod
+  code: string
+}
+
+/** The four methods a probe tries. */
+export type ProbeMethod = 'clone' | 'hardlink' | 'copy' | 'symlink'
+
+export interface ProbeMethods {
+  hardlink: MethodProbe
+  clone: MethodProbe
+  symlink: MethodProbe
+  copy: MethodProbe
+}
+
+/** The file the methods were tried with: exactly the public `ProbeSource`. */
+export interface ProbeSource {
+  path: string
+  temp: boolean
+}
+
+export declare function probeSync(cacheDir: string | Buffer, targetDir: string | Buffer): NativeProbe
 
 /** The method asked for: `auto`, or one by name. */
 export type RequestedMethod = 'auto' | 'clone' | 'hardlink' | 'copy' | 'symlink'

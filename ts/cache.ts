@@ -21,16 +21,25 @@ export interface FsInfo {
   linkMaxFrom: 'pathconf' | 'fstype' | 'unknown'
 }
 
-/** The filesystem of `path` (which must exist). */
+/**
+ * The filesystem of `path` (which must exist). A few system calls (`stat`, a read of
+ * `/proc/self/mountinfo` on Linux), made on libuv's pool as `fs` calls are, so a slow or hung
+ * mount does not hold the event loop.
+ */
 export async function fsInfo(path: PathLike): Promise<FsInfo> {
-  return fsInfoSync(path)
+  const p = toPath(path, 'path', fsInfo)
+  try {
+    return await addon().fsInfo(p)
+  } catch (e) {
+    rethrow(e, fsInfo)
+  }
 }
 
-/** The synchronous twin of {@link fsInfo} (it makes two or three quick system calls). */
+/** The synchronous twin of {@link fsInfo}. */
 export function fsInfoSync(path: PathLike): FsInfo {
   const p = toPath(path, 'path', fsInfoSync)
   try {
-    return addon().fsInfo(p)
+    return addon().fsInfoSync(p)
   } catch (e) {
     rethrow(e, fsInfoSync)
   }

@@ -13,8 +13,9 @@ export type ImportEntry = ImportFileEntry | ImportSymlinkEntry | ImportDirEntry
 interface EntryPath {
   /**
    * Relative to `into`, `/`-separated; a Buffer for names that are not UTF-8 (Linux, macOS).
-   * `./` and repeated slashes are normalized away. Absolute paths, `..` and NUL are refused
-   * everywhere; on Windows also backslashes, drive letters and `:`.
+   * `./` and repeated slashes are normalized away. Refused (`ERR_CACHELINK_UNSAFE_PATH`):
+   * absolute paths, `..`, NUL, and on Windows only a backslash, a drive, `:`, `<>"|?*`, a
+   * trailing dot or space and device names (`nul.txt`).
    */
   path: string | Buffer
 }

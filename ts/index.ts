@@ -50,7 +50,7 @@ export type {
   ImportProgress,
   ImportStats,
 } from './import.js'
-export type { LinkMethod, LinkOptions, PathLike } from './options.js'
+export type { LinkMethod, LinkOptions, MethodName, PathLike } from './options.js'
 
 /** What `linkFile` did. */
 export interface LinkResult {
@@ -77,6 +77,15 @@ export interface LinkResult {
    * the code they failed with before).
    */
   fallbacks: Array<{ method: LinkMethod; code: string }>
+  /**
+   * The code that refused this file's hard link, when the file was then placed by the next
+   * method (`method` says which); `null` otherwise. `'EPERM'`: Linux's `fs.protected_hardlinks`
+   * (the default on most distributions) refused a link to a file of another user that the
+   * process cannot write, e.g. a root-owned store used by an unprivileged user. On Windows
+   * `'ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS'` (error 396: a OneDrive folder). This file only:
+   * unlike `fallbacks`, nothing is remembered, and the next file is linked if it can be.
+   */
+  linkRefused: string | null
 }
 
 const debug = debuglog('cachelink')
@@ -87,13 +96,21 @@ const LIMITS = [null, 'reset', 'copy'] as const
 /** The outcome as `packed_outcome` (crate/src/binding/link.rs) packs the common case. */
 function unpack(code: number): LinkResult {
   const linkLimit = LIMITS[code >> 3]
-  return { method: METHODS[code & 7], reset: linkLimit === 'reset', linkLimit, resetError: null, fallbacks: [] }
+  return {
+    method: METHODS[code & 7],
+    reset: linkLimit === 'reset',
+    linkLimit,
+    resetError: null,
+    fallbacks: [],
+    linkRefused: null,
+  }
 }
 
 function report(src: unknown, dest: unknown, outcome: number | LinkResult): LinkResult {
   const r = typeof outcome === 'number' ? unpack(outcome) : outcome
   if (debug.enabled) {
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
+    if (r.linkRefused) debug('link refused (%s), %s instead: %s -> %s', r.linkRefused, r.method, src, dest)
     if (r.linkLimit) {
       debug('link limit: %s%s: %s -> %s', r.linkLimit, r.resetError ? ` (${r.resetError})` : '', src, dest)
     }

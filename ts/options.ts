@@ -5,21 +5,38 @@ import type { NativeLinkOptions } from './native.js'
 /** How a file is materialized. */
 export type LinkMethod = 'clone' | 'hardlink' | 'copy' | 'symlink'
 
+/** A method as options name it: `'reflink'` is another name for `'clone'` (results say `'clone'`). */
+export type MethodName = LinkMethod | 'reflink'
+
 export interface LinkOptions {
   /**
-   * The method, or `'auto'`: the fastest that works here. `auto` tries, per OS: Linux
-   * hardlink → clone → copy; macOS clone → hardlink → copy; Windows hardlink → copy.
+   * The method; `'auto'`, the fastest that works here; or your own order as a list.
+   *
+   * `auto` tries, per OS: Linux hardlink → clone → copy; macOS clone → hardlink → copy;
+   * Windows hardlink → copy. A list replaces that order on every OS: `['clone', 'hardlink',
+   * 'copy']` (clones keep the store safe from edits: pnpm 11's and uv's default),
+   * `['hardlink', 'symlink', 'copy']`, `['clone', 'copy']`. Each method is tried in turn while
+   * the one before is not supported between the two places (see `fallback`); no `copy` is added
+   * at the end, so a list without it can fail. One to four methods, none twice. `'reflink'` is
+   * another name for `'clone'`, here and in lists.
    * @default 'auto'
+   * @example
+   * ```ts
+   * await linkFile(src, dest, { method: ['clone', 'hardlink', 'copy'] })
+   * ```
    */
-  method?: 'auto' | LinkMethod
+  method?: 'auto' | MethodName | readonly MethodName[]
   /**
    * When a method fails with an error that means "not supported between these two places"
-   * (EXDEV; EPERM, ENOTSUP, ENOSYS or EINVAL for clone; ...), move on: along `auto`'s chain,
-   * or from `clone`, `hardlink` and `symlink` to `copy`. What failed is remembered per
-   * (source mount, destination mount) for the life of the process, and `auto` skips it (still
-   * listed in `fallbacks`); a named method is always tried. Real errors (ENOENT,
-   * EACCES, ENOSPC, EIO, ...) are always thrown. `false` is strict mode: the named method or an
-   * error (it needs a named method).
+   * (EXDEV; EPERM, ENOTSUP, ENOSYS or EINVAL for clone; ...), move on: along `auto`'s chain or
+   * your list, or from a named `clone`, `hardlink` or `symlink` to `copy`. What failed is
+   * remembered per (source mount, destination mount) for the life of the process, and `auto`
+   * and lists skip it (still listed in `fallbacks`), all but the last method; a single named
+   * method is always tried. A hard link refused for one file only (Linux's
+   * `fs.protected_hardlinks` for a file of another user, EPERM; a OneDrive folder on Windows) moves on
+   * for that file and is not remembered (`linkRefused`). Real errors (ENOENT, EACCES, ENOSPC,
+   * EIO, ...) are always thrown. `false` is strict mode: the named method or an error (it needs
+   * one named method: `auto` and lists are chains).
    * @default true
    */
   fallback?: boolean
@@ -59,10 +76,19 @@ export type Normalized = NativeLinkOptions
  * "The binding").
  */
 export function packFlags(o: Normalized): number {
-  return METHODS.indexOf(o.method) | (o.fallback ? 8 : 0) | (ON_LINK_LIMIT.indexOf(o.onLinkLimit) << 4) | (IF_EXISTS.indexOf(o.ifExists) << 6)
+  return packMethod(o.method) | (o.fallback ? 8 : 0) | (ON_LINK_LIMIT.indexOf(o.onLinkLimit) << 4) | (IF_EXISTS.indexOf(o.ifExists) << 6)
 }
 
-const METHODS: Array<NativeLinkOptions['method']> = ['auto', 'clone', 'hardlink', 'copy', 'symlink']
+/** Bits 0-2 the method (5: a list), and a list in 3 bits a method from bit 8. */
+function packMethod(method: Normalized['method']): number {
+  if (typeof method === 'string') return METHODS.indexOf(method)
+  let bits = 0
+  for (let i = method.length - 1; i >= 0; i--) bits = (bits << 3) | METHODS.indexOf(method[i])
+  return 5 | (bits << 8)
+}
+
+const METHODS = ['auto', 'clone', 'hardlink', 'copy', 'symlink'] as const
+const NAMES: MethodName[] = ['clone', 'hardlink', 'copy', 'symlink', 'reflink']
 const ON_LINK_LIMIT: Array<NativeLinkOptions['onLinkLimit']> = ['reset', 'copy', 'error']
 const IF_EXISTS: Array<NativeLinkOptions['ifExists']> = ['error', 'replace', 'keep']
 
@@ -93,13 +119,39 @@ function oneOf<T extends string>(value: unknown, name: string, allowed: T[], fal
   return value as T
 }
 
+/** `options.method`: `'auto'`, one method or a list of them, with `'reflink'` made `'clone'`. */
+function methodOf(value: unknown, caller: Function): Normalized['method'] {
+  const canonical = (m: MethodName): LinkMethod => (m === 'reflink' ? 'clone' : m)
+  const names = NAMES.map((n) => `'${n}'`).join(', ')
+  if (value === undefined || value === 'auto') return 'auto'
+  if (!Array.isArray(value)) {
+    if (typeof value !== 'string' || !(NAMES as string[]).includes(value)) {
+      throw invalidArgValue('options.method', value, `must be 'auto', one of ${names}, or a list of them`, caller)
+    }
+    return canonical(value as MethodName)
+  }
+  const shown = `[${value.map((v) => (typeof v === 'string' ? `'${v}'` : String(v))).join(', ')}]`
+  const bad = (reason: string) => invalidArgValue('options.method', shown, reason, caller)
+  if (value.length === 0) throw bad('must not be an empty list')
+  const list: LinkMethod[] = []
+  for (const v of value) {
+    if (typeof v !== 'string' || !(NAMES as string[]).includes(v)) {
+      throw bad(`must list methods among ${names}`)
+    }
+    const m = canonical(v as MethodName)
+    if (list.includes(m)) throw bad(`must not name a method twice ('${m}')`)
+    list.push(m)
+  }
+  return list
+}
+
 export function normalize(options: unknown, caller: Function): Normalized {
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object') {
     throw invalidArgType('options', 'of type object', options, caller)
   }
   const o = options as Record<string, unknown>
-  const method = oneOf(o.method, 'options.method', METHODS, 'auto', caller)
+  const method = methodOf(o.method, caller)
   const onLinkLimit = oneOf(o.onLinkLimit, 'options.onLinkLimit', ON_LINK_LIMIT, 'reset', caller)
   const ifExists = oneOf(o.ifExists, 'options.ifExists', IF_EXISTS, 'error', caller)
   let fallback = true
@@ -114,6 +166,14 @@ export function normalize(options: unknown, caller: Function): Normalized {
       'options.fallback',
       false,
       "needs a named method: 'auto' always moves along its chain",
+      caller,
+    )
+  }
+  if (!fallback && Array.isArray(method)) {
+    throw invalidArgValue(
+      'options.fallback',
+      false,
+      'needs a named method: a list of methods is already the chain to move along',
       caller,
     )
   }

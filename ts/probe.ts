@@ -1,14 +1,27 @@
-import { randomBytes } from 'node:crypto'
-import { rmSync, statSync, writeFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
-import { type FsInfo, fsInfoSync } from './cache.js'
-import { clearFallbackMemo, linkFileSync } from './index.js'
-import { type LinkMethod, type PathLike, toPath } from './options.js'
+import { resolve } from 'node:path'
+import { addon } from './addon.js'
+import type { FsInfo } from './cache.js'
+import { rethrow } from './errors.js'
+import { type PathLike, toPath } from './options.js'
+
+type Method = 'hardlink' | 'clone' | 'symlink' | 'copy'
 
 /** Whether a method works between two places, and the code that said no. */
 export interface MethodProbe {
-  works: boolean
+  /** `null`: not tried, because there was no file to try with (see {@link ProbeResult.source}). */
+  works: boolean | null
   code: string | null
+}
+
+/** The cache file the methods were tried with. */
+export interface ProbeSource {
+  path: string
+  /**
+   * `true`: the cache had no non-empty file, so the probe made a small temp file there (a name
+   * `cleanTemp` recognizes) and removed it after. `false`: an existing file of the cache, only
+   * read and linked from.
+   */
+  temp: boolean
 }
 
 export interface ProbeResult {
@@ -16,70 +29,104 @@ export interface ProbeResult {
   target: FsInfo & { dir: string }
   /** Hard links (and, on most systems, clones) need both on one device. */
   sameDevice: boolean
-  methods: Record<LinkMethod, MethodProbe>
-  /** What `method: 'auto'` chose, and what it tried first that did not work. */
-  auto: { method: LinkMethod | 'none'; fallbacks: Array<{ method: LinkMethod; code: string }> }
+  /**
+   * The file tried with; `null` when the cache has no non-empty file within the first 4,096
+   * directory entries and no temp file could be made there (read-only): then nothing was tried.
+   */
+  source: ProbeSource | null
+  /**
+   * Whether this process may make files where a reset would (the source's directory, else the
+   * cache directory), asked without writing (`access(W_OK)` on Unix). Resets need it.
+   */
+  cacheWritable: boolean
+  /** When not writable, the code that says so: `'EROFS'` (read-only mount), `'EACCES'`, ... */
+  cacheWriteError: string | null
+  /**
+   * What a hard link at the link limit will do here: `'reset'` (the entry is replaced by a fresh
+   * copy and linked), or `'copy-readonly-cache'` (the cache cannot be written, so each file
+   * past the limit gets a copy of its own: see `linkFile`'s `linkLimit`).
+   */
+  atLinkLimit: 'reset' | 'copy-readonly-cache'
+  methods: { hardlink: MethodProbe; clone: MethodProbe; symlink: MethodProbe; copy: MethodProbe }
+  /**
+   * What `method: 'auto'` would pick here, worked out from `methods` in its order on this OS;
+   * the methods it would move past as unsupported here (EXDEV, ENOTSUP, ...), with their codes;
+   * and `error`, the method whose failure is not of that kind (EROFS, EACCES, ...), with which
+   * `linkFile` would fail (`method` is then `'none'`).
+   */
+  auto: {
+    method: Method | 'none'
+    fallbacks: Array<{ method: Method; code: string }>
+    error: { method: Method; code: string } | null
+  }
 }
 
-const METHODS: LinkMethod[] = ['hardlink', 'clone', 'symlink', 'copy']
-
 /**
- * Finds out what works between a cache directory and a target directory by trying it: a small
- * temp file is made in `cacheDir` and materialized into `targetDir` by each method, then
- * everything is removed (the temp names are the ones `cleanTemp` recognizes). This answers
+ * Finds out what works between a cache directory and a target directory by trying it, without
+ * writing into the cache: an existing non-empty file of the cache (the first found in a short
+ * walk: a pnpm store's `files/xx/...`, a uv cache's `archive-v0/...`) is materialized into
+ * `targetDir` by each method under temp names (ones `cleanTemp` recognizes), all removed after.
+ * Only a cache without any such file gets a temp file of its own, when it is writable. Answers
  * "why did it copy?": a different device (EXDEV, common with Docker volumes and CI caches), a
- * filesystem without clones, and so on. Clears the process's fallback memo.
+ * filesystem without clones, a read-only cache (`cacheWritable`), and so on. The methods are
+ * tried one by one, never through `linkFile`: what the process learned about methods that do not
+ * work (the fallback memo) is neither read nor changed. Runs on libuv's pool, as `fs` calls do.
  *
  * @example
  * ```ts
  * const p = await probe('/cache', '/app/node_modules')
  * p.auto.method      // 'copy'
  * p.auto.fallbacks   // [{ method: 'hardlink', code: 'EXDEV' }, { method: 'clone', code: 'EXDEV' }]
+ * p.cacheWritable    // false: at the link limit, files get copies ('copy-readonly-cache')
  * ```
  */
 export async function probe(cacheDir: PathLike, targetDir: PathLike): Promise<ProbeResult> {
-  return probeSync(cacheDir, targetDir)
+  const [cache, target] = dirs(cacheDir, targetDir, probe)
+  try {
+    return result(cache, target, await addon().probe(cache, target))
+  } catch (e) {
+    rethrow(e, probe)
+  }
 }
 
 /** The synchronous twin of {@link probe}. */
 export function probeSync(cacheDir: PathLike, targetDir: PathLike): ProbeResult {
-  const cache = resolve(String(toPath(cacheDir, 'cacheDir', probeSync)))
-  const target = resolve(String(toPath(targetDir, 'targetDir', probeSync)))
-  for (const dir of [cache, target]) statSync(dir) // ENOENT/ENOTDIR in Node's words
-  const temp = (dir: string, what: string) =>
-    join(dir, `.${what}.cachelink-${process.pid}-${randomBytes(8).toString('hex')}`)
-  const src = temp(cache, 'probe')
-  const made: string[] = []
+  const [cache, target] = dirs(cacheDir, targetDir, probeSync)
   try {
-    writeFileSync(src, 'cachelink probe\n', { flag: 'wx' })
-    made.push(src)
-    const dest = (what: string) => {
-      const d = temp(target, `probe-${what}`)
-      made.push(d)
-      return d
-    }
-    clearFallbackMemo()
-    const auto = linkFileSync(src, dest('auto'))
-    const methods = {} as Record<LinkMethod, MethodProbe>
-    for (const method of METHODS) {
-      try {
-        linkFileSync(src, dest(method), { method, fallback: false })
-        methods[method] = { works: true, code: null }
-      } catch (e) {
-        methods[method] = { works: false, code: (e as NodeJS.ErrnoException).code ?? String(e) }
-      }
-    }
-    const c = fsInfoSync(cache)
-    const t = fsInfoSync(target)
-    return {
-      cache: { dir: cache, ...c },
-      target: { dir: target, ...t },
-      sameDevice: c.device === t.device,
-      methods,
-      auto: { method: auto.method, fallbacks: auto.fallbacks },
-    }
-  } finally {
-    for (const p of made) rmSync(p, { force: true })
-    clearFallbackMemo()
+    return result(cache, target, addon().probeSync(cache, target))
+  } catch (e) {
+    rethrow(e, probeSync)
+  }
+}
+
+function dirs(cacheDir: PathLike, targetDir: PathLike, caller: Function): [string, string] {
+  const cache = resolve(String(toPath(cacheDir, 'cacheDir', caller)))
+  const target = resolve(String(toPath(targetDir, 'targetDir', caller)))
+  return [cache, target]
+}
+
+/** What the addon answers (`NativeProbe`, checked in `binding-types.ts`): the facade adds the rest. */
+export interface NativeProbeResult {
+  cache: FsInfo
+  target: FsInfo
+  source: ProbeResult['source']
+  cacheWritable: boolean
+  cacheWriteError: string | null
+  atLinkLimit: ProbeResult['atLinkLimit']
+  methods: ProbeResult['methods']
+  auto: ProbeResult['auto']
+}
+
+function result(cache: string, target: string, n: NativeProbeResult): ProbeResult {
+  return {
+    cache: { dir: cache, ...n.cache },
+    target: { dir: target, ...n.target },
+    sameDevice: n.cache.device === n.target.device,
+    source: n.source,
+    cacheWritable: n.cacheWritable,
+    cacheWriteError: n.cacheWriteError,
+    atLinkLimit: n.atLinkLimit,
+    methods: n.methods,
+    auto: n.auto,
   }
 }

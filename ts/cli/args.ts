@@ -1,7 +1,7 @@
 // Option values: parsed and checked once here, so a bad value is a usage error (exit 2) with
 // one clear line, before anything is touched.
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import type { LinkMethod, LinkOptions } from '../options.js'
+import type { LinkOptions, MethodName } from '../options.js'
 
 export function integer(min: number, what = 'an integer') {
   return (value: string): number => {
@@ -43,8 +43,11 @@ export function withOutputOptions(cmd: Command): Command {
 export function withLinkOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('--method <method>', 'how to materialize files')
-        .choices(['auto', 'clone', 'hardlink', 'copy', 'symlink'])
+      new Option(
+        '--method <method>',
+        'how to materialize files: auto, clone (or reflink), hardlink, copy, symlink, or an order to try them in, such as clone,hardlink,copy',
+      )
+        .argParser(methodArg)
         .default('auto'),
     )
     .option('--no-fallback', 'fail instead of falling back to the next method')
@@ -59,8 +62,26 @@ export function withLinkOptions(cmd: Command): Command {
     )
 }
 
+const METHOD_NAMES: MethodName[] = ['clone', 'reflink', 'hardlink', 'copy', 'symlink']
+
+/** `--method`: `auto`, one method, or a comma-separated list of them (none twice). */
+export function methodArg(value: string): LinkFlags['method'] {
+  if (value === 'auto') return 'auto'
+  const list = value.split(',').map((m) => m.trim())
+  const seen = new Set<string>()
+  for (const m of list) {
+    if (!(METHOD_NAMES as string[]).includes(m)) {
+      throw new InvalidArgumentError(`expected auto, ${METHOD_NAMES.join(', ')} or a comma-separated list of them, got '${m}'.`)
+    }
+    const canonical = m === 'reflink' ? 'clone' : m
+    if (seen.has(canonical)) throw new InvalidArgumentError(`'${canonical}' is named twice.`)
+    seen.add(canonical)
+  }
+  return list.length === 1 ? (list[0] as MethodName) : (list as MethodName[])
+}
+
 export interface LinkFlags {
-  method: 'auto' | LinkMethod
+  method: 'auto' | MethodName | MethodName[]
   fallback: boolean
   maxLinks?: number
   onLinkLimit: 'reset' | 'copy' | 'error'

@@ -9,6 +9,9 @@ export interface ImportFlags extends LinkFlags {
   into: string
   threads?: number
   atomic: boolean
+  onExisting: 'merge' | 'replace' | 'skip-if-linked' | 'error'
+  keep?: string[]
+  onConflict: 'error' | 'first' | 'last'
 }
 
 /** An error about the index file's content, in the CLI's one-line form. */
@@ -53,6 +56,9 @@ export async function importCommand(flags: ImportFlags, out: Output, signal: Abo
     ...linkOptions(flags),
     threads: flags.threads,
     atomic: flags.atomic,
+    onExisting: flags.onExisting,
+    keep: flags.keep,
+    onConflict: flags.onConflict,
     signal,
     onProgress: (p: { done: number; total: number }) => bar.update(p.done, p.total),
   }

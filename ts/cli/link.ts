@@ -7,6 +7,7 @@ export async function linkCommand(src: string, dest: string, flags: LinkFlags, o
   out.result({ src, dest, ...r }, () => {
     const lines = [`${r.method}: ${src} -> ${dest}`]
     for (const f of r.fallbacks) lines.push(`  ${f.method} did not work here (${f.code})`)
+    if (r.linkRefused) lines.push(`  the hard link of this file was refused (${r.linkRefused})`)
     if (r.linkLimit === 'reset') lines.push('  the cache entry was at the link limit and was reset')
     if (r.linkLimit === 'copy') lines.push('  the cache entry was at the link limit: copied')
     if (r.linkLimit === 'copy-readonly-cache') {

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { duration, examples, fraction, integer, type LinkFlags, withLinkOptions, withOutputOptions } from './args.js'
 import { cleanCommand } from './clean.js'
 import { demoCommand } from './demo.js'
-import { importCommand } from './import.js'
+import { importCommand, type ImportFlags } from './import.js'
 import { linkCommand } from './link.js'
 import type { OutputOptions } from './output.js'
 import { probeCommand } from './probe.js'
@@ -92,13 +92,23 @@ export function program(): Command {
           .requiredOption('--into <dir>', 'the destination directory'),
       )
         .option('--threads <n>', 'worker threads (default: the number of cores)', integer(1))
-        .option('--no-atomic', 'write into the destination directly instead of a stage renamed into place'),
+        .option('--no-atomic', 'write into the destination directly instead of a stage renamed into place')
+        .addOption(
+          new Option('--on-existing <what>', 'when the destination directory exists')
+            .choices(['merge', 'replace', 'skip-if-linked', 'error'])
+            .default('merge'),
+        )
+        .option('--keep <path...>', "with --on-existing replace: paths carried over from the old tree (e.g. node_modules)")
+        .addOption(
+          new Option('--on-conflict <what>', 'when two entries name the same file').choices(['error', 'first', 'last']).default('error'),
+        ),
     ),
     [
       'cachelink import --from ~/.cache/uv/archive-v0/abc --into .venv/lib/python3.12/site-packages/pkg',
       'cachelink import --from index.json --into node_modules/foo --max-links 177',
+      'cachelink import --from index.json --into node_modules/foo --on-existing replace --keep node_modules',
     ],
-  ).action((o: OutputOptions & LinkFlags & { from: string; into: string; threads?: number; atomic: boolean }) => {
+  ).action((o: OutputOptions & ImportFlags) => {
     return run('import', o, (out, signal) => importCommand(o, out, signal))
   })
 

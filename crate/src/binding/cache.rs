@@ -1,15 +1,16 @@
-//! The exports that look after a cache rather than fill one: `fsInfo`, `scan`, `clean` (and
-//! their sync twins). Paths come back both as raw bytes (a Buffer, which Node's fs and every
-//! cachelink call accept) and as a display string (`engine::scan::display`), so a name that is
-//! not UTF-8 can be shown and still be acted on.
+//! The exports that look after a cache rather than fill one: `fsInfo` (a `Task` on libuv's
+//! pool, `probe::Short`), `scan`, `clean` (and their sync twins). Paths come back both as raw
+//! bytes (a Buffer, which Node's fs and every cachelink call accept) and as a display string
+//! (`engine::scan::display`), so a name that is not UTF-8 can be shown and still be acted on.
 
 use super::control::Control;
+use super::probe::Short;
 use super::{run, settle, to_path};
 use crate::engine::error::Error;
 use crate::engine::fsinfo::{self, LinkMaxFrom};
 use crate::engine::scan::{self, Cleaned, Leftover, Scan, Unrecognized, Why, BUCKETS};
 use crate::engine::temp;
-use napi::bindgen_prelude::{Buffer, Either, Object};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Object};
 use napi::Env;
 use napi_derive::napi;
 use std::path::{Path, PathBuf};
@@ -31,12 +32,8 @@ pub struct FsInfo {
     pub link_max_from: LinkMaxSource,
 }
 
-#[napi(catch_unwind)]
-pub fn fs_info(env: Env, path: Either<String, Buffer>) -> napi::Result<FsInfo> {
-    let path = to_path(path, "path")?;
-    let fi = fsinfo::fs_info(&path).map_err(|e| Error::io(&e, "stat", &path, None));
-    let fi = settle(&env, fi)?;
-    Ok(FsInfo {
+pub fn fs_info_to_js(fi: fsinfo::FsInfo) -> FsInfo {
+    FsInfo {
         fs_type: fi.fs_type,
         source: fi.source,
         device: fi.device as f64,
@@ -46,7 +43,29 @@ pub fn fs_info(env: Env, path: Either<String, Buffer>) -> napi::Result<FsInfo> {
             LinkMaxFrom::FsType => LinkMaxSource::Fstype,
             LinkMaxFrom::Unknown => LinkMaxSource::Unknown,
         },
-    })
+    }
+}
+
+fn fs_info_of(path: &Path) -> Result<fsinfo::FsInfo, Error> {
+    fsinfo::fs_info(path).map_err(|e| Error::io(&e, "stat", path, None))
+}
+
+/// The filesystem of `path`: a few system calls, as a `Task` on libuv's pool (`Short`).
+#[napi(catch_unwind, ts_return_type = "Promise<FsInfo>")]
+pub fn fs_info(
+    path: Either<String, Buffer>,
+) -> napi::Result<AsyncTask<Short<fsinfo::FsInfo, FsInfo>>> {
+    let path = to_path(path, "path")?;
+    Ok(AsyncTask::new(Short::new(
+        move || fs_info_of(&path),
+        fs_info_to_js,
+    )))
+}
+
+#[napi(catch_unwind)]
+pub fn fs_info_sync(env: Env, path: Either<String, Buffer>) -> napi::Result<FsInfo> {
+    let path = to_path(path, "path")?;
+    settle(&env, fs_info_of(&path)).map(fs_info_to_js)
 }
 
 /// A path found under a cache: as shown (`\xNN` for bytes that are not UTF-8), its raw bytes,

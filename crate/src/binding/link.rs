@@ -4,7 +4,7 @@
 use super::{js_error, panic_error, settle, to_path, LinkMethod};
 use crate::engine::error::Error;
 use crate::engine::link::{self, IfExists, LinkLimit, OnLinkLimit, Options, Outcome};
-use crate::engine::method::{Method, Requested};
+use crate::engine::method::{Chain, Method, Requested};
 use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::{Buffer, Either};
 use napi::{Env, Task};
@@ -39,7 +39,8 @@ pub enum IfExistsOption {
 /// The link options, every one present (the facade fills in the defaults).
 #[napi(object)]
 pub struct NativeLinkOptions {
-    pub method: RequestedMethod,
+    /// `auto`, one method, or the caller's ordered list (`reflink` already made `clone`).
+    pub method: Either<RequestedMethod, Vec<LinkMethod>>,
     pub fallback: bool,
     pub on_link_limit: OnLinkLimitOption,
     /// 0: none.
@@ -47,24 +48,41 @@ pub struct NativeLinkOptions {
     pub if_exists: IfExistsOption,
 }
 
+fn engine_method(m: &LinkMethod) -> Method {
+    match m {
+        LinkMethod::Clone => Method::Clone,
+        LinkMethod::Hardlink => Method::Hardlink,
+        LinkMethod::Copy => Method::Copy,
+        LinkMethod::Symlink => Method::Symlink,
+    }
+}
+
 impl NativeLinkOptions {
     pub fn engine(&self) -> napi::Result<Options> {
-        let method = match self.method {
-            RequestedMethod::Auto => Requested::Auto,
-            RequestedMethod::Clone => Requested::Only(Method::Clone),
-            RequestedMethod::Hardlink => Requested::Only(Method::Hardlink),
-            RequestedMethod::Copy => Requested::Only(Method::Copy),
-            RequestedMethod::Symlink => Requested::Only(Method::Symlink),
+        let invalid = |what: String| napi::Error::new(napi::Status::InvalidArg, what);
+        let method = match &self.method {
+            Either::A(RequestedMethod::Auto) => Requested::Auto,
+            Either::A(RequestedMethod::Clone) => Requested::Only(Method::Clone),
+            Either::A(RequestedMethod::Hardlink) => Requested::Only(Method::Hardlink),
+            Either::A(RequestedMethod::Copy) => Requested::Only(Method::Copy),
+            Either::A(RequestedMethod::Symlink) => Requested::Only(Method::Symlink),
+            Either::B(list) => {
+                let methods: Vec<Method> = list.iter().map(engine_method).collect();
+                let chain = Chain::of(&methods).ok_or_else(|| {
+                    invalid("Invalid \"method\": a list of one to four methods, none twice".into())
+                })?;
+                if !self.fallback {
+                    return Err(invalid(
+                        "Invalid \"fallback\": false with a list of methods".into(),
+                    ));
+                }
+                Requested::List(chain)
+            }
         };
         let max_links = match self.max_links {
             0 => None,
             n if n >= 2 => Some(n as u64),
-            n => {
-                return Err(napi::Error::new(
-                    napi::Status::InvalidArg,
-                    format!("Invalid \"maxLinks\": {n}"),
-                ))
-            }
+            n => return Err(invalid(format!("Invalid \"maxLinks\": {n}"))),
         };
         Ok(Options {
             method,
@@ -116,6 +134,7 @@ pub struct LinkResult {
     pub link_limit: Option<LinkLimitOutcome>,
     pub reset_error: Option<String>,
     pub fallbacks: Vec<Fallback>,
+    pub link_refused: Option<String>,
 }
 
 impl From<Outcome> for LinkResult {
@@ -149,6 +168,7 @@ impl From<Outcome> for LinkResult {
                     code: code.to_string(),
                 })
                 .collect(),
+            link_refused: o.link_refused.map(str::to_string),
         }
     }
 }
@@ -157,8 +177,10 @@ impl From<Outcome> for LinkResult {
 /// benchmark showed it is worth it: an options object and a result object cost about 30
 /// Node-API calls per file, and `linkFile` at 64 in flight fell from 83k to 60k files/s
 /// (README, "The binding"). Bits 0-2 the method (0 auto, 1 clone, 2 hardlink, 3 copy,
-/// 4 symlink), bit 3 fallback, bits 4-5 onLinkLimit (0 reset, 1 copy, 2 error), bits 6-7
-/// ifExists (0 error, 1 replace, 2 keep). `maxLinks` 0 means none. `ts/options.ts` packs them.
+/// 4 symlink, 5 a list), bit 3 fallback, bits 4-5 onLinkLimit (0 reset, 1 copy, 2 error), bits
+/// 6-7 ifExists (0 error, 1 replace, 2 keep); with a list, bits 8-19 its methods, 3 bits each
+/// from bit 8 (1 clone, 2 hardlink, 3 copy, 4 symlink), 0 after the last. `maxLinks` 0 means
+/// none. `ts/options.ts` packs them.
 fn packed_options(flags: u32, max_links: i64) -> napi::Result<Options> {
     let bad = || {
         napi::Error::new(
@@ -167,11 +189,12 @@ fn packed_options(flags: u32, max_links: i64) -> napi::Result<Options> {
         )
     };
     let method = match flags & 7 {
-        0 => RequestedMethod::Auto,
-        1 => RequestedMethod::Clone,
-        2 => RequestedMethod::Hardlink,
-        3 => RequestedMethod::Copy,
-        4 => RequestedMethod::Symlink,
+        0 => Either::A(RequestedMethod::Auto),
+        1 => Either::A(RequestedMethod::Clone),
+        2 => Either::A(RequestedMethod::Hardlink),
+        3 => Either::A(RequestedMethod::Copy),
+        4 => Either::A(RequestedMethod::Symlink),
+        5 => Either::B(packed_list(flags >> 8).ok_or_else(bad)?),
         _ => return Err(bad()),
     };
     let on_link_limit = match (flags >> 4) & 3 {
@@ -186,7 +209,7 @@ fn packed_options(flags: u32, max_links: i64) -> napi::Result<Options> {
         2 => IfExistsOption::Keep,
         _ => return Err(bad()),
     };
-    if flags >= 256 {
+    if flags >= 1 << 20 || (flags & 7 != 5 && flags >= 1 << 8) {
         return Err(bad());
     }
     NativeLinkOptions {
@@ -199,7 +222,24 @@ fn packed_options(flags: u32, max_links: i64) -> napi::Result<Options> {
     .engine()
 }
 
-/// The common outcome (no fallback, no read-only cache) as one number, for the same reason:
+/// A list of methods, 3 bits each from the lowest, ended by 0 (or the fourth); `None` for a
+/// number that is not one.
+fn packed_list(mut bits: u32) -> Option<Vec<LinkMethod>> {
+    let mut list = Vec::new();
+    while bits & 7 != 0 {
+        list.push(match bits & 7 {
+            1 => LinkMethod::Clone,
+            2 => LinkMethod::Hardlink,
+            3 => LinkMethod::Copy,
+            4 => LinkMethod::Symlink,
+            _ => return None,
+        });
+        bits >>= 3;
+    }
+    (bits == 0).then_some(list)
+}
+
+/// The common outcome (no fallback, no read-only cache, no refused link) as one number, for the same reason:
 /// `method + 8 * linkLimit`, method 0 none, 1 clone, 2 hardlink, 3 copy, 4 symlink; linkLimit
 /// 0 none, 1 reset, 2 copy. Anything else comes as the full `LinkResult`.
 fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
@@ -217,7 +257,9 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
         Some(LinkLimit::CacheReadOnly(_)) => None,
     };
     match limit {
-        Some(limit) if o.fallbacks.is_empty() => Either::A(method + 8 * limit),
+        Some(limit) if o.fallbacks.is_empty() && o.link_refused.is_none() => {
+            Either::A(method + 8 * limit)
+        }
         _ => Either::B(o.into()),
     }
 }

@@ -7,6 +7,7 @@
 //! - `link`: `linkFile`, `resetEntry` (one file: a `Task` on libuv's pool, like `fs`).
 //! - `import`: `importFiles`, `importTree` (long: cachelink's own pool, `run::spawn`).
 //! - `cache`: `fsInfo`, `scan`, `clean`.
+//! - `probe`: `probe` (short: a `Task` on libuv's pool, as `fsInfo` is).
 //! - `control`: the `Control` a long call shares with the facade (progress, abort, commit).
 //!
 //! Failures of the engine become an `Error` with `code`, `raw` (the OS number), `syscall`,
@@ -20,6 +21,7 @@ mod cache;
 mod control;
 mod import;
 mod link;
+mod probe;
 mod run;
 
 use crate::engine::error::Error;

@@ -20,7 +20,7 @@ use super::error::{Error, Result};
 use super::existing;
 use super::link::{source, IfExists, LinkLimit, Materialize, Options};
 use super::memo;
-use super::method::{chain, Method};
+use super::method::{chain, Chain, Method};
 use super::pool;
 use super::temp;
 use crate::errno;
@@ -350,7 +350,7 @@ impl Target {
             entries,
             opts: &link,
             methods,
-            mutable_methods: without_links(methods),
+            mutable_methods: methods.without_links(),
             fresh: self.fresh,
             dest_mount: OnceLock::new(),
             staged: self.stage.is_some(),
@@ -579,9 +579,9 @@ struct Work<'a> {
     linked: AtomicBool,
     entries: &'a [Entry],
     opts: &'a Options,
-    methods: &'static [Method],
+    methods: Chain,
     /// The chain for mutable entries: no links.
-    mutable_methods: &'static [Method],
+    mutable_methods: Chain,
     /// The root was created by this import: every target is on the root's mount.
     fresh: bool,
     /// The root's mount (`sys::mount_key`), looked up once when the careful path first needs it.
@@ -712,6 +712,7 @@ impl Work<'_> {
                 for &(method, code) in &outcome.fallbacks {
                     c.fallback(method, code, 1);
                 }
+                c.link_refused_copies += u64::from(outcome.link_refused.is_some());
                 match &outcome.link_limit {
                     Some(LinkLimit::Reset) => c.resets += 1,
                     Some(LinkLimit::Copied) => c.link_limit_copies += 1,
@@ -743,15 +744,6 @@ impl Work<'_> {
                 Ok(())
             }
         }
-    }
-}
-
-/// The methods of `methods` that give a file of its own (clone, copy), copy last.
-fn without_links(methods: &'static [Method]) -> &'static [Method] {
-    if methods.contains(&Method::Clone) {
-        &[Method::Clone, Method::Copy]
-    } else {
-        &[Method::Copy]
     }
 }
 

@@ -168,11 +168,11 @@ pub fn settle(
     Ok((kept, conflicts))
 }
 
-/// The directory part of a relative path's bytes (empty for a bare name). Entry paths are
-/// built by `PathBuf::push`, so their separator is the OS's.
+/// The directory part of a relative path's bytes (empty for a bare name): up to the last `/`,
+/// or on Windows a backslash too (entry paths are built by `PathBuf::push`, which joins with it).
 fn parent(path: &[u8]) -> &[u8] {
-    let sep = std::path::MAIN_SEPARATOR as u8;
-    match path.iter().rposition(|&b| b == sep) {
+    let sep = |b: u8| b == b'/' || (cfg!(windows) && b == b'\\');
+    match path.iter().rposition(|&b| sep(b)) {
         Some(at) => &path[..at],
         None => &[],
     }

@@ -4,7 +4,7 @@
 use super::error::{Error, Result};
 use super::lock;
 use super::memo::{self, State};
-use super::method::{chain, classify, Class, Method, Requested};
+use super::method::{chain, classify, refusal_code, Chain, Class, Method, Requested};
 use super::reset::{self, Reset};
 use super::temp;
 use crate::errno;
@@ -69,8 +69,14 @@ pub struct Outcome {
     pub method: Option<Method>,
     pub link_limit: Option<LinkLimit>,
     /// Methods tried first that do not work between these two places, with the code that said
-    /// so. Empty when the memo already knew and skipped them.
+    /// so; with `auto` or a list, also those the memo already knew and skipped (with the code
+    /// they failed with then).
     pub fallbacks: Vec<(Method, &'static str)>,
+    /// The code that refused this file's hard link (EPERM from Linux's `protected_hardlinks` for
+    /// a file of another user; on Windows ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS, a OneDrive
+    /// folder) when the file was then placed by the next method of the chain; `None` otherwise.
+    /// Not a fallback: nothing is remembered, the next file is linked if it can be.
+    pub link_refused: Option<&'static str>,
 }
 
 impl Outcome {
@@ -79,6 +85,7 @@ impl Outcome {
             method: None,
             link_limit: None,
             fallbacks: Vec::new(),
+            link_refused: None,
         }
     }
 }
@@ -196,7 +203,7 @@ pub(crate) struct Materialize<'a> {
     pub src: &'a Path,
     pub meta: &'a Metadata,
     pub opts: &'a Options,
-    pub methods: &'static [Method],
+    pub methods: Chain,
     /// The destination's mount (`sys::mount_key`) when the caller knows it (a batch into a
     /// fresh directory: every target is under it); looked up from the target's parent otherwise.
     pub dest_mount: Option<u64>,
@@ -246,11 +253,7 @@ impl Materialize<'_> {
 
     /// Creates `target`, which must not exist, walking the method chain.
     pub fn create(&self, target: &Path) -> Result<Outcome> {
-        let mut outcome = Outcome {
-            method: None,
-            link_limit: None,
-            fallbacks: Vec::new(),
-        };
+        let mut outcome = Outcome::kept();
         // Empty files are created, not linked: the empty file is the most linked content of
         // any store and would hit the limit first (ostree does the same). A symlink costs the
         // entry no link, so it stays a symlink.
@@ -275,12 +278,12 @@ impl Materialize<'_> {
         if memo::any_unsupported_from(src_id.dev) {
             pair = mounts();
         }
-        // Only `auto` skips what the memo knows not to work, and says so in `fallbacks`: a
+        // `auto` and lists skip what the memo knows not to work, and say so in `fallbacks`: a
         // method the caller named is always tried.
-        let auto = self.opts.method == Requested::Auto;
+        let skips = self.opts.method.skips_known_failures();
         for (i, &method) in self.methods.iter().enumerate() {
             let last = i + 1 == self.methods.len();
-            if auto && !last {
+            if skips && !last {
                 if let Some(code) = pair.and_then(|p| memo::unsupported(p, method)) {
                     outcome.fallbacks.push((method, code));
                     continue;
@@ -313,22 +316,34 @@ impl Materialize<'_> {
                     outcome.method = Some(done);
                     return Ok(outcome);
                 }
-                Err(e) if !last && classify(method, errno::CURRENT, &e) == Class::Unsupported => {
-                    let unknown_pair = pair.is_none();
-                    if unknown_pair {
-                        pair = mounts();
+                Err(e) if last => return Err(e),
+                Err(e) => match classify(
+                    method,
+                    errno::CURRENT,
+                    &e,
+                    sys::may_link(self.src, self.meta),
+                ) {
+                    // This file's link only: the next method places it, the memo is untouched.
+                    Class::Refused => {
+                        outcome.link_refused = Some(refusal_code(errno::CURRENT, &e));
                     }
-                    // Without the destination looked up before, a success from this source
-                    // device was noted only per device: a method that has worked from here
-                    // fails for this one file only, unless the devices differ (EXDEV).
-                    let sometimes =
-                        unknown_pair && !e.is("EXDEV") && memo::worked_from(src_id.dev, method);
-                    if let Some(p) = pair.filter(|_| !sometimes) {
-                        memo::set_unsupported(p, src_id.dev, method, e.code);
+                    Class::Unsupported => {
+                        let unknown_pair = pair.is_none();
+                        if unknown_pair {
+                            pair = mounts();
+                        }
+                        // Without the destination looked up before, a success from this source
+                        // device was noted only per device: a method that has worked from here
+                        // fails for this one file only, unless the devices differ (EXDEV).
+                        let sometimes =
+                            unknown_pair && !e.is("EXDEV") && memo::worked_from(src_id.dev, method);
+                        if let Some(p) = pair.filter(|_| !sometimes) {
+                            memo::set_unsupported(p, src_id.dev, method, e.code);
+                        }
+                        outcome.fallbacks.push((method, e.code));
                     }
-                    outcome.fallbacks.push((method, e.code));
-                }
-                Err(e) => return Err(e),
+                    Class::LinkLimit | Class::Real => return Err(e),
+                },
             }
         }
         // Unreachable in practice: the last method either returns or errors.

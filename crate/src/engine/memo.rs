@@ -5,9 +5,12 @@
 //! - `Unknown` → the method is tried.
 //! - `Works` after one success; a later "unsupported" failure then falls back for that file only
 //!   (a clone can fail on one file of a filesystem where it works for others) and the state stays.
-//! - `Unsupported` after a first "unsupported" failure, with the code that said so; `auto` skips
-//!   the method from then on and still reports it in `fallbacks` with that code. A method the
-//!   caller named is always tried (`link_file`).
+//! - `Unsupported` after a first "unsupported" failure, with the code that said so; `auto` and
+//!   method lists skip the method from then on (all but a chain's last) and still report it in
+//!   `fallbacks` with that code. A method the caller named alone is always tried (`link_file`).
+//! - A hard link refused for one file (`Class::Refused`: EPERM for a file of another user under
+//!   `protected_hardlinks`, Windows error 396) changes nothing here: it says nothing about the
+//!   next file.
 //!
 //! The key is the mount, not the device (`sys::mount_key`): a bind mount shares its filesystem's
 //! device, and one EXDEV between two mounts of one filesystem says nothing about links inside

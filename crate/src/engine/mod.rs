@@ -1,7 +1,8 @@
 //! The engine: plain Rust, no Node-API. `link::link_file` materializes one file; `batch` and
 //! `tree` many; `reset` is the link-limit reset; `method` and `memo` decide what to try;
 //! `paths` keeps batch entries inside their destination; `pool` is cachelink's own threads;
-//! `error` carries what failed; `wire` reads `importFiles`' entries.
+//! `error` carries what failed; `wire` reads `importFiles`' entries; `probe` tries every
+//! method between two places.
 
 pub mod batch;
 pub mod conflicts;
@@ -14,6 +15,7 @@ pub mod memo;
 pub mod method;
 pub mod paths;
 pub mod pool;
+pub mod probe;
 pub mod reset;
 pub mod scan;
 pub mod temp;

@@ -101,7 +101,7 @@ fn fill(
             }
             Err(e) => {
                 let err = Error::io(&e, "clone", entry, Some(tmp));
-                if classify(Method::Clone, errno::CURRENT, &err) == Class::Unsupported {
+                if classify(Method::Clone, errno::CURRENT, &err, true) == Class::Unsupported {
                     memo::set((dev, dev), Method::Clone, State::Unsupported);
                 }
             }

@@ -77,6 +77,7 @@ pub fn import_tree_pending(
     opts: &BatchOptions,
     ctl: &Control,
 ) -> Result<(Stats, Pending)> {
+    refuse_into_source(src, into)?;
     let entries = walk(src)?;
     if opts.link.method == Requested::Only(Method::Clone) {
         if let Some(done) = clone_whole(src, into, &entries, ctl) {
@@ -84,6 +85,53 @@ pub fn import_tree_pending(
         }
     }
     batch::import_pending(entries, into, opts, ctl)
+}
+
+/// `ERR_CACHELINK_INTO_SOURCE`: `into` is `src` or inside it, where the import would copy the
+/// tree into itself (Node's `fs.cp` refuses the same with `ERR_FS_CP_EINVAL`). Both are compared
+/// canonicalized, symlinks resolved; `into` need not exist yet: its nearest existing ancestor is
+/// canonicalized and the rest appended (`..` in the rest taken lexically). A `src` that cannot
+/// be canonicalized is left to `walk`, which says why.
+fn refuse_into_source(src: &Path, into: &Path) -> Result<()> {
+    let Ok(src_real) = fs::canonicalize(src) else {
+        return Ok(());
+    };
+    let Some(into_real) = canonical_maybe_missing(into) else {
+        return Ok(());
+    };
+    if into_real.starts_with(&src_real) {
+        return Err(Error::own(
+            "ERR_CACHELINK_INTO_SOURCE",
+            "cannot import a directory into itself or a subdirectory of itself",
+            src,
+            Some(into),
+        ));
+    }
+    Ok(())
+}
+
+/// `path` canonicalized where it exists, else its nearest existing ancestor canonicalized with
+/// the missing names appended.
+fn canonical_maybe_missing(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let absolute = std::path::absolute(path).ok()?;
+    let parts: Vec<Component> = absolute.components().collect();
+    for existing in (1..=parts.len()).rev() {
+        let Ok(mut real) = fs::canonicalize(parts[..existing].iter().collect::<PathBuf>()) else {
+            continue;
+        };
+        for part in &parts[existing..] {
+            match part {
+                Component::ParentDir => {
+                    real.pop();
+                }
+                Component::Normal(name) => real.push(name),
+                _ => {}
+            }
+        }
+        return Some(real);
+    }
+    None
 }
 
 /// One `clonefile` of the whole directory into a stage, to be renamed into place, when `into`
@@ -128,6 +176,33 @@ mod tests {
     use super::*;
     use crate::engine::link::Options;
     use std::sync::atomic::AtomicI32;
+
+    /// Into itself or below, by any spelling, before anything is written; beside it is fine.
+    /// (On Windows too, under Wine: canonical paths are `\\?\` paths there.)
+    #[test]
+    fn never_into_its_own_source() {
+        let dir = crate::testing::sandbox("into-self");
+        let src = dir.join("pkg");
+        fs::create_dir_all(src.join("lib")).unwrap();
+        for into in [
+            src.clone(),
+            src.join("lib"),
+            src.join("new").join("deeper"),
+            src.join("lib").join("..").join("x"),
+            dir.join("other").join("..").join("pkg").join("y"),
+        ] {
+            let err = refuse_into_source(&src, &into).unwrap_err();
+            assert_eq!(err.code, "ERR_CACHELINK_INTO_SOURCE", "{into:?}");
+            assert_eq!(
+                (err.path.as_path(), err.dest.as_deref()),
+                (src.as_path(), Some(into.as_path()))
+            );
+        }
+        for into in [dir.join("pkg2"), dir.join("out"), src.join("..").join("x")] {
+            assert!(refuse_into_source(&src, &into).is_ok(), "{into:?}");
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
 
     /// An import on the file system of the machine that runs the tests (Windows included, under
     /// Wine too): a staged tree renamed into place, hard links, an empty file created, a

@@ -40,9 +40,7 @@ pub fn parse_entries(records: &[u8], into: &Path) -> Result<Vec<Entry>> {
         else {
             return Err(unsafe_path("the entry list is malformed", path));
         };
-        let text =
-            std::str::from_utf8(path).map_err(|_| unsafe_path("the path is not UTF-8", path))?;
-        let rel = paths::safe_relative(text).map_err(|why| unsafe_path(why, path))?;
+        let rel = paths::safe_relative(path).map_err(|why| unsafe_path(why, path))?;
         let has = |c: u8| flags.contains(&c);
         let kind = if has(b'd') {
             Kind::Dir

@@ -28,6 +28,9 @@
 //!   which tells a bind mount from its filesystem; elsewhere the device).
 //! - `copy_owner(file, meta)`: give `file` the owner of `meta` when running as root, then (Unix)
 //!   `meta`'s mode bits, set-id bits included (a `chown` clears them, so the owner comes first).
+//! - `may_link(path, meta)`: whether Linux's `protected_hardlinks` lets the process link the file
+//!   (it owns it, is root, or may read and write it; always true on Windows), which tells a hard
+//!   link refused for one file from a filesystem without hard links.
 //! - `rename_over(from, to)`: rename, replacing `to` even when it is read-only.
 //! - `symlink_file(target, link)`, `symlink_dir(target, link)`: a symbolic link to a file, or
 //!   to a directory.
@@ -39,6 +42,8 @@
 //! - `host_facts()`: what tells this machine (and its process ids) from others (`host.rs`).
 //! - `rename_noreplace_or_check(from, to)`: `rename_noreplace`, or where the volume cannot, a
 //!   check that `to` is absent and a rename (`noreplace.rs`).
+//! - `dir_writable(dir)`: whether this process may make files in `dir`, asked without writing
+//!   (`faccessat(W_OK)` on Unix; the directory opened for adding a file on Windows).
 //! - `lock_exclusive(file)`: wait for an exclusive lock on an open file, held until it is closed
 //!   (`flock`; Unsupported on Windows).
 
@@ -129,15 +134,20 @@ pub use os::{
 };
 #[cfg(unix)]
 pub use unix::{
-    copy_file, copy_owner, dir_device, file_id, link_into, lock_exclusive, open_dir, process_alive,
-    rename_over, symlink_dir, symlink_file, DirHandle,
+    copy_file, copy_owner, dir_device, file_id, link_into, lock_exclusive, may_link, open_dir,
+    process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
 };
+
+#[cfg(unix)]
+pub use unix::dir_writable;
 
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
+pub use windows::dir_writable;
+#[cfg(windows)]
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_into,
-    lock_exclusive, mount_key, mount_of, open_dir, pathconf_link_max, process_alive,
+    lock_exclusive, may_link, mount_key, mount_of, open_dir, pathconf_link_max, process_alive,
     rename_exchange, rename_noreplace, rename_over, symlink_dir, symlink_file, DirHandle,
 };

@@ -140,9 +140,46 @@ pub fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 fn is_root() -> bool {
+    euid() == 0
+}
+
+fn euid() -> libc::uid_t {
     // https://man7.org/linux/man-pages/man2/geteuid.2.html (same on macOS)
     // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
-    unsafe { libc::geteuid() == 0 }
+    unsafe { libc::geteuid() }
+}
+
+/// Whether Linux's `protected_hardlinks` lets the process link `path` (`meta` its metadata):
+/// the process owns the file or is root, or the file is a regular file without setuid (nor
+/// setgid with group exec) that the process may read and write (`faccessat(AT_EACCESS)`, as the
+/// kernel's `may_linkat` asks). Then a link refused with EPERM is refused by the filesystem
+/// (vfat, exFAT) for every file, not for this one.
+#[allow(clippy::useless_conversion)] // mode_t is u32 on Linux, u16 on macOS
+pub fn may_link(path: &Path, meta: &Metadata) -> bool {
+    let me = euid();
+    if me == 0 || meta.uid() == me {
+        return true;
+    }
+    let mode = meta.mode();
+    let setgid_exec = u32::from(libc::S_ISGID) | u32::from(libc::S_IXGRP);
+    if !meta.is_file() || mode & u32::from(libc::S_ISUID) != 0 || mode & setgid_exec == setgid_exec
+    {
+        return false;
+    }
+    let Ok(c) = c_path(path) else {
+        return false;
+    };
+    // https://man7.org/linux/man-pages/man2/faccessat.2.html (AT_EACCESS: the effective ids)
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; nothing else is passed by
+    // pointer.
+    unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::R_OK | libc::W_OK,
+            libc::AT_EACCESS,
+        ) == 0
+    }
 }
 
 /// A directory kept open, so many links into it resolve their names from it rather than from
@@ -202,4 +239,14 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
             done => return done,
         }
     }
+}
+
+/// Whether this process may make files in `dir`, asked without writing anything:
+/// `faccessat(W_OK, AT_EACCESS)`, which says EROFS on a read-only mount (a read-only bind mount
+/// too) and EACCES where the directory's permissions refuse this process's effective user.
+/// https://man7.org/linux/man-pages/man2/access.2.html (the same on macOS)
+pub fn dir_writable(dir: &Path) -> io::Result<()> {
+    let c = c_path(dir)?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; faccessat reads it only.
+    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) })
 }

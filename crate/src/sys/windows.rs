@@ -286,6 +286,12 @@ fn identity(file: &File) -> io::Result<FileId> {
     }
 }
 
+/// Always true: Windows has no `protected_hardlinks` (a refused link, error 396, is per file
+/// whoever owns it, and the engine asks nothing here).
+pub fn may_link(_path: &Path, _meta: &Metadata) -> bool {
+    true
+}
+
 /// Nothing to do: a new file belongs to the user who creates it, and giving it to someone else
 /// would take privileges (SeRestorePrivilege) a package manager does not have.
 pub fn copy_owner(_file: &File, _meta: &Metadata) -> io::Result<()> {
@@ -401,3 +407,16 @@ pub fn lock_exclusive(_file: &File) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether this process may make files in `dir`, asked without writing anything: the directory
+/// opened with the right to add a file, which the volume refuses when read-only
+/// (ERROR_WRITE_PROTECT: EROFS) and the directory's ACL when it denies it (EACCES).
+/// https://learn.microsoft.com/windows/win32/fileio/file-access-rights-constants
+pub fn dir_writable(dir: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .access_mode(windows_sys::Win32::Storage::FileSystem::FILE_ADD_FILE)
+        .share_mode(FILE_SHARE_ALL)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(dir)
+        .map(drop)
+}
