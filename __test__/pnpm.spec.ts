@@ -171,6 +171,22 @@ describe('the importPackage hook, called as pnpm 10 calls it', () => {
     }
   })
 
+  it('takes a method or a comma-separated list from CACHELINK_METHOD', async () => {
+    const dir = sandbox()
+    const map = store(dir, pkg)
+    process.env.CACHELINK_METHOD = 'copy,hardlink'
+    let hook
+    try {
+      hook = withOptions().hooks.importPackage!
+      process.env.CACHELINK_METHOD = 'copy,linkit'
+      expect(() => withOptions()).toThrow(/^CACHELINK_METHOD=copy,linkit: /)
+    } finally {
+      delete process.env.CACHELINK_METHOD
+    }
+    expect(await hook(join(dir, 'a'), fromStore(map))).toBe('copy')
+    for (const [rel, src] of Object.entries(map)) expect(ino(join(dir, 'a', rel))).not.toBe(ino(src))
+  })
+
   it('with CACHELINK_PNPM=off, is a pnpmfile without importPackage (pnpm imports by itself)', () => {
     process.env.CACHELINK_PNPM = 'off'
     try {

@@ -52,9 +52,10 @@ export interface CachelinkPnpmfile {
  */
 export interface PnpmHookOptions {
   /**
-   * How files are materialized (`CACHELINK_METHOD`). Packages that will run an install script
-   * (`preinstall`, `install`, `postinstall`, a `binding.gyp` or `.hooks/`) are always cloned or
-   * copied, never hard linked, as pnpm does: their build must not write into the store.
+   * How files are materialized, as `linkFile`'s: a method or a list (`CACHELINK_METHOD`, a
+   * list comma-separated). Packages that will run an install script (`preinstall`, `install`,
+   * `postinstall`, a `binding.gyp` or `.hooks/`) are cloned or copied (`['clone', 'copy']`),
+   * never linked, as pnpm does: their build must not write into the store.
    * @default 'auto'
    */
   method?: LinkOptions['method']
@@ -95,7 +96,8 @@ function envInteger(name: string): number | undefined {
 function fromEnv(caller: Function): LinkOptions {
   const vars = { method: 'CACHELINK_METHOD', maxLinks: 'CACHELINK_MAX_LINKS', onLinkLimit: 'CACHELINK_ON_LINK_LIMIT' } as const
   const o: Record<string, unknown> = {
-    method: env(vars.method),
+    // A list is comma-separated: CACHELINK_METHOD=clone,hardlink,copy.
+    method: env(vars.method)?.includes(',') ? env(vars.method)?.split(',').map((m) => m.trim()) : env(vars.method),
     maxLinks: envInteger(vars.maxLinks),
     onLinkLimit: env(vars.onLinkLimit),
   }
@@ -153,6 +155,15 @@ async function requiresBuild(filesMap: Record<string, string>): Promise<boolean>
   return Boolean(scripts && (scripts.preinstall || scripts.install || scripts.postinstall))
 }
 
+/** pnpm's `clone-or-copy`, for packages that will be built. */
+const CLONE_OR_COPY = ['clone', 'copy'] as const
+
+/** Whether every method of `method` gives a file of its own (no link to the store's). */
+function givesOwnFiles(method: LinkOptions['method']): boolean {
+  const list: readonly string[] = Array.isArray(method) ? method : [method ?? 'auto']
+  return list.every((m) => m === 'clone' || m === 'reflink' || m === 'copy')
+}
+
 /** Whether `dir` holds anything but `node_modules` (pnpm's `disableRelinkLocalDirDeps` test). */
 async function hasOwnFiles(dir: string): Promise<boolean> {
   try {
@@ -181,8 +192,7 @@ function makeImportPackage(s: Settled): PnpmImportPackage {
     const skip = safeToSkip || (!force && resolvedFrom === 'store')
     // A package that will be built gets files of its own: cloned (copied where clones are not
     // possible), unless the method already is one of those.
-    const own = s.link.method === 'clone' || s.link.method === 'copy'
-    const link = !own && (await requiresBuild(filesMap)) ? { ...s.link, method: 'clone' as const } : s.link
+    const link = !givesOwnFiles(s.link.method) && (await requiresBuild(filesMap)) ? { ...s.link, method: CLONE_OR_COPY } : s.link
     const stats = await importFiles(filesMap, {
       into: to,
       ...link,
