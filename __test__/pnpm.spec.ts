@@ -231,6 +231,7 @@ describe.skipIf(skipWithoutFuse())('real pnpm 10.34.9 with and without cachelink
     expect(stock.resets).toBe(0)
     // cachelink: every non-empty package file is a hard link, in every install.
     expect(cachelink.copied).toBe(0)
+    expect(cachelink.limitCopies).toBe(0) // its own stats agree: linkLimitCopies + readonlyCacheCopies
     expect(cachelink.resets).toBeGreaterThan(0)
     expect(cachelink.installs.every((x: { packages: number }) => x.packages === 229)).toBe(true)
     expect(cachelink.diskKiB).toBeLessThan(stock.diskKiB)

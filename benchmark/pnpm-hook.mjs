@@ -208,7 +208,9 @@ export async function run({ copies = 12, limit = 8, log = () => {} } = {}) {
         const counts = countFiles(path.join(backing, name))
         const stats = readStats(statsFile)
         const resets = stats.reduce((n, s) => n + s.resets, 0)
-        result.sides[side].installs.push({ name, ms: r.ms, ...counts, resets, packages: stats.length })
+        // cachelink's own account of copies forced by the limit (none expected: it resets).
+        const limitCopies = stats.reduce((n, s) => n + s.linkLimitCopies + s.readonlyCacheCopies, 0)
+        result.sides[side].installs.push({ name, ms: r.ms, ...counts, resets, limitCopies, packages: stats.length })
         result.sides[side].outputs.push(r.out)
         log(`${name}: ${Math.round(r.ms)} ms, ${counts.linked} linked, ${counts.copied} copied, ${resets} resets`)
       }
@@ -221,6 +223,7 @@ export async function run({ copies = 12, limit = 8, log = () => {} } = {}) {
       s.copied = sum('copied')
       s.empty = sum('empty')
       s.resets = sum('resets')
+      s.limitCopies = sum('limitCopies')
       s.firstAllCopied = s.installs.findIndex((x) => x.linked === 0) + 1 || null
       s.store = atLimit(path.join(backing, `store-${side}`), limit)
       s.diskKiB = duKiB([path.join(backing, `store-${side}`), ...s.installs.map((x) => path.join(backing, x.name))])
