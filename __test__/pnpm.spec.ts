@@ -4,6 +4,7 @@
 // stock pnpm on the same store layout and limit (benchmark/pnpm-hook.mjs does the work and prints
 // the README's table).
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -142,6 +143,34 @@ describe('the importPackage hook, called as pnpm 10 calls it', () => {
       expect(ino(join(to, rel))).not.toBe(ino(src))
       expect(fs.readFileSync(join(to, rel), 'utf8')).toBe(fs.readFileSync(src, 'utf8'))
     }
+  })
+
+  it('never hard links a package the project patches (pnpm patches in place): by its virtual store name, pnpm-workspace.yaml, package.json or the lockfile', async () => {
+    const dir = sandbox()
+    const map = store(dir, { ...pkg, 'package.json': '{"name":"@s/a","version":"1.0.0"}' })
+    const own = async (to: string) => {
+      await importPackage(to, fromStore(map))
+      return Object.entries(map).every(([rel, src]) => ino(join(to, rel)) !== ino(src))
+    }
+    // The isolated linker names a patched package's directory with its patch's hash.
+    expect(await own(join(dir, 'p0', 'node_modules', '.pnpm', '@s+a@1.0.0_patch_hash=0123abcd', 'node_modules', '@s', 'a'))).toBe(true)
+    // The hoisted linker does not: the project's patchedDependencies say so.
+    const configs: Array<[string, string]> = [
+      ['pnpm-workspace.yaml', "packages: []\npatchedDependencies:\n  '@s/a@1.0.0': patches/a.patch\n"],
+      ['package.json', JSON.stringify({ pnpm: { patchedDependencies: { '@s/a': 'patches/a.patch' } } })],
+      ['pnpm-lock.yaml', "lockfileVersion: '9.0'\n\npatchedDependencies:\n  '@s/a@1.0.0':\n    hash: 0123\n    path: patches/a.patch\n"],
+    ]
+    for (const [i, [file, text]] of configs.entries()) {
+      const project = join(dir, `p${i + 1}`)
+      fs.mkdirSync(project)
+      fs.writeFileSync(join(project, file), text)
+      expect(await own(join(project, 'node_modules', '@s', 'a')), file).toBe(true)
+    }
+    // A project that patches something else: hard links.
+    const other = join(dir, 'p9')
+    fs.mkdirSync(other)
+    fs.writeFileSync(join(other, 'pnpm-workspace.yaml'), 'patchedDependencies:\n  lodash@4.17.20: patches/l.patch\n')
+    expect(await own(join(other, 'node_modules', '@s', 'a'))).toBe(false)
   })
 
   it('rejects with the fs error of a missing store file, and leaves no package behind', async () => {
@@ -314,5 +343,25 @@ describe.skipIf(skipWithoutFuse())('real pnpm 10.34.9 with and without cachelink
     fs.rmSync(join(dir, 'node_modules'), { recursive: true })
     r.sb.pnpm(args, dir, { storeDir: r.seed, env: { CACHELINK_STATS_FILE: stats } })
     expect(bench.readStats(stats)).toHaveLength(229)
+  })
+
+  it('a patched dependency gets files of its own, isolated or hoisted: pnpm patches them in place after the import, and the store stays as it was', () => {
+    for (const linker of ['isolated', 'hoisted']) {
+      const dir = join(r.base, `patched-${linker}`)
+      fs.cpSync(join(import.meta.dirname, 'fixtures', 'pnpm-patched'), dir, { recursive: true })
+      if (linker === 'hoisted') fs.writeFileSync(join(dir, '.npmrc'), 'node-linker=hoisted\n')
+      r.sb.pnpm(['install', '--offline', '--frozen-lockfile'], dir, { storeDir: r.seed })
+      const add = fs.realpathSync(join(dir, 'node_modules', 'lodash', 'add.js'))
+      expect(fs.readFileSync(add, 'utf8'), linker).toMatch(/\/\/ patched\n?$/)
+      expect(fs.statSync(add).nlink, linker).toBe(1)
+    }
+    // Each store file is named by the SHA-512 of its content: the patch went into none of them.
+    const files = join(r.seed, 'v10', 'files')
+    const changed = fs
+      .readdirSync(files)
+      .flatMap((d) => fs.readdirSync(join(files, d)).map((f) => join(files, d, f)))
+      .filter((f) => !f.endsWith('-index.json') && fs.readFileSync(f, 'utf8').includes('// patched'))
+      .filter((f) => createHash('sha512').update(fs.readFileSync(f)).digest('hex') !== f.slice(files.length + 1).replace('/', '').replace(/-exec$/, ''))
+    expect(changed).toEqual([])
   })
 })

@@ -12,6 +12,7 @@
  * @module
  */
 import { appendFileSync, promises as fs } from 'node:fs'
+import { dirname, join, sep } from 'node:path'
 import { debuglog } from 'node:util'
 import { importFiles, type ImportStats } from './import.js'
 import { invalidArgType } from './errors.js'
@@ -53,9 +54,11 @@ export interface CachelinkPnpmfile {
 export interface PnpmHookOptions {
   /**
    * How files are materialized, as `linkFile`'s: a method or a list (`CACHELINK_METHOD`, a
-   * list comma-separated). Packages that will run an install script (`preinstall`, `install`,
-   * `postinstall`, a `binding.gyp` or `.hooks/`) are cloned or copied (`['clone', 'copy']`),
-   * never linked, as pnpm does: their build must not write into the store.
+   * list comma-separated). Packages pnpm writes into after the import, those that will run an
+   * install script (`preinstall`, `install`, `postinstall`, a `binding.gyp` or `.hooks/`) and
+   * those the project patches (`patchedDependencies`), are cloned or copied
+   * (`['clone', 'copy']`), never linked, as pnpm does: their build or patch must not write into
+   * the store.
    * @default 'auto'
    */
   method?: LinkOptions['method']
@@ -136,23 +139,77 @@ function settle(options: PnpmHookOptions | undefined, caller: Function): Settled
   return { link, onImport: o.onImport, statsFile: env('CACHELINK_STATS_FILE') }
 }
 
+/** The package's name and scripts, from its package.json in the store (none when it has none). */
+async function readManifest(filesMap: Record<string, string>): Promise<{ name?: unknown; scripts?: Record<string, unknown> }> {
+  const manifest = filesMap['package.json']
+  if (manifest === undefined) return {}
+  try {
+    return JSON.parse(await fs.readFile(manifest, 'utf8')) ?? {}
+  } catch {
+    return {} // pnpm's own import reads it no better; the install reports a bad manifest itself
+  }
+}
+
 /**
  * pnpm's own test for "this package will be built" (`pkgRequiresBuild`): an install script in
  * its package.json, a binding.gyp, or files under `.hooks/`. pnpm imports such packages by
  * clone or copy; the hook is not told, so it reads the manifest from the store.
  */
-async function requiresBuild(filesMap: Record<string, string>): Promise<boolean> {
+function requiresBuild(filesMap: Record<string, string>, scripts: Record<string, unknown> | undefined): boolean {
   if (filesMap['binding.gyp'] !== undefined) return true
   for (const f in filesMap) if (f.startsWith('.hooks/') || f.startsWith('.hooks\\')) return true
-  const manifest = filesMap['package.json']
-  if (manifest === undefined) return false
-  let scripts: Record<string, unknown> | undefined
-  try {
-    scripts = JSON.parse(await fs.readFile(manifest, 'utf8'))?.scripts
-  } catch {
-    return false // pnpm's own import reads it no better; the install reports a bad manifest itself
-  }
   return Boolean(scripts && (scripts.preinstall || scripts.install || scripts.postinstall))
+}
+
+/** The keys of a top-level `patchedDependencies:` block of a YAML file (pnpm-workspace.yaml, pnpm-lock.yaml). */
+function yamlPatchKeys(text: string): string[] {
+  const m = /^patchedDependencies:[ \t]*\r?\n((?:(?:[ \t].*)?\r?\n)*)/m.exec(text)
+  if (!m) return []
+  const keys: string[] = []
+  for (const line of m[1].split(/\r?\n/)) {
+    const k = /^ {2}(?:'([^']+)'|"([^"]+)"|([^\s'"][^:]*)):/.exec(line)
+    if (k) keys.push(k[1] ?? k[2] ?? k[3])
+  }
+  return keys
+}
+
+/** `name@1.2.3` or `@scope/name@^1` or `name`: the name. */
+function nameOfPatchKey(key: string): string {
+  const at = key.indexOf('@', 1)
+  return at < 0 ? key : key.slice(0, at)
+}
+
+const patchedByDir = new Map<string, Promise<Set<string>>>()
+
+/**
+ * Names of the packages the project patches (`patchedDependencies` in pnpm-workspace.yaml, in
+ * package.json's `pnpm`, or in pnpm-lock.yaml), looked up from the directory `to` is under,
+ * upwards to the workspace root; once per directory for the life of the process.
+ */
+function patchedNames(to: string): Promise<Set<string>> {
+  const i = to.indexOf(`${sep}node_modules${sep}`)
+  const start = i < 0 ? dirname(to) : to.slice(0, i)
+  let found = patchedByDir.get(start)
+  if (!found) {
+    found = (async () => {
+      const names = new Set<string>()
+      const read = (f: string) => fs.readFile(f, 'utf8').catch(() => undefined)
+      for (let dir = start; ; dir = dirname(dir)) {
+        const [pkg, workspace, lock] = await Promise.all(
+          ['package.json', 'pnpm-workspace.yaml', 'pnpm-lock.yaml'].map((f) => read(join(dir, f))),
+        )
+        try {
+          for (const k of Object.keys(JSON.parse(pkg ?? '{}')?.pnpm?.patchedDependencies ?? {})) names.add(nameOfPatchKey(k))
+        } catch {
+          // not ours to report: pnpm reads this package.json itself
+        }
+        for (const text of [workspace, lock]) for (const k of yamlPatchKeys(text ?? '')) names.add(nameOfPatchKey(k))
+        if (workspace !== undefined || lock !== undefined || dirname(dir) === dir) return names
+      }
+    })()
+    patchedByDir.set(start, found)
+  }
+  return found
 }
 
 /** pnpm's `clone-or-copy`, for packages that will be built. */
@@ -190,9 +247,15 @@ function makeImportPackage(s: Settled): PnpmImportPackage {
     // As pnpm: from the store and not forced, an installed package is left as it is; a
     // content-addressed target (safeToSkip) is left when it already holds these files.
     const skip = safeToSkip || (!force && resolvedFrom === 'store')
-    // A package that will be built gets files of its own: cloned (copied where clones are not
-    // possible), unless the method already is one of those.
-    const link = !givesOwnFiles(s.link.method) && (await requiresBuild(filesMap)) ? { ...s.link, method: CLONE_OR_COPY } : s.link
+    // A package pnpm writes into after the import gets files of its own, as pnpm's own importer
+    // gives it: one that will be built, and one it patches (in place). The hook is told neither.
+    let link = s.link
+    if (!givesOwnFiles(s.link.method)) {
+      const { name, scripts } = await readManifest(filesMap)
+      const patched =
+        to.includes('_patch_hash=') || (typeof name === 'string' && (await patchedNames(to)).has(name))
+      if (patched || requiresBuild(filesMap, scripts)) link = { ...s.link, method: CLONE_OR_COPY }
+    }
     const stats = await importFiles(filesMap, {
       into: to,
       ...link,
