@@ -44,7 +44,20 @@ export default defineConfig([
     dts: { entry: { index: 'ts/index.ts' } },
     shims: true,
     // The two builds share dist/: each removes only what is not the other's.
-    clean: ['!cli.js', `!${licenses}`],
+    clean: ['!cli.js', `!${licenses}`, '!pnpm.*'],
+    target: 'node20',
+    platform: 'node',
+    sourcemap: false,
+  },
+  {
+    // `cachelink/pnpm` (ts/pnpm.ts): a complete pnpmfile, which pnpm `require`s, so CJS (and ESM)
+    // with types. Its own build, so it shares no chunk with the library's: one self-contained file
+    // per format (the addon is loaded once per process all the same).
+    entry: { pnpm: 'ts/pnpm.ts' },
+    format: ['esm', 'cjs'],
+    dts: { entry: { pnpm: 'ts/pnpm.ts' } },
+    shims: true,
+    clean: ['!index.*', '!cli.js', `!${licenses}`],
     target: 'node20',
     platform: 'node',
     sourcemap: false,
@@ -65,7 +78,7 @@ export default defineConfig([
       ].join('\n'),
     },
     esbuildPlugins: [thirdPartyLicenses],
-    clean: ['!index.*'],
+    clean: ['!index.*', '!pnpm.*'],
     target: 'node20',
     platform: 'node',
     sourcemap: false,

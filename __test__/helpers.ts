@@ -66,6 +66,27 @@ export function skipWithout(...kinds: FsKind[]): boolean {
   return false
 }
 
+/** Why nolinkfs.py (FUSE, Debian's python3-fusepy) cannot run here; undefined when it can. */
+export function noFuse(): string | undefined {
+  if (!onLinux || !isRoot) return 'FUSE mounts need Linux and root'
+  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing'
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import fusepy'], { stdio: 'ignore' })
+  } catch {
+    return 'python3-fusepy is not installed (apt-get install python3-fusepy)'
+  }
+  return undefined
+}
+
+/** For `describe.skipIf`: true when nolinkfs.py cannot run; throws under CI=true instead. */
+export function skipWithoutFuse(): boolean {
+  const why = noFuse()
+  if (!why) return false
+  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`CI=true and a FUSE test cannot run: ${why}`)
+  console.warn(`\n*** SKIPPING FUSE tests: ${why} ***\n`)
+  return true
+}
+
 /** exfat and ntfs are FUSE filesystems (exfat-fuse, ntfs-3g), as `mount -t` names them. */
 export type FsKind = 'ext4' | 'btrfs' | 'xfs' | 'tmpfs' | 'exfat' | 'ntfs'
 

@@ -120,6 +120,10 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
       'dist/index.d.cts',
       'dist/index.d.ts',
       'dist/index.js',
+      'dist/pnpm.cjs',
+      'dist/pnpm.d.cts',
+      'dist/pnpm.d.ts',
+      'dist/pnpm.js',
       'examples/demo/cache-src/LICENSE',
       'examples/demo/cache-src/README.md',
       'examples/demo/cache-src/bin/cli.js',
@@ -177,6 +181,9 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     })
     expect(debug.stderr).toContain(`loaded the addon from package cachelink-${PLATFORM}`)
     expect(sh('npx', ['--no-install', 'cachelink', '--version'], dir, OFFLINE).trim()).toBe(version)
+    // cachelink/pnpm, as a .pnpmfile.cjs requires it from the installed package.
+    const pnpmfile = "const p = require('cachelink/pnpm'); console.log(typeof p.hooks.importPackage)"
+    expect(sh(process.execPath, ['-e', pnpmfile], dir, OFFLINE).trim()).toBe('function')
   })
 
   it('without the platform package, fails with one error naming the platform, every place tried and the fixes', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, linkFileSync } from '../ts/index.js'
-import { catchSync, expectFsError, isRoot, leftovers, mount, type Mounted, onLinux, skipWithout } from './helpers.js'
+import { catchSync, expectFsError, isRoot, leftovers, mount, type Mounted, onLinux, skipWithout, skipWithoutFuse } from './helpers.js'
 
 const fixtures = join(import.meta.dirname, 'fixtures')
 
@@ -150,26 +150,6 @@ describe.skipIf(skipWithout('ext4'))('racing processes on ext4', () => {
     expect(leftovers(cache)).toEqual([])
   })
 })
-
-/** Why nolinkfs.py (FUSE, Debian's python3-fusepy) cannot run here; undefined when it can. */
-function noFuse(): string | undefined {
-  if (!onLinux || !isRoot) return 'FUSE mounts need Linux and root'
-  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing'
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import fusepy'], { stdio: 'ignore' })
-  } catch {
-    return 'python3-fusepy is not installed (apt-get install python3-fusepy)'
-  }
-  return undefined
-}
-
-function skipWithoutFuse(): boolean {
-  const why = noFuse()
-  if (!why) return false
-  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`CI=true and a FUSE test cannot run: ${why}`)
-  console.warn(`\n*** SKIPPING FUSE tests: ${why} ***\n`)
-  return true
-}
 
 /** nolinkfs.py mounted on a fresh directory: `created` collects the files it was asked to create. */
 async function mountNolinkfs(linkLimit?: number): Promise<{ dir: string; created: string[]; unmount(): void }> {
