@@ -106,26 +106,4 @@ describe('importTree into its own source', () => {
   })
 })
 
-describe.runIf(onWindows)('names Windows refuses', () => {
-  for (const [path, why] of [
-    ['lib\\weird.js', 'backslash'],
-    ['a:b', "':'"],
-    ['nul.txt', 'reserved'],
-    ['lib/COM1', 'reserved'],
-    ['x<y', 'Windows does not allow'],
-    ['trailing.', 'ends with a dot or a space'],
-  ] as const) {
-    it(`${JSON.stringify(path)} fails naming the entry, before anything is written`, async () => {
-      fs.writeFileSync(join(dir, 'src'), 's')
-      const into = join(dir, 'out')
-      const entries = [
-        { path: 'fine.js', src: join(dir, 'src') },
-        { path, src: join(dir, 'src') },
-      ]
-      const err = await importFiles(entries, { into }).catch((e) => e)
-      expect(err).toMatchObject({ code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
-      expect(err.message).toContain(why)
-      expect(fs.existsSync(into)).toBe(false)
-    })
-  }
-})
+// The names Windows refuses are tested where Windows runs: platform.spec.ts.

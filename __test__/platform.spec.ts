@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { getSystemErrorName } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { clearFallbackMemo, fsInfoSync, importTree, linkFile, linkFileSync } from '../ts/index.js'
+import { clearFallbackMemo, fsInfoSync, importFiles, importTree, linkFile, linkFileSync } from '../ts/index.js'
 import { expectFsError, leftovers, sandbox } from './helpers.js'
 
 /**
@@ -170,6 +170,31 @@ describe.runIf(process.platform === 'darwin')('clones on APFS', () => {
       fs.writeFileSync(join(dest, 'package.json'), '{"name":"changed"}\n')
       expect(fs.readFileSync(join(src, 'package.json'), 'utf8')).toBe('{"name":"pkg"}\n')
       expect(leftovers(dir)).toEqual([])
+    })
+  }
+})
+
+// Entry names that are plain names on Linux and macOS (names.spec.ts) but invalid on Windows.
+describe.runIf(process.platform === 'win32')('names Windows refuses', () => {
+  for (const [path, why] of [
+    ['lib\\weird.js', 'backslash'],
+    ['a:b', "':'"],
+    ['nul.txt', 'reserved'],
+    ['lib/COM1', 'reserved'],
+    ['x<y', 'Windows does not allow'],
+    ['trailing.', 'ends with a dot or a space'],
+  ] as const) {
+    it(`${JSON.stringify(path)} fails naming the entry, before anything is written`, async () => {
+      fs.writeFileSync(join(dir, 'src'), 's')
+      const into = join(dir, 'out')
+      const entries = [
+        { path: 'fine.js', src: join(dir, 'src') },
+        { path, src: join(dir, 'src') },
+      ]
+      const err = await importFiles(entries, { into }).catch((e) => e)
+      expect(err).toMatchObject({ code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
+      expect(err.message).toContain(why)
+      expect(fs.existsSync(into)).toBe(false)
     })
   }
 })
