@@ -199,17 +199,18 @@ function unsafePath(path: string | Buffer, why: string, caller: Function): Error
 function entriesRecord(entries: unknown, caller: Function): Buffer {
   const parts: Array<string | Buffer> = []
   let buffers = false
-  const pathOf = (value: unknown, name: string): string | Buffer => {
+  // The field's name is built only for an error: this runs once per file of an install.
+  const pathOf = (value: unknown, i: number | string, field: string): string | Buffer => {
     if (typeof value === 'string') return value
     if (Buffer.isBuffer(value)) {
       buffers = true
       return value
     }
-    throw invalidArgType(name, 'of type string or an instance of Buffer', value, caller)
+    throw invalidArgType(`entries[${i}].${field}`, 'of type string or an instance of Buffer', value, caller)
   }
   const file = (i: number | string, path: unknown, src: unknown) => {
-    const p = pathOf(path, `entries[${i}].path`)
-    const s = pathOf(src, `entries[${i}].src`)
+    const p = pathOf(path, i, 'path')
+    const s = pathOf(src, i, 'src')
     if (hasNul(p)) throw unsafePath(p, 'the path contains a NUL byte', caller)
     if (s.length === 0 || hasNul(s)) {
       throw invalidArgValue(`entries[${i}].src`, String(s), 'must be a path without null bytes', caller)
@@ -223,7 +224,7 @@ function entriesRecord(entries: unknown, caller: Function): Buffer {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as Record<string, unknown>
       if (typeof e !== 'object' || e === null) throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
-      const path = pathOf(e.path, `entries[${i}].path`)
+      const path = pathOf(e.path, i, 'path')
       if (hasNul(path)) throw unsafePath(path, 'the path contains a NUL byte', caller)
       if (e.dir !== undefined) {
         if (e.dir !== true) throw invalidArgValue(`entries[${i}].dir`, e.dir, 'must be true when given', caller)
@@ -231,14 +232,14 @@ function entriesRecord(entries: unknown, caller: Function): Buffer {
         continue
       }
       if (e.symlink !== undefined) {
-        const target = pathOf(e.symlink, `entries[${i}].symlink`)
+        const target = pathOf(e.symlink, i, 'symlink')
         if (target.length === 0 || hasNul(target)) {
           throw invalidArgValue(`entries[${i}].symlink`, String(target), 'must be a path without null bytes', caller)
         }
         parts.push(path, target, 'l', '')
         continue
       }
-      const src = pathOf(e.src, `entries[${i}].src`)
+      const src = pathOf(e.src, i, 'src')
       if (src.length === 0 || hasNul(src)) {
         throw invalidArgValue(`entries[${i}].src`, String(src), 'must be a path without null bytes', caller)
       }
