@@ -1,7 +1,7 @@
 // The shapes of importFiles' entries installers have (duplicates, names equal but for case,
 // mutable files, symlinks, empty directories, Buffers, pnpm's filesMap), and the stats that say
 // what was done, on real filesystems.
-import { spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -9,11 +9,6 @@ import { clearFallbackMemo, type ImportEntry, importFiles, importFilesSync } fro
 import { catchSync, leftovers, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
 
 beforeEach(() => clearFallbackMemo())
-
-function spawnSyncOk(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`)
-}
 
 describe.skipIf(skipWithout('ext4', 'exfat', 'btrfs'))('entries as installers have them', () => {
   let ext4: Mounted
@@ -179,14 +174,14 @@ describe.skipIf(skipWithout('ext4', 'exfat', 'btrfs'))('entries as installers ha
       entries.push({ path: `f${i}.js`, src: p })
     }
     entries.push({ path: 'empty.js', src: put('empty', '') })
-    spawnSyncOk('chattr', ['+i', cache])
+    execFileSync('chattr', ['+i', cache])
     try {
       const ro = await importFiles(entries, { into: join(dir, 'ro'), maxLinks: 2 })
       expect(ro).toMatchObject({ files: 4, copied: 3, readonlyCacheCopies: 3, resets: 0, emptyCreated: 1, linkLimitCopies: 0 })
       const copy = await importFiles(entries, { into: join(dir, 'copy'), maxLinks: 2, onLinkLimit: 'copy' })
       expect(copy).toMatchObject({ copied: 3, linkLimitCopies: 3, readonlyCacheCopies: 0, emptyCreated: 1 })
     } finally {
-      spawnSyncOk('chattr', ['-i', cache])
+      execFileSync('chattr', ['-i', cache])
     }
     // Files already there, merged with ifExists: 'keep', are counted as kept, not placed.
     const keep = await importFiles(entries, { into: join(dir, 'copy'), ifExists: 'keep' })

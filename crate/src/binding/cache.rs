@@ -1,10 +1,10 @@
 //! The exports that look after a cache rather than fill one: `fsInfo` (a `Task` on libuv's
-//! pool, `probe::Short`), `scan`, `clean` (and their sync twins). Paths come back both as raw
+//! pool, `task::Short`), `scan`, `clean` (and their sync twins). Paths come back both as raw
 //! bytes (a Buffer, which Node's fs and every cachelink call accept) and as a display string
 //! (`engine::scan::display`), so a name that is not UTF-8 can be shown and still be acted on.
 
 use super::control::Control;
-use super::probe::Short;
+use super::task::Short;
 use super::{run, settle, to_path};
 use crate::engine::error::Error;
 use crate::engine::fsinfo::{self, LinkMaxFrom};

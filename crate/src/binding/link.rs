@@ -1,15 +1,14 @@
 //! `linkFile` and `resetEntry`, with their sync twins. One file is short work: the async form is
 //! a `Task` on libuv's pool, as `fs.promises.link` is.
 
-use super::{js_error, panic_error, settle, to_path, LinkMethod};
-use crate::engine::error::Error;
+use super::task::Short;
+use super::{settle, to_path, LinkMethod};
 use crate::engine::link::{self, IfExists, LinkLimit, OnLinkLimit, Options, Outcome};
 use crate::engine::method::{Chain, Method, Requested};
 use napi::bindgen_prelude::AsyncTask;
 use napi::bindgen_prelude::{Buffer, Either};
-use napi::{Env, Task};
+use napi::Env;
 use napi_derive::napi;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 /// The method asked for: `auto`, or one by name.
@@ -264,84 +263,6 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
     }
 }
 
-/// One engine call on libuv's pool. The engine's error is kept as data and becomes the JS
-/// error in `reject`, on the JS thread; a panic is caught on the pool thread.
-pub struct OneFile<T: Send + 'static> {
-    run: Option<Box<dyn FnOnce() -> Result<T, Error> + Send>>,
-    failed: Option<Failed>,
-}
-
-enum Failed {
-    Engine(Error),
-    Panic(Box<dyn std::any::Any + Send>),
-}
-
-impl<T: Send + 'static> OneFile<T> {
-    fn new(run: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Self {
-        OneFile {
-            run: Some(Box::new(run)),
-            failed: None,
-        }
-    }
-}
-
-impl<T: Send + 'static> OneFile<T> {
-    fn compute_inner(&mut self) -> napi::Result<T> {
-        let run = self.run.take();
-        let out = catch_unwind(AssertUnwindSafe(move || run.map(|r| r())));
-        let failure = match out {
-            Ok(Some(Ok(v))) => return Ok(v),
-            Ok(Some(Err(e))) => Failed::Engine(e),
-            Ok(None) => Failed::Panic(Box::new("the work ran twice")),
-            Err(panic) => Failed::Panic(panic),
-        };
-        self.failed = Some(failure);
-        Err(napi::Error::from_reason("cachelink"))
-    }
-
-    fn reject_inner(&mut self, env: &Env, err: napi::Error) -> napi::Error {
-        match self.failed.take() {
-            Some(Failed::Engine(e)) => js_error(env, &e),
-            Some(Failed::Panic(p)) => panic_error(env, &*p),
-            None => err,
-        }
-    }
-}
-
-impl Task for OneFile<Outcome> {
-    type Output = Outcome;
-    type JsValue = Either<u32, LinkResult>;
-
-    fn compute(&mut self) -> napi::Result<Outcome> {
-        self.compute_inner()
-    }
-
-    fn resolve(&mut self, _env: Env, o: Outcome) -> napi::Result<Self::JsValue> {
-        Ok(packed_outcome(o))
-    }
-
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<Self::JsValue> {
-        Err(self.reject_inner(&env, err))
-    }
-}
-
-impl Task for OneFile<()> {
-    type Output = ();
-    type JsValue = ();
-
-    fn compute(&mut self) -> napi::Result<()> {
-        self.compute_inner()
-    }
-
-    fn resolve(&mut self, _env: Env, _: ()) -> napi::Result<()> {
-        Ok(())
-    }
-
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<()> {
-        Err(self.reject_inner(&env, err))
-    }
-}
-
 fn paths(
     src: Either<String, Buffer>,
     dest: Either<String, Buffer>,
@@ -357,12 +278,13 @@ pub fn link_file(
     dest: Either<String, Buffer>,
     flags: u32,
     max_links: i64,
-) -> napi::Result<AsyncTask<OneFile<Outcome>>> {
+) -> napi::Result<AsyncTask<Short<Outcome, Either<u32, LinkResult>>>> {
     let (src, dest) = paths(src, dest)?;
     let opts = packed_options(flags, max_links)?;
-    Ok(AsyncTask::new(OneFile::new(move || {
-        link::link_file(&src, &dest, &opts)
-    })))
+    Ok(AsyncTask::new(Short::new(
+        move || link::link_file(&src, &dest, &opts),
+        packed_outcome,
+    )))
 }
 
 #[napi(catch_unwind)]
@@ -379,11 +301,12 @@ pub fn link_file_sync(
 }
 
 #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-pub fn reset_entry(path: Either<String, Buffer>) -> napi::Result<AsyncTask<OneFile<()>>> {
+pub fn reset_entry(path: Either<String, Buffer>) -> napi::Result<AsyncTask<Short<(), ()>>> {
     let path = to_path(path, "path")?;
-    Ok(AsyncTask::new(OneFile::new(move || {
-        link::reset_entry(&path)
-    })))
+    Ok(AsyncTask::new(Short::new(
+        move || link::reset_entry(&path),
+        |()| (),
+    )))
 }
 
 #[napi(catch_unwind)]

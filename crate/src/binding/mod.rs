@@ -23,6 +23,7 @@ mod import;
 mod link;
 mod probe;
 mod run;
+mod task;
 
 use crate::engine::error::Error;
 use crate::engine::{memo, method, wire};

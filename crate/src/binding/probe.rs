@@ -1,68 +1,13 @@
-//! `probe` and its sync twin, and `Short`: a few system calls of work as a napi `Task` on
-//! libuv's pool (as `fs.promises.stat` is), used by `probe` and `fsInfo` so neither holds the
-//! JS thread although it returns a promise.
+//! `probe` and its sync twin: a few system calls, as a `Short` task on libuv's pool (as
+//! `fs.promises.stat` is), so it does not hold the JS thread although it returns a promise.
 
 use super::cache::{fs_info_to_js, FsInfo};
-use super::{js_error, panic_error, settle, to_path};
-use crate::engine::error::Error;
+use super::task::Short;
+use super::{settle, to_path};
 use crate::engine::probe::{self, Probe, METHODS};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
+use napi::Env;
 use napi_derive::napi;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-/// One short engine call on libuv's pool. The engine's error is kept as data and becomes the JS
-/// error in `reject`, on the JS thread; a panic is caught on the pool thread.
-pub struct Short<T: Send + 'static, J> {
-    run: Option<Box<dyn FnOnce() -> Result<T, Error> + Send>>,
-    to_js: fn(T) -> J,
-    failed: Option<Failed>,
-}
-
-enum Failed {
-    Engine(Error),
-    Panic(Box<dyn std::any::Any + Send>),
-}
-
-impl<T: Send + 'static, J> Short<T, J> {
-    pub fn new(run: impl FnOnce() -> Result<T, Error> + Send + 'static, to_js: fn(T) -> J) -> Self {
-        Short {
-            run: Some(Box::new(run)),
-            to_js,
-            failed: None,
-        }
-    }
-}
-
-impl<T: Send + 'static, J: ToNapiValue + TypeName> Task for Short<T, J> {
-    type Output = T;
-    type JsValue = J;
-
-    fn compute(&mut self) -> napi::Result<T> {
-        let run = self.run.take();
-        let out = catch_unwind(AssertUnwindSafe(move || run.map(|r| r())));
-        let failure = match out {
-            Ok(Some(Ok(v))) => return Ok(v),
-            Ok(Some(Err(e))) => Failed::Engine(e),
-            Ok(None) => Failed::Panic(Box::new("the work ran twice")),
-            Err(panic) => Failed::Panic(panic),
-        };
-        self.failed = Some(failure);
-        Err(napi::Error::from_reason("cachelink"))
-    }
-
-    fn resolve(&mut self, _env: Env, v: T) -> napi::Result<J> {
-        Ok((self.to_js)(v))
-    }
-
-    fn reject(&mut self, env: Env, err: napi::Error) -> napi::Result<J> {
-        Err(match self.failed.take() {
-            Some(Failed::Engine(e)) => js_error(&env, &e),
-            Some(Failed::Panic(p)) => panic_error(&env, &*p),
-            None => err,
-        })
-    }
-}
 
 /// Whether a method works between the two places: exactly the public `MethodProbe`.
 #[napi(object, use_nullable = true)]
