@@ -42,6 +42,7 @@ describe.skipIf(skipWithout('ext4', 'exfat', 'btrfs'))('entries as installers ha
   it('index.js and ./index.js: one file; the same path from two sources follows onConflict', async () => {
     const a = put('a', 'a')
     const b = put('b', 'b')
+    let progress: { done: number; total: number } | undefined
     const dup = await importFiles(
       [
         { path: 'index.js', src: a },
@@ -49,9 +50,11 @@ describe.skipIf(skipWithout('ext4', 'exfat', 'btrfs'))('entries as installers ha
         { path: 'lib//x.js', src: b },
         { path: 'lib/x.js', src: b },
       ],
-      { into: join(dir, 'dup') },
+      { into: join(dir, 'dup'), onProgress: (p) => (progress = p) },
     )
     expect(dup).toMatchObject({ files: 2, hardlinked: 2, conflicts: 0 })
+    // Progress counts what is placed: the duplicates dropped are not in the total.
+    expect(progress).toEqual({ done: 2, total: 2 })
     const two = [
       { path: 'index.js', src: a },
       { path: 'other.js', src: b },

@@ -233,6 +233,9 @@ pub fn import_pending(
         .map_err(|e| target.unstaged(e))?;
         (target, entries, conflicts)
     };
+    // Duplicates dropped: the total is what is left to place, so progress reaches it.
+    ctl.total
+        .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
     let mut stats = target
         .run(&entries, opts, ctl)
         .map_err(|e| target.unstaged(e))?;
