@@ -208,6 +208,13 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
       expect(r.stderr).toContain(text)
     }
     expect(fs.existsSync(join(dir, 'x.txt'))).toBe(false)
+    // A coded error, and one load attempt per process however many calls fail.
+    const again = `const c = require('cachelink'); const codes = new Set()
+      for (let i = 0; i < 200; i++) { try { c.linkFileSync('cached.txt', 'x.txt') } catch (e) { codes.add(e.code) } }
+      c.linkFile('cached.txt', 'x.txt').catch((e) => console.log(JSON.stringify([...codes, e.code])))`
+    const many = spawnSync(process.execPath, ['-e', again], { cwd: dir, env: { ...OFFLINE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
+    expect(JSON.parse(many.stdout)).toEqual(['ERR_CACHELINK_NO_BINARY', 'ERR_CACHELINK_NO_BINARY'])
+    expect(many.stderr.match(/no native binary: /g)).toHaveLength(1)
   })
 
   it('the fat tarball alone loads through node-gyp-build from prebuilds/', () => {
