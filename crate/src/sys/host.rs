@@ -12,7 +12,7 @@
 #[cfg(unix)]
 pub fn host_facts() -> Vec<u8> {
     let mut out = hostname();
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         for file in ["/etc/machine-id", "/proc/sys/kernel/random/boot_id"] {
             out.push(0);

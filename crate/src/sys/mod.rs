@@ -112,9 +112,11 @@ pub use noreplace::rename_noreplace_or_check;
 #[cfg(unix)]
 mod unix;
 
-#[cfg(target_os = "linux")]
+// Android is Linux: the same system calls (renameat2, O_TMPFILE, statx, FICLONE), which
+// `linux.rs` makes by number or with the kernel's own constants, not through the C library.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod linux;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use linux as os;
 
 #[cfg(target_os = "macos")]
@@ -122,9 +124,16 @@ mod macos;
 #[cfg(target_os = "macos")]
 use macos as os;
 
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+// FreeBSD, and any other Unix: no clone, no rename flags.
+#[cfg(all(
+    unix,
+    not(any(target_os = "linux", target_os = "android", target_os = "macos"))
+))]
 mod unsupported;
-#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+#[cfg(all(
+    unix,
+    not(any(target_os = "linux", target_os = "android", target_os = "macos"))
+))]
 use unsupported as os;
 
 #[cfg(unix)]
