@@ -112,11 +112,9 @@ pub use noreplace::rename_noreplace_or_check;
 #[cfg(unix)]
 mod unix;
 
-// Android is Linux: the same system calls (renameat2, O_TMPFILE, statx, FICLONE), which
-// `linux.rs` makes by number or with the kernel's own constants, not through the C library.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(target_os = "linux")]
 mod linux;
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(target_os = "linux")]
 use linux as os;
 
 #[cfg(target_os = "macos")]
@@ -124,16 +122,14 @@ mod macos;
 #[cfg(target_os = "macos")]
 use macos as os;
 
-// FreeBSD, and any other Unix: no clone, no rename flags.
-#[cfg(all(
-    unix,
-    not(any(target_os = "linux", target_os = "android", target_os = "macos"))
-))]
+// FreeBSD, Android and any other Unix: no clone, no rename flags, only calls std and the C
+// library make. Android has Linux's kernel, but its apps run under a seccomp filter that kills
+// the process (SIGSYS) on a system call bionic does not expose instead of failing with ENOSYS
+// (statx on Android 9: libuv/libuv#2282; renameat2 is in bionic only from Android 11), so
+// `linux.rs`'s calls by number, whose fallbacks wait for an error, cannot be made there.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
-#[cfg(all(
-    unix,
-    not(any(target_os = "linux", target_os = "android", target_os = "macos"))
-))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 use unsupported as os;
 
 #[cfg(unix)]
