@@ -5,7 +5,7 @@
 # targets, SDKs or linkers are needed: clippy only type-checks. Prints a table of the results
 # and exits 1 if any target fails or warns.
 #
-#   bash scripts/check-targets.sh                  # package.json's napi.targets, all eight
+#   bash scripts/check-targets.sh                  # package.json's napi.targets, all of them
 #   bash scripts/check-targets.sh aarch64-pc-windows-msvc x86_64-apple-darwin
 #   CLIPPY_ARGS="-D warnings -W clippy::pedantic" bash scripts/check-targets.sh
 #
