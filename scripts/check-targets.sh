@@ -67,8 +67,8 @@ done
 
 printf '\n== check-targets: cargo clippy --all-targets -- %s (%s; setup %ss, total %ss)\n' \
   "$CLIPPY_ARGS" "$rust_web_version" "$setup" "$((SECONDS - t0))"
-printf '%-28s %-34s %6s\n' target result time
+printf '%-30s %-34s %6s\n' target result time
 for t in "${targets[@]}"; do
-  printf '%-28s %-34s %5ss\n' "$t" "${result[$t]}" "${secs[$t]}"
+  printf '%-30s %-34s %5ss\n' "$t" "${result[$t]}" "${secs[$t]}"
 done
 exit $status
