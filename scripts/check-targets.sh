@@ -5,7 +5,7 @@
 # targets, SDKs or linkers are needed: clippy only type-checks. Prints a table of the results
 # and exits 1 if any target fails or warns.
 #
-#   bash scripts/check-targets.sh                  # package.json's napi.targets, all eight
+#   bash scripts/check-targets.sh                  # package.json's napi.targets, all of them
 #   bash scripts/check-targets.sh aarch64-pc-windows-msvc x86_64-apple-darwin
 #   CLIPPY_ARGS="-D warnings -W clippy::pedantic" bash scripts/check-targets.sh
 #
@@ -67,8 +67,8 @@ done
 
 printf '\n== check-targets: cargo clippy --all-targets -- %s (%s; setup %ss, total %ss)\n' \
   "$CLIPPY_ARGS" "$rust_web_version" "$setup" "$((SECONDS - t0))"
-printf '%-28s %-34s %6s\n' target result time
+printf '%-30s %-34s %6s\n' target result time
 for t in "${targets[@]}"; do
-  printf '%-28s %-34s %5ss\n' "$t" "${result[$t]}" "${secs[$t]}"
+  printf '%-30s %-34s %5ss\n' "$t" "${result[$t]}" "${secs[$t]}"
 done
 exit $status

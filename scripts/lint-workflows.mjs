@@ -8,7 +8,8 @@
 //
 // and, for ci.yml, that the build matrix builds exactly the targets of package.json `napi.targets`
 // (the one list of platforms), each under napi's platform name, and that the test matrix tests
-// every one of them on a runner.
+// on a runner exactly those whose build entry says `test: matrix` (the others say `qemu`, tested
+// in the build job, or `build`, built only).
 //
 //   node scripts/lint-workflows.mjs            every .yml/.yaml file in .github/workflows/
 //   node scripts/lint-workflows.mjs FILE...    just these files
@@ -124,7 +125,10 @@ function leafErrors(errors) {
   return out
 }
 
-/** ci.yml: the build matrix is package.json's `napi.targets`, and every platform is tested. */
+/**
+ * ci.yml: the build matrix is package.json's `napi.targets`, and every platform whose build says
+ * `test: matrix` is in the test matrix (and only those).
+ */
 async function checkMatrices(yaml, report) {
   const { parseTriple } = await import('@napi-rs/cli')
   const targets = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).napi?.targets ?? []
@@ -146,15 +150,23 @@ async function checkMatrices(yaml, report) {
     if (platform?.value !== want) {
       report((platform ?? target).at, `target ${target.value} is napi platform ${want}, not ${platform?.value}`, 'matrix')
     }
-    built.set(target.value, want)
+    // Where it is tested: the test job (matrix), or in the build job (qemu), or not (build).
+    const test = item.keys.test?.value
+    if (!['matrix', 'qemu', 'build'].includes(test)) {
+      report((item.keys.test ?? target).at, `target ${target.value}: test must be matrix, qemu or build, not ${test}`, 'matrix')
+    }
+    if (test === 'qemu' && !item.keys.qemu) report(target.at, `target ${target.value}: test qemu without a qemu platform`, 'matrix')
+    built.set(target.value, { platform: want, test })
   }
   for (const t of targets) {
     if (!built.has(t)) report(buildAt, `package.json napi.targets has ${t}, which the build matrix does not build`, 'matrix')
   }
   const testAt = locate(yaml, '/jobs/test/strategy/matrix/platform')
   const tested = entries(yaml, '/jobs/test/strategy/matrix/platform')
-  for (const p of built.values()) {
-    if (!tested.some((e) => e.value === p)) report(testAt, `platform ${p} is built but not in the test matrix`, 'matrix')
+  for (const { platform: p, test } of built.values()) {
+    const inMatrix = tested.some((e) => e.value === p)
+    if (test === 'matrix' && !inMatrix) report(testAt, `platform ${p} is built but not in the test matrix`, 'matrix')
+    if (test !== 'matrix' && inMatrix) report(testAt, `platform ${p} is in the test matrix but its build says test: ${test}`, 'matrix')
   }
   // Each tested platform needs its runner from an `include` entry (else runs-on is empty).
   const runners = new Set(

@@ -32,18 +32,13 @@ if (positionals.length !== 1) {
 }
 
 /** napi's platform name for a Rust target triple, as in package.json's napi.targets. */
-function platformName(triple) {
-  const [arch, , os, abi] = triple.split('-')
-  const cpu = { x86_64: 'x64', aarch64: 'arm64' }[arch]
-  if (os === 'darwin') return `darwin-${cpu}`
-  if (os === 'windows') return `win32-${cpu}-msvc`
-  return `linux-${cpu}-${abi}`
-}
+const { parseTriple } = await import('@napi-rs/cli')
+const platformName = (triple) => parseTriple(triple).platformArchABI
 
 /** Where node-gyp-build finds a platform's binary. */
 function prebuildPath(platform) {
   const [os, cpu, abi] = platform.split('-')
-  const libc = { gnu: '.glibc', musl: '.musl' }[abi] ?? ''
+  const libc = { gnu: '.glibc', gnueabihf: '.glibc', musl: '.musl', musleabihf: '.musl' }[abi] ?? ''
   return join('prebuilds', `${os}-${cpu}`, `cachelink.napi${libc}.node`)
 }
 

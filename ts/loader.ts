@@ -32,10 +32,22 @@ function detected(): string {
   return `platform ${platform}, arch ${arch}${libc}, Node ${process.version}`
 }
 
-/** napi-rs's name for this platform: `linux-x64-gnu`, `darwin-arm64`, `win32-x64-msvc`. */
-export function platformTriple(): string {
-  const { platform, arch } = process
-  if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
+/**
+ * napi-rs's name for a platform (this one by default), as `@napi-rs/cli` names the platform
+ * packages: `linux-x64-gnu`, `linux-arm-gnueabihf`, `android-arm64`, `android-arm-eabi`,
+ * `freebsd-x64`, `darwin-arm64`, `win32-ia32-msvc`.
+ */
+export function platformTriple(
+  platform: string = process.platform,
+  arch: string = process.arch,
+  musl: () => boolean = isMusl,
+): string {
+  if (platform === 'linux') {
+    const libc = musl() ? 'musl' : 'gnu'
+    // 32-bit ARM is hard-float EABI: armv7-unknown-linux-gnueabihf is linux-arm-gnueabihf.
+    return arch === 'arm' ? `linux-arm-${libc}eabihf` : `linux-${arch}-${libc}`
+  }
+  if (platform === 'android' && arch === 'arm') return 'android-arm-eabi'
   if (platform === 'win32') return `win32-${arch}-msvc`
   return `${platform}-${arch}`
 }

@@ -145,7 +145,8 @@ impl std::ops::Deref for Chain {
 ///
 /// `auto`: Linux hardlink → clone → copy (a hard link is about 2x faster than a clone on btrfs
 /// and costs no extra metadata); macOS clone → hardlink → copy (APFS clones are cheap and
-/// independent of the link count); Windows hardlink → copy (Dev Drive clones measured 10x slower
+/// independent of the link count); FreeBSD hardlink → copy (cachelink has no clone call there);
+/// Windows hardlink → copy (Dev Drive clones measured 10x slower
 /// than hard links by pnpm, so clone only when asked). A named method falls back to copy when
 /// `fallback` is on, and is alone when it is off. A list is the caller's chain as it is
 /// (`fallback: false` with a list is refused before this, by the facade and the binding).
@@ -157,7 +158,7 @@ pub fn chain(requested: Requested, fallback: bool, os: Os) -> Chain {
         (Requested::Auto, _) => match os {
             Os::Linux => fixed(&[Hardlink, Clone, Copy]),
             Os::MacOs => fixed(&[Clone, Hardlink, Copy]),
-            Os::Windows => fixed(&[Hardlink, Copy]),
+            Os::FreeBsd | Os::Windows => fixed(&[Hardlink, Copy]),
         },
         (Requested::Only(Copy), _) => fixed(&[Copy]),
         (Requested::Only(m), true) => fixed(&[m, Copy]),
@@ -302,6 +303,7 @@ mod tests {
             of(Requested::Auto, true, Os::MacOs),
             [Clone, Hardlink, Copy]
         );
+        assert_eq!(of(Requested::Auto, true, Os::FreeBsd), [Hardlink, Copy]);
         assert_eq!(of(Requested::Auto, true, Os::Windows), [Hardlink, Copy]);
         assert_eq!(of(Requested::Only(Clone), true, Os::Windows), [Clone, Copy]);
         assert_eq!(of(Requested::Only(Symlink), false, Os::Linux), [Symlink]);
@@ -312,7 +314,7 @@ mod tests {
     fn a_list_is_the_chain_on_every_os() {
         use Method::*;
         let list = Chain::of(&[Clone, Hardlink, Copy]).unwrap();
-        for os in [Os::Linux, Os::MacOs, Os::Windows] {
+        for os in [Os::Linux, Os::MacOs, Os::FreeBsd, Os::Windows] {
             assert_eq!(
                 chain(Requested::List(list), true, os).as_slice(),
                 [Clone, Hardlink, Copy]

@@ -1,6 +1,7 @@
 //! OS error numbers to libuv's code names ('EMLINK', 'EXDEV', ...), one table per OS.
-//! The tables are plain data compiled on every OS, so the Linux test run checks all three.
+//! The tables are plain data compiled on every OS, so the Linux test run checks all four.
 
+mod freebsd;
 mod linux;
 mod macos;
 mod windows;
@@ -10,14 +11,18 @@ mod windows;
 pub enum Os {
     Linux,
     MacOs,
+    FreeBsd,
     Windows,
 }
 
-/// The OS this build runs on (Linux tables for other Unixes, as a best effort).
+/// The OS this build runs on. Linux's numbers serve Android (the same kernel); any other Unix
+/// gets them as a best effort (cachelink ships no binary for one).
 pub const CURRENT: Os = if cfg!(windows) {
     Os::Windows
 } else if cfg!(target_vendor = "apple") {
     Os::MacOs
+} else if cfg!(target_os = "freebsd") {
+    Os::FreeBsd
 } else {
     Os::Linux
 };
@@ -36,6 +41,7 @@ pub fn table(os: Os) -> &'static [(i32, &'static str)] {
     match os {
         Os::Linux => linux::TABLE,
         Os::MacOs => macos::TABLE,
+        Os::FreeBsd => freebsd::TABLE,
         Os::Windows => windows::TABLE,
     }
 }
@@ -45,7 +51,7 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    const ALL: [Os; 3] = [Os::Linux, Os::MacOs, Os::Windows];
+    const ALL: [Os; 4] = [Os::Linux, Os::MacOs, Os::FreeBsd, Os::Windows];
 
     /// Names that are not Linux errnos but that libuv uses: its own codes (EOF, ECHARSET) and
     /// EFTYPE, which is a real errno on macOS.
@@ -73,6 +79,28 @@ mod tests {
         assert_eq!(name(Os::MacOs, 31), "EMLINK");
         assert_eq!(name(Os::MacOs, 35), "EAGAIN");
         assert_eq!(name(Os::MacOs, 66), "ENOTEMPTY");
+    }
+
+    /// FreeBSD's numbers are BSD numbers: Darwin's up to ENOSYS, their own above it, never
+    /// Linux's from EAGAIN on.
+    #[test]
+    fn freebsd_entries() {
+        let bsd = Os::FreeBsd;
+        assert_eq!(name(bsd, 31), "EMLINK");
+        assert_eq!(name(bsd, 18), "EXDEV");
+        assert_eq!(name(bsd, 35), "EAGAIN");
+        assert_eq!(name(bsd, 45), "ENOTSUP"); // also EOPNOTSUPP: one errno on FreeBSD
+        assert_eq!(name(bsd, 63), "ENAMETOOLONG");
+        assert_eq!(name(bsd, 66), "ENOTEMPTY");
+        assert_eq!(name(bsd, 78), "ENOSYS");
+        assert_eq!(name(bsd, 84), "EOVERFLOW");
+        assert_eq!(name(bsd, 85), "ECANCELED"); // 89 on Darwin
+        assert_eq!(name(bsd, 86), "EILSEQ"); // 92 on Darwin
+        assert_eq!(name(bsd, 92), "EPROTO"); // 100 on Darwin
+        assert_eq!(name(bsd, 89), "UNKNOWN"); // EBADMSG: libuv has no name
+        assert_eq!(name(bsd, 96), "UNKNOWN"); // EOWNERDEAD here; ENODATA on Darwin
+        assert_eq!(name(bsd, 95), "UNKNOWN"); // ENOTRECOVERABLE here; EOPNOTSUPP on Linux
+        assert_eq!(name(bsd, 11), "UNKNOWN"); // EDEADLK here; EAGAIN on Linux
     }
 
     #[test]
@@ -131,6 +159,8 @@ mod tests {
             assert_eq!(CURRENT, Os::Windows);
         } else if cfg!(target_vendor = "apple") {
             assert_eq!(CURRENT, Os::MacOs);
+        } else if cfg!(target_os = "freebsd") {
+            assert_eq!(CURRENT, Os::FreeBsd);
         } else {
             assert_eq!(CURRENT, Os::Linux);
         }

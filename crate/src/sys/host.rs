@@ -5,14 +5,15 @@
 //! - Linux: the host name, `/etc/machine-id`, the boot id (new at each boot: a temp from before
 //!   a reboot is another host's, whose pid means nothing now) and the pid namespace (a container
 //!   with its own process ids is its own host).
-//! - macOS: the host name and the boot time (`kern.boottime`).
+//! - macOS and FreeBSD: the host name and the boot time (`kern.boottime`, a `timeval` on both).
+//! - Android: as Linux.
 //! - Windows: the computer's DNS name.
 
 /// This machine's identifying facts, joined with NUL bytes.
 #[cfg(unix)]
 pub fn host_facts() -> Vec<u8> {
     let mut out = hostname();
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         for file in ["/etc/machine-id", "/proc/sys/kernel/random/boot_id"] {
             out.push(0);
@@ -23,7 +24,7 @@ pub fn host_facts() -> Vec<u8> {
             out.extend(ns.as_os_str().as_encoded_bytes());
         }
     }
-    #[cfg(target_os = "macos")]
+    #[cfg(any(target_os = "macos", target_os = "freebsd"))]
     {
         out.push(0);
         out.extend(boot_time());
@@ -44,8 +45,9 @@ fn hostname() -> Vec<u8> {
     buf[..len].to_vec()
 }
 
-/// `sysctl kern.boottime`, as its bytes. https://developer.apple.com/documentation/kernel/1387446-sysctlbyname
-#[cfg(target_os = "macos")]
+/// `sysctl kern.boottime`, as its bytes. https://developer.apple.com/documentation/kernel/1387446-sysctlbyname,
+/// https://man.freebsd.org/cgi/man.cgi?query=sysctlbyname&sektion=3
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
 fn boot_time() -> Vec<u8> {
     let mut tv = libc::timeval {
         tv_sec: 0,

@@ -225,14 +225,25 @@ pub fn mount_of(path: &Path, device: u64) -> Option<super::Mount> {
     use std::os::unix::ffi::OsStrExt;
     let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let mounts: Vec<_> = text.lines().filter_map(parse_mountinfo_line).collect();
-    // dev_t as glibc and musl encode it (gnu_dev_major / gnu_dev_minor).
-    let (major, minor) = (libc::major(device), libc::minor(device));
+    let (major, minor) = (dev_major(device), dev_minor(device));
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let m = pick_mount(&mounts, (major, minor), real.as_os_str().as_bytes())?;
     Some(super::Mount {
         fs_type: m.fs_type.clone(),
         source: Some(m.source.clone()),
     })
+}
+
+/// The major number of a device, as the kernel encodes `st_dev` for glibc, musl and Android's
+/// bionic alike (`gnu_dev_major`), computed here on a `u64`: `libc::major` takes a `dev_t` and
+/// answers in a C type whose width and sign differ between them (bionic: `c_int`).
+fn dev_major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff)) as u32
+}
+
+/// The minor number of a device (`gnu_dev_minor`).
+fn dev_minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff)) as u32
 }
 
 /// Set on a key from a mount id, so that it never equals a device number (`st_dev`).
@@ -280,6 +291,27 @@ pub fn pathconf_link_max(_path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The encoding glibc's and musl's `major`/`minor` read (checked against libc's own here,
+    /// on Linux), including numbers above 12 and 20 bits.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn device_numbers() {
+        for &(major, minor) in &[
+            (0u32, 0u32),
+            (8, 1),
+            (259, 3),
+            (0xfff, 0xff),
+            (0x1234, 0x56789),
+        ] {
+            let dev = libc::makedev(major, minor);
+            assert_eq!((dev_major(dev), dev_minor(dev)), (major, minor));
+            assert_eq!(
+                (dev_major(dev), dev_minor(dev)),
+                (libc::major(dev), libc::minor(dev))
+            );
+        }
+    }
 
     #[test]
     fn mount_key_tells_mounts_apart() {

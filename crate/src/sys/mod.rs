@@ -122,6 +122,11 @@ mod macos;
 #[cfg(target_os = "macos")]
 use macos as os;
 
+// FreeBSD, Android and any other Unix: no clone, no rename flags, only calls std and the C
+// library make. Android has Linux's kernel, but its apps run under a seccomp filter that kills
+// the process (SIGSYS) on a system call bionic does not expose instead of failing with ENOSYS
+// (statx on Android 9: libuv/libuv#2282; renameat2 is in bionic only from Android 11), so
+// `linux.rs`'s calls by number, whose fallbacks wait for an error, cannot be made there.
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
 mod unsupported;
 #[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]

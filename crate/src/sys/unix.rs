@@ -177,7 +177,7 @@ pub fn may_link(path: &Path, meta: &Metadata) -> bool {
             libc::AT_FDCWD,
             c.as_ptr(),
             libc::R_OK | libc::W_OK,
-            libc::AT_EACCESS,
+            AT_EACCESS,
         ) == 0
     }
 }
@@ -241,6 +241,14 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// `faccessat`'s flag for a check with the effective ids. Android's C library (bionic) refuses
+/// every flag with EINVAL (the kernel's faccessat has no flags argument), and an Android app's
+/// real and effective ids are the same: there the check goes without it.
+#[cfg(not(target_os = "android"))]
+const AT_EACCESS: libc::c_int = libc::AT_EACCESS;
+#[cfg(target_os = "android")]
+const AT_EACCESS: libc::c_int = 0;
+
 /// Whether this process may make files in `dir`, asked without writing anything:
 /// `faccessat(W_OK, AT_EACCESS)`, which says EROFS on a read-only mount (a read-only bind mount
 /// too) and EACCES where the directory's permissions refuse this process's effective user.
@@ -248,5 +256,5 @@ pub fn lock_exclusive(file: &File) -> io::Result<()> {
 pub fn dir_writable(dir: &Path) -> io::Result<()> {
     let c = c_path(dir)?;
     // SAFETY: `c` is a NUL-terminated path that outlives the call; faccessat reads it only.
-    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) })
+    cvt(unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, AT_EACCESS) })
 }
