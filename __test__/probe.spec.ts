@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { fsInfo, probe, probeSync } from '../ts/index.js'
-import { isRoot, leftovers, mount, type Mounted, onLinux, skipWithout, snapshot } from './helpers.js'
+import { isRoot, leftovers, mount, type Mounted, skipWithout, skipWithoutFuse, snapshot } from './helpers.js'
 
 const fixtures = join(import.meta.dirname, 'fixtures')
 const repo = join(import.meta.dirname, '..')
@@ -237,25 +237,6 @@ async function mountGatefs(env: Record<string, string> = {}) {
       }
     },
   }
-}
-
-function noFuse(): string | undefined {
-  if (!onLinux || !isRoot) return 'FUSE mounts need Linux and root'
-  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse is missing'
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import fusepy'], { stdio: 'ignore' })
-  } catch {
-    return 'python3-fusepy is not installed (apt-get install python3-fusepy)'
-  }
-  return undefined
-}
-
-function skipWithoutFuse(): boolean {
-  const why = noFuse()
-  if (!why) return false
-  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`CI=true and a FUSE test cannot run: ${why}`)
-  console.warn(`\n*** SKIPPING FUSE tests: ${why} ***\n`)
-  return true
 }
 
 describe.skipIf(skipWithoutFuse())('probe and fsInfo leave the event loop free', () => {
