@@ -1,0 +1,50 @@
+/**
+ * The JS backend: the `Native` interface (ts/native.ts, the addon's exports) implemented in
+ * TypeScript over Node's fs, for where no native binary loads or `CACHELINK_BACKEND=js`. The
+ * facade calls it exactly as it calls the addon: same arguments, same results, errors of the
+ * same shape (`NativeError`), so argument checks and Node-shaped errors are shared and only the
+ * engine is written twice. JSBACKEND-STATUS.md says what is done and what Node cannot do.
+ * @module
+ */
+import { getSystemErrorMap } from 'node:util'
+import type * as Binding from '../binding.js'
+import { ABI } from '../native.js'
+import { Control } from './control.js'
+import { coded } from './error.js'
+import { linkFile, resetEntry } from './link.js'
+import * as memo from './memo.js'
+import { unpackFlags } from './method.js'
+import { runAsync, runSync } from './ops.js'
+import { hostId } from './temp.js'
+
+/** What this backend does not do yet: a cachelink-shaped error naming the call. */
+function notYet(call: string): never {
+  const err = coded('ERR_CACHELINK_JS_UNSUPPORTED', call, '')
+  err.detail = `${call} is not implemented by the JS backend yet`
+  throw err
+}
+
+export const js = {
+  ABI,
+  Control: Control as unknown as typeof Binding.Control,
+  linkFile: async (src, dest, flags, maxLinks) => runAsync(linkFile(src, dest, unpackFlags(flags, maxLinks))),
+  linkFileSync: (src, dest, flags, maxLinks) => runSync(linkFile(src, dest, unpackFlags(flags, maxLinks))),
+  resetEntry: async (path) => runAsync(resetEntry(path)),
+  resetEntrySync: (path) => runSync(resetEntry(path)),
+  clearFallbackMemo: () => memo.clear(),
+  /** `[raw, name]` as the addon gives it: on Unix the errno, from libuv's own table. */
+  errnoTable: () => [...getSystemErrorMap()].map(([errno, [name]]) => [process.platform === 'win32' ? errno : -errno, name]),
+  hostId,
+  importFiles: async () => notYet('importFiles'),
+  importFilesSync: () => notYet('importFilesSync'),
+  importTree: async () => notYet('importTree'),
+  importTreeSync: () => notYet('importTreeSync'),
+  scan: async () => notYet('scan'),
+  scanSync: () => notYet('scanSync'),
+  clean: async () => notYet('clean'),
+  cleanSync: () => notYet('cleanSync'),
+  fsInfo: async () => notYet('fsInfo'),
+  fsInfoSync: () => notYet('fsInfoSync'),
+  probe: async () => notYet('probe'),
+  probeSync: () => notYet('probeSync'),
+} satisfies typeof Binding

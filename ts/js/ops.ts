@@ -1,0 +1,168 @@
+/**
+ * One engine, two drivers. The JS backend's engine is written once as generator functions that
+ * `yield` each filesystem call (`op('link', a, b)`) instead of making it; `runSync` makes the
+ * calls with `fs.*Sync` on the calling thread (the sync twins), `runAsync` with `fs.promises`
+ * (libuv's pool, as the native `Task`s run there). A failed call is thrown back into the
+ * generator at its `yield`, so the engine's `try`/`catch` reads as plain code.
+ * @module
+ */
+import * as fs from 'node:fs'
+import type { BigIntStats } from 'node:fs'
+
+/** A path as Node's fs takes it (the facade passes a string or a Buffer of raw bytes). */
+export type P = string | Buffer
+
+/** The filesystem calls the engine makes, as their sync forms type them. */
+export interface Ops {
+  lstat(p: P): BigIntStats
+  stat(p: P): BigIntStats
+  realpath(p: P): string
+  link(existing: P, target: P): void
+  symlink(to: P, path: P): void
+  unlink(p: P): void
+  rename(from: P, to: P): void
+  copyFile(src: P, dest: P, mode: number): void
+  /** Creates `p` exclusively with `mode` (the umask applies) and closes it. */
+  createExclusive(p: P, mode: number): void
+  chmod(p: P, mode: number): void
+  chown(p: P, uid: number, gid: number): void
+  /** Sets atime and mtime, in seconds (Node's precision: a double). */
+  utimes(p: P, atime: number, mtime: number): void
+  /** Opens `p` read-only, fsyncs it, closes it. */
+  fsyncPath(p: P): void
+  /** Whether the process may read and write `p` (`access(R_OK | W_OK)`). */
+  mayWrite(p: P): boolean
+  isDir(p: P): boolean
+  mkdir(p: P, mode: number): void
+  rmdir(p: P): void
+  readdir(p: P): fs.Dirent[]
+  readlink(p: P): string
+  /** Waits `ms` milliseconds (the sync driver blocks the thread). */
+  sleep(ms: number): void
+}
+
+export type OpName = keyof Ops
+export interface Request {
+  name: OpName
+  args: unknown[]
+}
+/** A step of the engine: yields requests, gets their results back, returns a `T`. */
+export type Step<T> = Generator<Request, T, unknown>
+
+/** Makes the filesystem call `name` (through whichever driver runs this step). */
+export function* op<K extends OpName>(name: K, ...args: Parameters<Ops[K]>): Step<ReturnType<Ops[K]>> {
+  return (yield { name, args }) as ReturnType<Ops[K]>
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4))
+
+const SYNC: Ops = {
+  lstat: (p) => fs.lstatSync(p, { bigint: true }),
+  stat: (p) => fs.statSync(p, { bigint: true }),
+  realpath: (p) => fs.realpathSync.native(p),
+  link: (a, b) => fs.linkSync(a, b),
+  symlink: (to, p) => fs.symlinkSync(to, p, 'file'),
+  unlink: (p) => fs.unlinkSync(p),
+  rename: (a, b) => fs.renameSync(a, b),
+  copyFile: (a, b, mode) => fs.copyFileSync(a, b, mode),
+  createExclusive: (p, mode) => fs.closeSync(fs.openSync(p, 'wx', mode)),
+  chmod: (p, mode) => fs.chmodSync(p, mode),
+  chown: (p, uid, gid) => fs.chownSync(p, uid, gid),
+  utimes: (p, a, m) => fs.utimesSync(p, a, m),
+  fsyncPath: (p) => {
+    const fd = fs.openSync(p, 'r')
+    try {
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+  },
+  mayWrite: (p) => {
+    try {
+      fs.accessSync(p, fs.constants.R_OK | fs.constants.W_OK)
+      return true
+    } catch {
+      return false
+    }
+  },
+  isDir: (p) => {
+    try {
+      return fs.statSync(p).isDirectory()
+    } catch {
+      return false
+    }
+  },
+  mkdir: (p, mode) => void fs.mkdirSync(p, { mode }),
+  rmdir: (p) => fs.rmdirSync(p),
+  readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
+  readlink: (p) => fs.readlinkSync(p),
+  sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
+}
+
+type AsyncOps = { [K in OpName]: (...args: Parameters<Ops[K]>) => Promise<ReturnType<Ops[K]>> }
+
+const fsp = fs.promises
+
+const ASYNC: AsyncOps = {
+  lstat: (p) => fsp.lstat(p, { bigint: true }),
+  stat: (p) => fsp.stat(p, { bigint: true }),
+  realpath: (p) => fsp.realpath(p),
+  link: (a, b) => fsp.link(a, b),
+  symlink: (to, p) => fsp.symlink(to, p, 'file'),
+  unlink: (p) => fsp.unlink(p),
+  rename: (a, b) => fsp.rename(a, b),
+  copyFile: (a, b, mode) => fsp.copyFile(a, b, mode),
+  createExclusive: async (p, mode) => (await fsp.open(p, 'wx', mode)).close(),
+  chmod: (p, mode) => fsp.chmod(p, mode),
+  chown: (p, uid, gid) => fsp.chown(p, uid, gid),
+  utimes: (p, a, m) => fsp.utimes(p, a, m),
+  fsyncPath: async (p) => {
+    const h = await fsp.open(p, 'r')
+    try {
+      await h.sync()
+    } finally {
+      await h.close()
+    }
+  },
+  mayWrite: (p) => fsp.access(p, fs.constants.R_OK | fs.constants.W_OK).then(() => true, () => false),
+  isDir: (p) => fsp.stat(p).then((s) => s.isDirectory(), () => false),
+  mkdir: (p, mode) => fsp.mkdir(p, { mode }).then(() => undefined),
+  rmdir: (p) => fsp.rmdir(p),
+  readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
+  readlink: (p) => fsp.readlink(p),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+}
+
+/** Runs `step` on the calling thread with `fs.*Sync`. */
+export function runSync<T>(step: Step<T>): T {
+  let next = step.next()
+  while (!next.done) {
+    const { name, args } = next.value
+    let value: unknown
+    try {
+      value = (SYNC[name] as (...a: unknown[]) => unknown)(...args)
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+/** Runs `step` with `fs.promises`. */
+export async function runAsync<T>(step: Step<T>): Promise<T> {
+  let next = step.next()
+  while (!next.done) {
+    const { name, args } = next.value
+    let value: unknown
+    try {
+      value = await (ASYNC[name] as (...a: unknown[]) => Promise<unknown>)(...args)
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
