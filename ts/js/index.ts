@@ -16,6 +16,8 @@ import * as memo from './memo.js'
 import { unpackFlags } from './method.js'
 import { runAsync, runSync } from './ops.js'
 import { hostId } from './temp.js'
+import { fsInfo } from './fsinfo.js'
+import { probe } from './probe.js'
 
 /** What this backend does not do yet: a cachelink-shaped error naming the call. */
 function notYet(call: string): never {
@@ -43,8 +45,8 @@ export const js = {
   scanSync: () => notYet('scanSync'),
   clean: async () => notYet('clean'),
   cleanSync: () => notYet('cleanSync'),
-  fsInfo: async () => notYet('fsInfo'),
-  fsInfoSync: () => notYet('fsInfoSync'),
-  probe: async () => notYet('probe'),
-  probeSync: () => notYet('probeSync'),
+  fsInfo: async (path) => runAsync(fsInfo(path)),
+  fsInfoSync: (path) => runSync(fsInfo(path)),
+  probe: async (cache, target) => runAsync(probe(cache, target)),
+  probeSync: (cache, target) => runSync(probe(cache, target)),
 } satisfies typeof Binding

@@ -37,6 +37,10 @@ export interface Ops {
   rmdir(p: P): void
   readdir(p: P): fs.Dirent[]
   readlink(p: P): string
+  readFile(p: P): Buffer
+  /** Whether the process may write in the directory `p` (`access(W_OK)`): the error if not. */
+  accessWrite(p: P): void
+  writeFile(p: P, data: string, flag: string): void
   /** Waits `ms` milliseconds (the sync driver blocks the thread). */
   sleep(ms: number): void
 }
@@ -96,6 +100,9 @@ const SYNC: Ops = {
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
   readlink: (p) => fs.readlinkSync(p),
+  readFile: (p) => fs.readFileSync(p),
+  accessWrite: (p) => fs.accessSync(p, fs.constants.W_OK),
+  writeFile: (p, data, flag) => fs.writeFileSync(p, data, { flag }),
   sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
 }
 
@@ -130,6 +137,9 @@ const ASYNC: AsyncOps = {
   rmdir: (p) => fsp.rmdir(p),
   readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
   readlink: (p) => fsp.readlink(p),
+  readFile: (p) => fsp.readFile(p),
+  accessWrite: (p) => fsp.access(p, fs.constants.W_OK),
+  writeFile: (p, data, flag) => fsp.writeFile(p, data, { flag }),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 }
 
