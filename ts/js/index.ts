@@ -18,6 +18,7 @@ import { runAsync, runSync } from './ops.js'
 import { hostId } from './temp.js'
 import { fsInfo } from './fsinfo.js'
 import { probe } from './probe.js'
+import { importFiles, importTree } from './import.js'
 
 /** What this backend does not do yet: a cachelink-shaped error naming the call. */
 function notYet(call: string): never {
@@ -37,10 +38,10 @@ export const js = {
   /** `[raw, name]` as the addon gives it: on Unix the errno, from libuv's own table. */
   errnoTable: () => [...getSystemErrorMap()].map(([errno, [name]]) => [process.platform === 'win32' ? errno : -errno, name]),
   hostId,
-  importFiles: async () => notYet('importFiles'),
-  importFilesSync: () => notYet('importFilesSync'),
-  importTree: async () => notYet('importTree'),
-  importTreeSync: () => notYet('importTreeSync'),
+  importFiles: async (entries, into, o, control) => runAsync(importFiles(entries, into, o, control as unknown as Control)),
+  importFilesSync: (entries, into, o, control) => runSync(importFiles(entries, into, o, control as unknown as Control)),
+  importTree: async (src, into, o, control) => runAsync(importTree(src, into, o, control as unknown as Control)),
+  importTreeSync: (src, into, o, control) => runSync(importTree(src, into, o, control as unknown as Control)),
   scan: async () => notYet('scan'),
   scanSync: () => notYet('scanSync'),
   clean: async () => notYet('clean'),

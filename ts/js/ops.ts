@@ -38,6 +38,8 @@ export interface Ops {
   readdir(p: P): fs.Dirent[]
   readlink(p: P): string
   readFile(p: P): Buffer
+  /** Removes a tree (`rm -rf`), ignoring a missing one. */
+  rmTree(p: P): void
   /** Whether the process may write in the directory `p` (`access(W_OK)`): the error if not. */
   accessWrite(p: P): void
   writeFile(p: P, data: string, flag: string): void
@@ -101,6 +103,7 @@ const SYNC: Ops = {
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
   readlink: (p) => fs.readlinkSync(p),
   readFile: (p) => fs.readFileSync(p),
+  rmTree: (p) => fs.rmSync(p, { recursive: true, force: true }),
   accessWrite: (p) => fs.accessSync(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fs.writeFileSync(p, data, { flag }),
   sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
@@ -138,6 +141,7 @@ const ASYNC: AsyncOps = {
   readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
   readlink: (p) => fsp.readlink(p),
   readFile: (p) => fsp.readFile(p),
+  rmTree: (p) => fsp.rm(p, { recursive: true, force: true }),
   accessWrite: (p) => fsp.access(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fsp.writeFile(p, data, { flag }),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
