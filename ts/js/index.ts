@@ -10,7 +10,6 @@ import { getSystemErrorMap } from 'node:util'
 import type * as Binding from '../binding.js'
 import { ABI } from '../native.js'
 import { Control } from './control.js'
-import { coded } from './error.js'
 import { linkFile, resetEntry } from './link.js'
 import * as memo from './memo.js'
 import { unpackFlags } from './method.js'
@@ -19,13 +18,7 @@ import { hostId } from './temp.js'
 import { fsInfo } from './fsinfo.js'
 import { probe } from './probe.js'
 import { importFiles, importTree } from './import.js'
-
-/** What this backend does not do yet: a cachelink-shaped error naming the call. */
-function notYet(call: string): never {
-  const err = coded('ERR_CACHELINK_JS_UNSUPPORTED', call, '')
-  err.detail = `${call} is not implemented by the JS backend yet`
-  throw err
-}
+import { clean, scan } from './scan.js'
 
 export const js = {
   ABI,
@@ -42,10 +35,10 @@ export const js = {
   importFilesSync: (entries, into, o, control) => runSync(importFiles(entries, into, o, control as unknown as Control)),
   importTree: async (src, into, o, control) => runAsync(importTree(src, into, o, control as unknown as Control)),
   importTreeSync: (src, into, o, control) => runSync(importTree(src, into, o, control as unknown as Control)),
-  scan: async () => notYet('scan'),
-  scanSync: () => notYet('scanSync'),
-  clean: async () => notYet('clean'),
-  cleanSync: () => notYet('cleanSync'),
+  scan: async (root, near, control) => runAsync(scan(root, near, control as unknown as Control)),
+  scanSync: (root, near, control) => runSync(scan(root, near, control as unknown as Control)),
+  clean: async (root, older, dryRun, control) => runAsync(clean(root, older, dryRun, control as unknown as Control)),
+  cleanSync: (root, older, dryRun, control) => runSync(clean(root, older, dryRun, control as unknown as Control)),
   fsInfo: async (path) => runAsync(fsInfo(path)),
   fsInfoSync: (path) => runSync(fsInfo(path)),
   probe: async (cache, target) => runAsync(probe(cache, target)),

@@ -36,6 +36,8 @@ export interface Ops {
   mkdir(p: P, mode: number): void
   rmdir(p: P): void
   readdir(p: P): fs.Dirent[]
+  /** Names as raw bytes (a name need not be UTF-8). */
+  readdirRaw(p: P): fs.Dirent<Buffer>[]
   readlink(p: P): string
   readFile(p: P): Buffer
   /** Removes a tree (`rm -rf`), ignoring a missing one. */
@@ -101,6 +103,7 @@ const SYNC: Ops = {
   mkdir: (p, mode) => void fs.mkdirSync(p, { mode }),
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
+  readdirRaw: (p) => fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' }),
   readlink: (p) => fs.readlinkSync(p),
   readFile: (p) => fs.readFileSync(p),
   rmTree: (p) => fs.rmSync(p, { recursive: true, force: true }),
@@ -139,6 +142,7 @@ const ASYNC: AsyncOps = {
   mkdir: (p, mode) => fsp.mkdir(p, { mode }).then(() => undefined),
   rmdir: (p) => fsp.rmdir(p),
   readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
+  readdirRaw: (p) => fsp.readdir(p, { withFileTypes: true, encoding: 'buffer' }),
   readlink: (p) => fsp.readlink(p),
   readFile: (p) => fsp.readFile(p),
   rmTree: (p) => fsp.rm(p, { recursive: true, force: true }),
