@@ -19,25 +19,47 @@
  * @module
  */
 import type { BigIntStats } from 'node:fs'
-import { join } from 'node:path'
+import { join as pjoin } from 'node:path'
 import type { ImportStats, NativeImportOptions } from '../binding.js'
 import type { NativeError } from '../native.js'
 import type { Control } from './control.js'
-import { coded, fail, is } from './error.js'
+import { coded, fail, is, shown } from './error.js'
 import { Materialize, removeQuietly, source } from './link.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { op, runSync, type P, type Step } from './ops.js'
-import { dirOf, stageBeside } from './temp.js'
+import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 type Kind =
-  | { kind: 'file'; src: string; executable: boolean | null; mutable: boolean }
-  | { kind: 'symlink'; target: string }
+  | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean }
+  | { kind: 'symlink'; target: P }
   | { kind: 'dir' }
 
 export interface Entry {
-  /** Plain names joined by `/`. */
+  /**
+   * Plain names joined by `/`, as a byte string (latin1: one char per byte), so a name that is
+   * not UTF-8 survives, and comparing, folding and splitting work on its bytes.
+   */
   rel: string
   item: Kind
+}
+
+const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
+
+/** `base` + separator + `rel` (a byte string), as raw bytes for fs. */
+function join(base: P, rel: string): Buffer {
+  const b = typeof base === 'string' ? Buffer.from(base) : base
+  return rel === '' ? b : Buffer.concat([b, SEP, Buffer.from(rel, 'latin1')])
+}
+
+/** A byte string as people read it (UTF-8). */
+function shownRel(rel: string): string {
+  return Buffer.from(rel, 'latin1').toString()
+}
+
+/** Bytes as a string path when they are UTF-8 (as Node would encode it back), else the bytes. */
+function asPath(bytes: Buffer): P {
+  const text = bytes.toString()
+  return Buffer.from(text).equals(bytes) ? text : Buffer.from(bytes)
 }
 
 function own(code: string, detail: string, path: string, dest?: string | null, entry?: string): NativeError {
@@ -63,10 +85,10 @@ export function parseEntries(records: Buffer, into: string): Entry[] {
     const path = fields[i].toString()
     const unsafe = (why: string) => own('ERR_CACHELINK_UNSAFE_PATH', why, path, into, path)
     if (i + 3 >= fields.length) throw unsafe('the entry list is malformed')
-    const rel = safeRelative(path)
+    const rel = safeRelative(fields[i].toString('latin1'))
     if (typeof rel !== 'string') throw unsafe(rel.why)
     const flags = fields[i + 2].toString()
-    const src = fields[i + 1].toString()
+    const src = asPath(fields[i + 1])
     let item: Kind
     if (flags.includes('d')) item = { kind: 'dir' }
     else if (flags.includes('l')) item = { kind: 'symlink', target: src }
@@ -105,45 +127,103 @@ function sameItem(a: Kind, b: Kind): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
 
+const SAME_PATH = 'two entries name the same path with different sources'
+const SAME_FOLDED = 'two entries name paths that differ only in case, and the destination does not tell case apart'
+const FILE_AND_DIR = 'an entry is a file or symlink where other entries need a directory'
+
+function conflict(why: string, into: string, rel: string): NativeError {
+  return own('ERR_CACHELINK_ENTRY_CONFLICT', why, shown(join(into, rel)), null, shownRel(rel))
+}
+
+/** ASCII case folding, as conflicts.rs folds names. */
+function fold(rel: string): string {
+  return rel.replace(/[A-Z]/g, (c) => c.toLowerCase())
+}
+
 /**
- * conflicts.rs `settle` (without the case-folding pass): the same path twice, the same thing:
- * the later is dropped; different things: `onConflict`. A file whose path another entry needs
- * as a directory: always an error.
+ * conflicts.rs `settle`: the same path twice, the same thing: the later is dropped; different
+ * things: `onConflict`. Paths that differ only in case: the same, only where the destination
+ * folds case (`foldsCase`, asked once and only when such a pair exists). A file whose path
+ * another entry needs as a directory: always an error.
  */
-export function settle(entries: Entry[], onConflict: NativeImportOptions['onConflict'], into: string): [Entry[], number] {
+export function* settle(
+  entries: Entry[],
+  onConflict: NativeImportOptions['onConflict'],
+  into: string,
+  foldsCase: () => Step<boolean>,
+): Step<[Entry[], number]> {
   const at = new Map<string, number>()
   const keep = entries.map(() => true)
   let conflicts = 0
-  entries.forEach((e, i) => {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]
     const first = at.get(e.rel)
     if (first === undefined) {
       at.set(e.rel, i)
-      return
+      continue
     }
     if (sameItem(entries[first].item, e.item)) {
       keep[i] = false
-      return
-    }
-    if (onConflict === 'error') {
-      throw own('ERR_CACHELINK_ENTRY_CONFLICT', 'two entries name this path with different contents', join(into, e.rel), null, e.rel)
+      continue
     }
     conflicts++
+    if (onConflict === 'error') throw conflict(SAME_PATH, into, e.rel)
     if (onConflict === 'first') keep[i] = false
     else {
       keep[first] = false
       at.set(e.rel, i)
     }
-  })
+  }
+  // Case pairs: (the first of a folded name, a later one that differs from it).
+  const byFold = new Map<string, number>()
+  const pairs: Array<[number, number]> = []
+  for (let i = 0; i < entries.length; i++) {
+    if (!keep[i]) continue
+    const f = fold(entries[i].rel)
+    const first = byFold.get(f)
+    if (first === undefined) byFold.set(f, i)
+    else pairs.push([first, i])
+  }
+  if (pairs.length > 0 && (yield* foldsCase())) {
+    for (const [first, later] of pairs) {
+      if (!keep[first] || !keep[later]) continue
+      if (sameItem(entries[first].item, entries[later].item)) {
+        keep[later] = false
+        continue
+      }
+      conflicts++
+      if (onConflict === 'error') throw conflict(SAME_FOLDED, into, entries[later].rel)
+      if (onConflict === 'first') keep[later] = false
+      else keep[first] = false
+    }
+  }
   const left = entries.filter((_, i) => keep[i])
   const files = new Set(left.filter((e) => e.item.kind !== 'dir').map((e) => e.rel))
   for (const e of left) {
     for (let d = parentOf(e.rel); d !== ''; d = parentOf(d)) {
-      if (files.has(d)) {
-        throw own('ERR_CACHELINK_ENTRY_CONFLICT', 'a file of this path is also a directory of another entry', join(into, d), null, d)
-      }
+      if (files.has(d)) throw conflict(FILE_AND_DIR, into, d)
     }
   }
   return [left, conflicts]
+}
+
+/** existing.rs `folds_case`: a temp made in `dir`, looked up by its name in upper case. */
+function* foldsCase(dir: string): Step<boolean> {
+  const probe = pathBeside(pjoin(dir, 'case')).toString()
+  try {
+    yield* op('createExclusive', probe, 0o600)
+  } catch (e) {
+    throw fail(e, 'open', probe)
+  }
+  try {
+    const name = probe.slice(probe.lastIndexOf('/') + 1)
+    yield* op('lstat', pjoin(dir, name.toUpperCase()))
+    return true
+  } catch {
+    return false
+  } finally {
+    yield* removeQuietly(probe)
+  }
 }
 
 function parentOf(rel: string): string {
@@ -186,7 +266,7 @@ function* openTarget(into: string, o: NativeImportOptions): Step<Target> {
     } catch (e) {
       throw fail(e, 'mkdir', stage)
     }
-    return { into, root: stage, stage, fresh: true, parents, swap }
+    return { into, root: stage, stage, fresh: true, parents, swap: swap?.map((k) => Buffer.from(k).toString('latin1')) ?? null }
   }
   if (exists) {
     if (o.onExisting === 'error') throw coded('EEXIST', 'mkdir', into)
@@ -245,7 +325,7 @@ function* undo(t: Target): Step<void> {
 function* commit(t: Target): Step<void> {
   if (t.stage === null) return
   if (t.swap !== null) {
-    const moved: Array<[string, string]> = []
+    const moved: Array<[P, P]> = []
     const old = stageBeside(t.into).toString()
     try {
       for (const k of t.swap) {
@@ -261,12 +341,12 @@ function* commit(t: Target): Step<void> {
           there = yield* op('lstat', to)
         } catch {}
         if (there === null) {
-          yield* mkdirAll(dirOf(to).toString())
+          yield* mkdirAll(dirOf(to))
           yield* renameOrFail(from, to)
           moved.push([from, to])
         } else if (there.isDirectory() && meta.isDirectory()) {
-          for (const item of yield* op('readdir', from)) {
-            const [a, b] = [join(from, item.name), join(to, item.name)]
+          for (const item of yield* op('readdirRaw', from)) {
+            const [a, b] = [Buffer.concat([from, SEP, item.name]), Buffer.concat([to, SEP, item.name])]
             let free = false
             try {
               yield* op('lstat', b)
@@ -319,7 +399,7 @@ function* commit(t: Target): Step<void> {
   }
 }
 
-function* renameOrFail(from: string, to: string): Step<void> {
+function* renameOrFail(from: P, to: P): Step<void> {
   try {
     yield* op('rename', from, to)
   } catch (e) {
@@ -327,9 +407,9 @@ function* renameOrFail(from: string, to: string): Step<void> {
   }
 }
 
-function* mkdirAll(dir: string): Step<void> {
+function* mkdirAll(dir: P): Step<void> {
   if (yield* op('isDir', dir)) return
-  yield* mkdirAll(dirOf(dir).toString())
+  yield* mkdirAll(dirOf(dir))
   try {
     yield* op('mkdir', dir, 0o777)
   } catch (e) {
@@ -337,42 +417,60 @@ function* mkdirAll(dir: string): Step<void> {
   }
 }
 
-/** existing.rs `in_place` (inode check only): every file entry already is its cache inode. */
-function* inPlace(entries: Entry[], into: string): Step<boolean> {
-  for (const e of entries) {
-    const path = join(into, e.rel)
-    let there: BigIntStats
-    try {
-      there = yield* op('lstat', path)
-    } catch {
-      return false
-    }
-    if (e.item.kind === 'dir') {
-      if (!there.isDirectory()) return false
-    } else if (e.item.kind === 'symlink') {
-      if (!there.isSymbolicLink() || (yield* op('readlink', path)) !== e.item.target) return false
-    } else {
-      let src: BigIntStats
-      try {
-        src = yield* op('stat', e.item.src)
-      } catch {
-        return false
+/**
+ * existing.rs `in_place`: `into` already holds exactly the entries: each file is the cache
+ * file's own inode (not for a mutable entry) or a file of its own with the same bytes and mode,
+ * each symlink points where its entry says, each directory is one, and nothing else is there
+ * (but the paths in `keep`, not looked into). Any doubt is `false` (the caller then replaces).
+ */
+function* inPlace(entries: Entry[], into: string, keep: string[]): Step<boolean> {
+  try {
+    for (const e of entries) if (!(yield* entryInPlace(e, into))) return false
+  } catch {
+    return false
+  }
+  const wanted = new Set<string>()
+  for (const e of entries) for (let r = e.rel; r !== '' && !wanted.has(r); r = parentOf(r)) wanted.add(r)
+  const keeps = new Set(keep.map((k) => Buffer.from(k).toString('latin1')))
+  const dirs = ['']
+  try {
+    while (dirs.length > 0) {
+      const rel = dirs.pop()!
+      for (const item of yield* op('readdirRaw', join(into, rel))) {
+        const name = item.name.toString('latin1')
+        const r = rel === '' ? name : `${rel}/${name}`
+        if (keeps.has(r)) continue
+        if (!wanted.has(r)) return false
+        if (item.isDirectory()) dirs.push(r)
       }
-      if (src.dev !== there.dev || src.ino !== there.ino) return false
     }
+  } catch {
+    return false
   }
-  // Nothing else in it: count what is there against the entries.
-  const wanted = new Set(entries.map((e) => e.rel))
-  for (const d of neededDirs(entries)) wanted.add(d)
-  function* count(dir: string, rel: string): Step<boolean> {
-    for (const item of yield* op('readdir', dir)) {
-      const r = rel === '' ? item.name : `${rel}/${item.name}`
-      if (!wanted.has(r)) return false
-      if (item.isDirectory() && !(yield* count(join(dir, item.name), r))) return false
-    }
-    return true
-  }
-  return yield* count(into, '')
+  return true
+}
+
+function* entryInPlace(e: Entry, into: string): Step<boolean> {
+  const dest = join(into, e.rel)
+  const there = yield* op('lstat', dest)
+  const item = e.item
+  if (item.kind === 'dir') return there.isDirectory()
+  if (item.kind === 'symlink') return there.isSymbolicLink() && Buffer.from(yield* op('readlink', dest)).equals(Buffer.from(item.target))
+  const meta = yield* op('stat', item.src)
+  if (!there.isFile() || there.size !== meta.size) return false
+  if (there.dev === meta.dev && there.ino === meta.ino) return !item.mutable
+  const have = Number(there.mode)
+  const base = Number(meta.mode)
+  const modeOk =
+    process.platform === 'win32'
+      ? (have & 0o200) === (base & 0o200)
+      : item.executable !== null
+        ? ((have & 0o111) !== 0) === item.executable
+        : (have & 0o7777) === (base & 0o7777)
+  if (!modeOk) return false
+  // Files of an installed package are small: compared whole.
+  const [a, b] = [yield* op('readFile', item.src), yield* op('readFile', dest)]
+  return a.equals(b)
 }
 
 function emptyStats(): ImportStats {
@@ -387,25 +485,38 @@ function emptyStats(): ImportStats {
 export function* importEntries(entries: Entry[], into: string, o: NativeImportOptions, control: Control): Step<ImportStats> {
   const started = performance.now()
   control.total = entries.length
-  let target: Target | null = null
-  let conflicts: number
   let exists = true
   try {
     yield* op('lstat', into)
   } catch {
     exists = false
   }
-  ;[entries, conflicts] = settle(entries, o.onConflict, into)
-  if (o.onExisting === 'skip-if-linked' && exists && (yield* inPlace(entries, into))) {
-    control.total = entries.length
-    control.done = entries.length
-    const stats = emptyStats()
-    stats.kept = entries.filter((e) => e.item.kind !== 'dir').length
-    stats.conflicts = conflicts
-    stats.elapsedMs = performance.now() - started
-    return stats
+  let conflicts: number
+  let target: Target
+  if (o.onExisting === 'skip-if-linked' && exists) {
+    // Skip-if-linked into an existing directory looks before it writes anything (no stage).
+    ;[entries, conflicts] = yield* settle(entries, o.onConflict, into, () => foldsCase(into))
+    if (yield* inPlace(entries, into, o.keep)) {
+      control.total = entries.length
+      control.done = entries.length
+      const stats = emptyStats()
+      stats.kept = entries.filter((e) => e.item.kind !== 'dir').length
+      stats.conflicts = conflicts
+      stats.elapsedMs = performance.now() - started
+      return stats
+    }
+    target = yield* openTarget(into, o)
+  } else {
+    target = yield* openTarget(into, o)
+    const root = target.root
+    try {
+      ;[entries, conflicts] = yield* settle(entries, o.onConflict, into, () => foldsCase(root))
+    } catch (e) {
+      yield* undo(target)
+      throw e
+    }
   }
-  target = yield* openTarget(into, o)
+  // Duplicates dropped: the total is what is left to place, so progress reaches it.
   control.total = entries.length
   const t = target
   const unstaged = (e: unknown) => {
@@ -446,7 +557,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       const path = join(t.root, d)
       try {
         if (!(yield* op('lstat', path)).isDirectory()) {
-          throw own('ERR_CACHELINK_UNSAFE_PATH', 'a directory of this path under the destination is a symlink or a file', path, null, d)
+          throw own('ERR_CACHELINK_UNSAFE_PATH', 'a directory of this path under the destination is a symlink or a file', shown(path), null, shownRel(d))
         }
       } catch (e) {
         if (!is(e, 'ENOENT')) throw e instanceof Error && (e as NativeError).cachelink ? e : fail(e, 'stat', path)
@@ -459,7 +570,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       yield* op('mkdir', path, 0o777)
       stats.dirs++
     } catch (e) {
-      if (!(is(e, 'EEXIST') && !t.fresh)) throw Object.assign(fail(e, 'mkdir', path), { entry: d })
+      if (!(is(e, 'EEXIST') && !t.fresh)) throw Object.assign(fail(e, 'mkdir', path), { entry: shownRel(d) })
     }
   }
   const counts: Record<Method, number> = { hardlink: 0, clone: 0, copy: 0, symlink: 0 }
@@ -469,7 +580,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
     try {
       yield* one(e)
     } catch (err) {
-      if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = e.rel
+      if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
       throw err
     }
     control.done++
@@ -549,28 +660,29 @@ export function* treeEntries(src: P, into: string): Step<Entry[]> {
   }
   if (!meta.isDirectory()) throw coded('ENOTDIR', 'scandir', root, into)
   const out: Entry[] = []
-  function* walk(dir: string, rel: string): Step<void> {
+  function* walk(dir: Buffer, rel: string): Step<void> {
     let list
     try {
-      list = yield* op('readdir', dir)
+      list = yield* op('readdirRaw', dir)
     } catch (e) {
       throw fail(e, 'scandir', dir)
     }
-    list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    list.sort((a, b) => Buffer.compare(a.name, b.name))
     for (const item of list) {
-      const path = join(dir, item.name)
-      const r = rel === '' ? item.name : `${rel}/${item.name}`
+      const path = Buffer.concat([dir, SEP, item.name])
+      const name = item.name.toString('latin1')
+      const r = rel === '' ? name : `${rel}/${name}`
       if (item.isDirectory()) {
         out.push({ rel: r, item: { kind: 'dir' } })
         yield* walk(path, r)
       } else if (item.isSymbolicLink()) {
         out.push({ rel: r, item: { kind: 'symlink', target: yield* op('readlink', path) } })
       } else if (item.isFile()) {
-        out.push({ rel: r, item: { kind: 'file', src: path, executable: null, mutable: false } })
+        out.push({ rel: r, item: { kind: 'file', src: asPath(path), executable: null, mutable: false } })
       }
     }
   }
-  yield* walk(root, '')
+  yield* walk(Buffer.from(root), '')
   return out
 }
 
