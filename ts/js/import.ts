@@ -19,7 +19,7 @@
  * @module
  */
 import type { BigIntStats } from 'node:fs'
-import { join as pjoin } from 'node:path'
+import { dirname, join as pjoin, resolve, sep } from 'node:path'
 import type { ImportStats, NativeImportOptions } from '../binding.js'
 import type { NativeError } from '../native.js'
 import type { Control } from './control.js'
@@ -693,7 +693,33 @@ export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, c
 
 export function* importTree(src: P, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
   const dest = into.toString()
+  yield* refuseIntoSource(src.toString(), dest)
   return yield* importEntries(yield* treeEntries(src, dest), dest, o, control)
+}
+
+/**
+ * tree.rs `refuse_into_source`: `into` is `src` or inside it (both canonicalized; `into` need
+ * not exist: its nearest existing ancestor is, the rest appended, `..` taken lexically).
+ */
+function* refuseIntoSource(src: string, into: string): Step<void> {
+  let srcReal: string
+  try {
+    srcReal = yield* op('realpath', src)
+  } catch {
+    return // left to the walk, which says why
+  }
+  const parts = resolve(into).split(sep).filter((p) => p !== '')
+  let intoReal: string | null = null
+  for (let existing = parts.length; existing >= 0 && intoReal === null; existing--) {
+    try {
+      let real = yield* op('realpath', sep + parts.slice(0, existing).join(sep))
+      for (const part of parts.slice(existing)) real = part === '..' ? dirname(real) : pjoin(real, part)
+      intoReal = real
+    } catch {}
+  }
+  if (intoReal === null) return
+  const inside = intoReal === srcReal || intoReal.startsWith(srcReal.endsWith(sep) ? srcReal : srcReal + sep)
+  if (inside) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
 }
 
 export { removeQuietly }
