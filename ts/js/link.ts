@@ -360,7 +360,7 @@ export class Materialize {
     const failed = (e: unknown) => fail(e, 'copyfile', this.src, target)
     if (this.staged || this.meta.size === 0n) {
       try {
-        yield* op('copyFile', this.src, target, COPYFILE_EXCL)
+        yield* copyExclusive(this.src, target, this.meta.mode)
       } catch (e) {
         throw failed(e)
       }
@@ -378,12 +378,26 @@ export class Materialize {
     }
     const tmp = pathBeside(target)
     try {
-      yield* op('copyFile', this.src, tmp, COPYFILE_EXCL)
+      yield* copyExclusive(this.src, tmp, this.meta.mode)
       yield* publish(tmp, target)
     } catch (e) {
       yield* removeQuietly(tmp)
       throw failed(e)
     }
+  }
+}
+
+/**
+ * A plain copy of `src` to `dest`, which must not exist (COPYFILE_EXCL). Where libuv's copyfile
+ * is refused EPERM (its `fchmod` of the copy, e.g. exFAT through FUSE for another user), the
+ * copy is made by read and write, with the source's mode as far as the filesystem keeps it.
+ */
+export function* copyExclusive(src: P, dest: P, mode: bigint): Step<void> {
+  try {
+    yield* op('copyFile', src, dest, COPYFILE_EXCL)
+  } catch (e) {
+    if (!is(e, 'EPERM')) throw e
+    yield* op('copyByHand', src, dest, Number(mode & 0o7777n))
   }
 }
 

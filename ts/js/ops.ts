@@ -22,6 +22,12 @@ export interface Ops {
   unlink(p: P): void
   rename(from: P, to: P): void
   copyFile(src: P, dest: P, mode: number): void
+  /**
+   * A copy by read and write into `dest`, created exclusively with `mode`: for filesystems
+   * where libuv's copyfile fails because its `fchmod` of the copy is refused (EPERM: exFAT
+   * through FUSE for a user who does not own the files).
+   */
+  copyByHand(src: P, dest: P, mode: number): void
   /** Creates `p` exclusively with `mode` (the umask applies) and closes it. */
   createExclusive(p: P, mode: number): void
   chmod(p: P, mode: number): void
@@ -73,6 +79,25 @@ const SYNC: Ops = {
   unlink: (p) => fs.unlinkSync(p),
   rename: (a, b) => fs.renameSync(a, b),
   copyFile: (a, b, mode) => fs.copyFileSync(a, b, mode),
+  copyByHand: (a, b, mode) => {
+    const input = fs.openSync(a, 'r')
+    try {
+      const output = fs.openSync(b, 'wx', mode)
+      let done = false
+      try {
+        const buf = Buffer.allocUnsafe(64 * 1024)
+        for (let n; (n = fs.readSync(input, buf, 0, buf.length, null)) > 0; ) {
+          for (let at = 0; at < n; ) at += fs.writeSync(output, buf, at, n - at)
+        }
+        done = true
+      } finally {
+        fs.closeSync(output)
+        if (!done) fs.rmSync(b, { force: true })
+      }
+    } finally {
+      fs.closeSync(input)
+    }
+  },
   createExclusive: (p, mode) => fs.closeSync(fs.openSync(p, 'wx', mode)),
   chmod: (p, mode) => fs.chmodSync(p, mode),
   chown: (p, uid, gid) => fs.chownSync(p, uid, gid),
@@ -125,6 +150,25 @@ const ASYNC: AsyncOps = {
   unlink: (p) => fsp.unlink(p),
   rename: (a, b) => fsp.rename(a, b),
   copyFile: (a, b, mode) => fsp.copyFile(a, b, mode),
+  copyByHand: async (a, b, mode) => {
+    const input = await fsp.open(a, 'r')
+    try {
+      const output = await fsp.open(b, 'wx', mode)
+      let done = false
+      try {
+        const buf = Buffer.allocUnsafe(64 * 1024)
+        for (let n; (n = (await input.read(buf, 0, buf.length, null)).bytesRead) > 0; ) {
+          for (let at = 0; at < n; ) at += (await output.write(buf, at, n - at)).bytesWritten
+        }
+        done = true
+      } finally {
+        await output.close()
+        if (!done) await fsp.rm(b, { force: true })
+      }
+    } finally {
+      await input.close()
+    }
+  },
   createExclusive: async (p, mode) => (await fsp.open(p, 'wx', mode)).close(),
   chmod: (p, mode) => fsp.chmod(p, mode),
   chown: (p, uid, gid) => fsp.chown(p, uid, gid),
