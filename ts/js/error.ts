@@ -45,7 +45,9 @@ export function fail(e: unknown, syscall: string, path: P, dest?: P | null): Nat
   if (isWindows && code === 'UNKNOWN' && n.syscall === 'link') code = 'EMLINK'
   // On Unix libuv's number is -errno; on Windows the Win32 number is not exposed.
   const raw = typeof n.errno === 'number' && !isWindows ? -n.errno : 0
-  return coded(code, syscall, path, dest, raw)
+  const err = coded(code, syscall, path, dest, raw)
+  if (code.startsWith('ERR_CACHELINK_')) err.detail = n.message
+  return err
 }
 
 export function isCachelink(e: unknown): e is NativeError {

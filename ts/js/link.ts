@@ -233,6 +233,15 @@ export class Materialize {
         } catch (e) {
           throw fail(e, 'clone', this.src, target)
         }
+        // As for a copy: as root, no set-id bits on a clone of another user's file.
+        if (process.getuid?.() === 0 && this.meta.uid !== 0n && (this.meta.mode & 0o6000n) !== 0n) {
+          try {
+            yield* op('chmod', target, Number(this.meta.mode & 0o1777n))
+          } catch (e) {
+            yield* removeQuietly(target)
+            throw fail(e, 'clone', this.src, target)
+          }
+        }
         return 'clone'
       case 'copy':
         yield* this.copy(target)
@@ -360,7 +369,7 @@ export class Materialize {
     const failed = (e: unknown) => fail(e, 'copyfile', this.src, target)
     if (this.staged || this.meta.size === 0n) {
       try {
-        yield* copyExclusive(this.src, target, this.meta.mode)
+        yield* copyPlain(this.src, target, this.meta)
       } catch (e) {
         throw failed(e)
       }
@@ -378,7 +387,7 @@ export class Materialize {
     }
     const tmp = pathBeside(target)
     try {
-      yield* copyExclusive(this.src, tmp, this.meta.mode)
+      yield* copyPlain(this.src, tmp, this.meta)
       yield* publish(tmp, target)
     } catch (e) {
       yield* removeQuietly(tmp)
@@ -388,17 +397,15 @@ export class Materialize {
 }
 
 /**
- * A plain copy of `src` to `dest`, which must not exist (COPYFILE_EXCL). Where libuv's copyfile
- * is refused EPERM (its `fchmod` of the copy, e.g. exFAT through FUSE for another user), the
- * copy is made by read and write, with the source's mode as far as the filesystem keeps it.
+ * A plain copy of `src` (whose metadata is `meta`) to `dest`, which must not exist unless
+ * `exclusive` is false, with the source's mode: by read and write (`copyByHand` says why not
+ * `fs.copyFile`). As root, a copy of another user's file keeps no set-id bits (it would be
+ * setuid-root); a copy of root's own keeps them, as `fs.copyFile` does.
  */
-export function* copyExclusive(src: P, dest: P, mode: bigint): Step<void> {
-  try {
-    yield* op('copyFile', src, dest, COPYFILE_EXCL)
-  } catch (e) {
-    if (!is(e, 'EPERM')) throw e
-    yield* op('copyByHand', src, dest, Number(mode & 0o7777n))
-  }
+export function* copyPlain(src: P, dest: P, meta: BigIntStats, exclusive = true): Step<void> {
+  let mode = Number(meta.mode & 0o7777n)
+  if (process.getuid?.() === 0 && meta.uid !== 0n) mode &= ~0o6000
+  yield* op('copyByHand', src, dest, mode, exclusive)
 }
 
 /**
@@ -512,9 +519,8 @@ function* fill(entry: P, tmp: P, meta: BigIntStats, linkTo: P | null): Step<void
     }
   }
   try {
-    // libuv removes `tmp` when a copyfile fails, so the copy creates it again (with the
-    // entry's mode, as libuv gives a copy the source's).
-    yield* op('copyFile', entry, tmp, 0)
+    // Into the empty temp (libuv removed it if the clone failed: then made again).
+    yield* copyPlain(entry, tmp, meta, false)
   } catch (e) {
     throw fail(e, 'copyfile', entry, linkTo)
   }

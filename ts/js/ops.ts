@@ -23,11 +23,14 @@ export interface Ops {
   rename(from: P, to: P): void
   copyFile(src: P, dest: P, mode: number): void
   /**
-   * A copy by read and write into `dest`, created exclusively with `mode`: for filesystems
-   * where libuv's copyfile fails because its `fchmod` of the copy is refused (EPERM: exFAT
-   * through FUSE for a user who does not own the files).
+   * A copy by read and write into `dest` (created exclusively when `exclusive`, else truncated),
+   * then given exactly `mode` (a refused `fchmod` is let be: exFAT through FUSE for a user who
+   * does not own the files). Not `fs.copyFile`: libuv's copyfile loops for ever when its source
+   * shrinks under it (sendfile returning 0 is not taken as the end), and fails altogether where
+   * its `fchmod` is refused. Throws `ERR_CACHELINK_SOURCE_CHANGED` when the source had another
+   * size at the end than at the start.
    */
-  copyByHand(src: P, dest: P, mode: number): void
+  copyByHand(src: P, dest: P, mode: number, exclusive: boolean): void
   /** Creates `p` exclusively with `mode` (the umask applies) and closes it. */
   createExclusive(p: P, mode: number): void
   chmod(p: P, mode: number): void
@@ -68,6 +71,11 @@ export function* op<K extends OpName>(name: K, ...args: Parameters<Ops[K]>): Ste
   return (yield { name, args }) as ReturnType<Ops[K]>
 }
 
+/** The copy's source had another size at the end than at the start. */
+function sourceChanged(): Error {
+  return Object.assign(new Error('the source changed size while it was copied'), { code: 'ERR_CACHELINK_SOURCE_CHANGED' })
+}
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4))
 
 const SYNC: Ops = {
@@ -79,15 +87,23 @@ const SYNC: Ops = {
   unlink: (p) => fs.unlinkSync(p),
   rename: (a, b) => fs.renameSync(a, b),
   copyFile: (a, b, mode) => fs.copyFileSync(a, b, mode),
-  copyByHand: (a, b, mode) => {
+  copyByHand: (a, b, mode, exclusive) => {
     const input = fs.openSync(a, 'r')
     try {
-      const output = fs.openSync(b, 'wx', mode)
+      const size = fs.fstatSync(input).size
+      const output = fs.openSync(b, exclusive ? 'wx' : 'w', mode)
       let done = false
       try {
-        const buf = Buffer.allocUnsafe(64 * 1024)
-        for (let n; (n = fs.readSync(input, buf, 0, buf.length, null)) > 0; ) {
+        const buf = Buffer.allocUnsafe(256 * 1024)
+        let total = 0
+        for (let n; (n = fs.readSync(input, buf, 0, buf.length, null)) > 0; total += n) {
           for (let at = 0; at < n; ) at += fs.writeSync(output, buf, at, n - at)
+        }
+        if (total !== size || fs.fstatSync(input).size !== size) throw sourceChanged()
+        try {
+          fs.fchmodSync(output, mode)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e
         }
         done = true
       } finally {
@@ -150,15 +166,23 @@ const ASYNC: AsyncOps = {
   unlink: (p) => fsp.unlink(p),
   rename: (a, b) => fsp.rename(a, b),
   copyFile: (a, b, mode) => fsp.copyFile(a, b, mode),
-  copyByHand: async (a, b, mode) => {
+  copyByHand: async (a, b, mode, exclusive) => {
     const input = await fsp.open(a, 'r')
     try {
-      const output = await fsp.open(b, 'wx', mode)
+      const size = (await input.stat()).size
+      const output = await fsp.open(b, exclusive ? 'wx' : 'w', mode)
       let done = false
       try {
-        const buf = Buffer.allocUnsafe(64 * 1024)
-        for (let n; (n = (await input.read(buf, 0, buf.length, null)).bytesRead) > 0; ) {
+        const buf = Buffer.allocUnsafe(256 * 1024)
+        let total = 0
+        for (let n; (n = (await input.read(buf, 0, buf.length, null)).bytesRead) > 0; total += n) {
           for (let at = 0; at < n; ) at += (await output.write(buf, at, n - at)).bytesWritten
+        }
+        if (total !== size || (await input.stat()).size !== size) throw sourceChanged()
+        try {
+          await output.chmod(mode)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e
         }
         done = true
       } finally {

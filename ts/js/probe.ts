@@ -78,7 +78,7 @@ function* attempt(method: Method, src: string, target: P): Step<Result> {
   try {
     if (method === 'hardlink') yield* op('link', src, dest)
     else if (method === 'clone') yield* op('copyFile', src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE)
-    else if (method === 'copy') yield* op('copyFile', src, dest, constants.COPYFILE_EXCL)
+    else if (method === 'copy') yield* op('copyByHand', src, dest, 0o600, true)
     else yield* op('symlink', resolve(src), dest)
     return { ok: true }
   } catch (e) {
