@@ -95,6 +95,26 @@ describe('the JS backend', () => {
     expect(err.errno).toBe(-2)
   })
 
+  it('async calls of one process at a full entry reset it once per crossing (the in-process lock)', async () => {
+    const entry = join(dir, 'entry')
+    fs.writeFileSync(entry, 'hot')
+    fs.mkdirSync(join(dir, 'out'))
+    // maxLinks 10: the entry's name and 9 destinations per inode.
+    const flags = packFlags(normalize({ maxLinks: 10 }, it))
+    const results = await Promise.all(
+      Array.from({ length: 90 }, (_, i) => js.linkFile(entry, join(dir, 'out', String(i)), flags, 10)),
+    )
+    const resets = results.filter((r) => typeof r !== 'number' && r.reset).length
+    const inodes = new Set(fs.readdirSync(join(dir, 'out')).map((n) => fs.statSync(join(dir, 'out', n)).ino))
+    // 10 inodes at the least; at most 1.1 x that, as race.spec asks of the native engine
+    // across processes (without the lock: 15 here).
+    expect(inodes.size).toBeGreaterThanOrEqual(10)
+    expect(inodes.size).toBeLessThanOrEqual(11)
+    expect(resets).toBe(inodes.size - 1)
+    for (const n of fs.readdirSync(join(dir, 'out'))) expect(fs.statSync(join(dir, 'out', n)).nlink).toBeLessThanOrEqual(10)
+    expect(fs.readdirSync(dir).sort()).toEqual(['entry', 'out'])
+  })
+
   it('lists the same errno table as the addon on Unix', () => {
     if (process.platform === 'win32') return
     const native = new Map(loadNative().errnoTable())

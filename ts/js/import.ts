@@ -29,6 +29,9 @@ import { chain, fromNative, type Method, syscallOf, withoutLinks } from './metho
 import { op, runSync, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
+/** Files in flight in an async import when `threads` is 0: libuv's default pool size. */
+const POOL = Number(process.env.UV_THREADPOOL_SIZE) || 4
+
 type Kind =
   | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean }
   | { kind: 'symlink'; target: P }
@@ -575,16 +578,20 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   }
   const counts: Record<Method, number> = { hardlink: 0, clone: 0, copy: 0, symlink: 0 }
   const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
-  for (const e of entries) {
-    if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
-    try {
-      yield* one(e)
-    } catch (err) {
-      if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
-      throw err
-    }
-    control.done++
-  }
+  const tasks = entries.map((e) =>
+    function* (): Step<void> {
+      if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
+      try {
+        yield* one(e)
+      } catch (err) {
+        if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
+        throw err
+      }
+      control.done++
+    },
+  )
+  // The async driver keeps `threads` files in flight (0: as many as libuv's pool has threads).
+  yield* op('all', tasks, io.threads > 0 ? io.threads : POOL)
   if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
   stats.hardlinked = counts.hardlink
   stats.cloned = counts.clone

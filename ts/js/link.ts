@@ -28,6 +28,8 @@ import { dirOf, pathBeside } from './temp.js'
 const EEXIST_FIRST = 1n << 20n
 /** Bounded retries of a hard link while other processes reset the same entry. */
 const MAX_TRIES = 8
+/** With `maxLinks`, links made when the entry has at least `max - NEAR_CAP` links take the lock. */
+const NEAR_CAP = 8n
 /** How many times a call looks again while the entry's path names nothing. */
 const VANISHED_WAITS = 64
 
@@ -264,37 +266,75 @@ export class Materialize {
   }
 
   /**
-   * A hard link, handling the link limit (link.rs `hardlink`, without the entry's lock: Node
-   * has no `flock`, so this is the native engine's "no lock here" path).
+   * A hard link, handling the link limit (link.rs `hardlink`). The entry's lock is this
+   * process's only (`lockEntry`): Node has no `flock`, so across processes this is the native
+   * engine's "no lock here" path.
    */
   private *hardlink(id: BigIntStats, target: P): Step<{ limit: Limit; resetError: string | null }> {
     let tries = 0
     const vanished = new Vanished()
-    for (;;) {
-      tries++
-      const err = yield* this.linkOnce(id, target)
-      if (err === null) return { limit: null, resetError: null }
-      const now = yield* this.lookAgain()
-      if (now === null) {
-        if (yield* vanished.wait()) continue
-        throw err
-      }
-      if (!sameFile(now, id) && tries < MAX_TRIES) {
-        id = now
-        continue
-      }
-      try {
-        return yield* this.atLimit(now, target, err)
-      } catch (e) {
-        // The reset could not open the entry or link its fresh inode because a path named
-        // nothing for a moment: start over from the entry as it is now.
-        if (is(e, 'ENOENT') && (yield* op('isDir', dirOf(target))) && (yield* vanished.wait())) {
-          tries = 0
-          id = (yield* this.lookAgain()) ?? id
+    // This process's lock on the full inode (`lockEntry`): released when the entry moved on.
+    let release: (() => void) | null = null
+    const unlock = () => {
+      release?.()
+      release = null
+    }
+    try {
+      for (;;) {
+        tries++
+        // The last links below `maxLinks` are made under the lock, so links in flight do not
+        // crowd each other out of them (which would make resets early).
+        const cap = BigInt(this.o.maxLinks)
+        if (cap > 0n && id.nlink + NEAR_CAP >= cap && release === null && this.o.onLinkLimit === 'reset') {
+          release = yield* op('lockEntry', `${id.dev}:${id.ino}`)
+          const again = yield* this.lookAgain()
+          if (again !== null && !sameFile(again, id)) unlock()
+          id = again ?? id
+        }
+        const err = yield* this.linkOnce(id, target)
+        if (err === null) return { limit: null, resetError: null }
+        const now = yield* this.lookAgain()
+        if (now === null) {
+          if (yield* vanished.wait()) continue
+          throw err
+        }
+        if (!sameFile(now, id) && tries < MAX_TRIES) {
+          unlock()
+          id = now
           continue
         }
-        throw e
+        // Under the lock, a link over `maxLinks` taken back while the inode has room again
+        // was only crowded out by links in flight: try again rather than reset early.
+        const max = BigInt(this.o.maxLinks)
+        if (release !== null && max > 0n && now.nlink < max && tries < MAX_TRIES) {
+          id = now
+          continue
+        }
+        if (this.o.onLinkLimit === 'reset' && release === null && tries < MAX_TRIES && !memo.linksRefused.has(now.dev)) {
+          release = yield* op('lockEntry', `${now.dev}:${now.ino}`)
+          const again = yield* this.lookAgain()
+          if (again !== null && !sameFile(again, now)) unlock() // reset meanwhile: link the fresh inode
+          id = again ?? now
+          continue
+        }
+        try {
+          return yield* this.atLimit(now, target, err)
+        } catch (e) {
+          // The reset could not open the entry or link its fresh inode because a path named
+          // nothing for a moment: start over from the entry as it is now.
+          if (is(e, 'ENOENT') && (yield* op('isDir', dirOf(target))) && (yield* vanished.wait())) {
+            unlock()
+            tries = 0
+            id = (yield* this.lookAgain()) ?? id
+            continue
+          }
+          throw e
+        } finally {
+          unlock()
+        }
       }
+    } finally {
+      unlock()
     }
   }
 

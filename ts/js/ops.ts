@@ -54,6 +54,19 @@ export interface Ops {
   /** Whether the process may write in the directory `p` (`access(W_OK)`): the error if not. */
   accessWrite(p: P): void
   writeFile(p: P, data: string, flag: string): void
+  /**
+   * Waits for this process's lock on `key` (an entry's inode) and returns its release: the
+   * async calls of one process at a full entry reset it once (the native engine's `flock`
+   * does it across processes too; Node has no `flock`). The sync driver needs none: one
+   * thread makes one call at a time.
+   */
+  lockEntry(key: string): () => void
+  /**
+   * Runs the steps `tasks` make: one after the other in the sync driver; in the async one up to
+   * `limit` at once (libuv's pool works on several files). After a failure no more are started;
+   * the first failure is thrown once those running have ended.
+   */
+  all(tasks: Array<() => Step<void>>, limit: number): void
   /** Waits `ms` milliseconds (the sync driver blocks the thread). */
   sleep(ms: number): void
 }
@@ -96,10 +109,13 @@ const SYNC: Ops = {
       try {
         const buf = Buffer.allocUnsafe(256 * 1024)
         let total = 0
-        for (let n; (n = fs.readSync(input, buf, 0, buf.length, null)) > 0; total += n) {
+        // Up to the size at the start (a read past it would only find the end).
+        for (let n; total < size && (n = fs.readSync(input, buf, 0, buf.length, null)) > 0; total += n) {
           for (let at = 0; at < n; ) at += fs.writeSync(output, buf, at, n - at)
         }
         if (total !== size || fs.fstatSync(input).size !== size) throw sourceChanged()
+        // Always: the umask filtered the mode given to open (reading the umask would set it to
+        // 0 for a moment, under libuv's threads creating files).
         try {
           fs.fchmodSync(output, mode)
         } catch (e) {
@@ -150,12 +166,19 @@ const SYNC: Ops = {
   rmTree: (p) => fs.rmSync(p, { recursive: true, force: true }),
   accessWrite: (p) => fs.accessSync(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fs.writeFileSync(p, data, { flag }),
+  lockEntry: () => () => {},
+  all: (tasks) => {
+    for (const task of tasks) runSync(task())
+  },
   sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
 }
 
 type AsyncOps = { [K in OpName]: (...args: Parameters<Ops[K]>) => Promise<ReturnType<Ops[K]>> }
 
 const fsp = fs.promises
+
+/** The entries this process's async calls hold (`lockEntry`). */
+const locks = new Map<string, Promise<void>>()
 
 const ASYNC: AsyncOps = {
   lstat: (p) => fsp.lstat(p, { bigint: true }),
@@ -175,7 +198,7 @@ const ASYNC: AsyncOps = {
       try {
         const buf = Buffer.allocUnsafe(256 * 1024)
         let total = 0
-        for (let n; (n = (await input.read(buf, 0, buf.length, null)).bytesRead) > 0; total += n) {
+        for (let n; total < size && (n = (await input.read(buf, 0, buf.length, null)).bytesRead) > 0; total += n) {
           for (let at = 0; at < n; ) at += (await output.write(buf, at, n - at)).bytesWritten
         }
         if (total !== size || (await input.stat()).size !== size) throw sourceChanged()
@@ -216,6 +239,32 @@ const ASYNC: AsyncOps = {
   rmTree: (p) => fsp.rm(p, { recursive: true, force: true }),
   accessWrite: (p) => fsp.access(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fsp.writeFile(p, data, { flag }),
+  all: async (tasks, limit) => {
+    let next = 0
+    let failed = false
+    let first: unknown
+    const worker = async () => {
+      while (!failed && next < tasks.length) {
+        const task = tasks[next++]
+        try {
+          await runAsync(task())
+        } catch (e) {
+          if (!failed) [failed, first] = [true, e]
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker))
+    if (failed) throw first
+  },
+  lockEntry: async (key) => {
+    for (let held = locks.get(key); held; held = locks.get(key)) await held
+    let release!: () => void
+    locks.set(key, new Promise<void>((resolve) => (release = resolve)))
+    return () => {
+      locks.delete(key)
+      release()
+    }
+  },
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 }
 
