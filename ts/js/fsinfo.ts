@@ -119,3 +119,34 @@ export function* fsInfo(path: P): Step<FsInfo> {
   }
   return info(real, dev, text)
 }
+
+/**
+ * The memo's key for the mount holding `path` (sys::mount_key): on Linux the mount id of the
+ * longest mount point above its real path in /proc/self/mountinfo (statx's mount id, which Node
+ * does not give), so two bind mounts of one filesystem are told apart; elsewhere, or when
+ * that fails, the device. The table is read at every lookup: a cached one goes stale when a
+ * mount is made (a bind mount made after it would share its parent's key). Lookups happen only
+ * after a failure, or for sources with a method known not to work (`anyUnsupportedFrom`).
+ */
+export function* mountKey(path: P, dev: bigint): Step<string> {
+  if (process.platform !== 'linux') return `d${dev}`
+  try {
+    const real = Buffer.from(yield* op('realpath', path))
+    const text = (yield* op('readFile', '/proc/self/mountinfo')).toString()
+    const mounts: Array<{ id: string; point: Buffer }> = []
+    for (const line of text.split('\n')) {
+      const fields = line.split(' ')
+      if (fields.length > 4) mounts.push({ id: fields[0], point: unescapeOctal(fields[4]) })
+    }
+    let best: { id: string; point: Buffer } | null = null
+    // The last of equal mount points is on top.
+    for (const m of mounts) {
+      const p = m.point
+      const under = p.length === 1 ? p[0] === 0x2f : real.subarray(0, p.length).equals(p) && (real.length === p.length || real[p.length] === 0x2f)
+      if (under && (best === null || p.length >= best.point.length)) best = m
+    }
+    return best === null ? `d${dev}` : `m${best.id}`
+  } catch {
+    return `d${dev}`
+  }
+}

@@ -23,6 +23,7 @@ import * as memo from './memo.js'
 import { type LinkOpts, type Method, chain, classify, skipsKnownFailures, syscallOf } from './method.js'
 import { op, type P, type Step } from './ops.js'
 import { dirOf, pathBeside } from './temp.js'
+import { mountKey } from './fsinfo.js'
 
 /** Copies larger than this check that the destination is absent before copying. */
 const EEXIST_FIRST = 1n << 20n
@@ -167,16 +168,18 @@ export class Materialize {
     }
     const srcDev = this.meta.dev
     const self = this
+    // The memo's key: the source's mount and the destination directory's (`mountKey`).
     function* mounts(): Step<string | null> {
       let destDev = self.destDev
+      const dir = dirOf(target)
       if (destDev === null) {
         try {
-          destDev = (yield* op('stat', dirOf(target))).dev
+          destDev = (yield* op('stat', dir)).dev
         } catch {
           return null
         }
       }
-      return memo.pair(srcDev, destDev)
+      return `${yield* mountKey(self.src, srcDev)}:${yield* mountKey(dir, destDev)}`
     }
     let pair: string | null = null
     if (memo.anyUnsupportedFrom(srcDev)) pair = yield* mounts()

@@ -3,10 +3,11 @@
  * JS twin of crate/src/engine/memo.rs, with the same states and rules (`Unsupported` never
  * overwrites `Works`; `auto` and lists skip what is `Unsupported`, all but their last).
  *
- * The key differs: the native engine keys by mount (`statx`'s mount id), Node has no mount id,
- * so the key here is the `dev` of `stat` for the source and the destination's directory. Two
- * bind mounts of one filesystem share a key here: one EXDEV between them (Linux refuses links
- * across mounts) would make `auto` skip hard links inside either (still correct, slower).
+ * The key: on Linux the mount ids of the source and of the destination's directory, found in
+ * /proc/self/mountinfo by their real paths (`mountKey` in fsinfo.ts), since Node's `stat` has no
+ * `statx` mount id; elsewhere the devices (`stat().dev`), so there two bind mounts of one
+ * filesystem share a key (an EXDEV between them would make `auto` skip hard links inside
+ * either: slower, not wrong).
  * @module
  */
 import type { Method } from './method.js'
