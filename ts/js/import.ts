@@ -29,11 +29,14 @@ import { chain, fromNative, type Method, syscallOf, withoutLinks } from './metho
 import { op, runSync, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
-/** Files in flight in an async import when `threads` is 0: libuv's default pool size. */
-const POOL = Number(process.env.UV_THREADPOOL_SIZE) || 4
+/**
+ * Files in flight in an async import when `threads` is 0: four per thread of libuv's pool
+ * (each file is a chain of small calls; with one per thread the pool waits on the JS thread).
+ */
+const POOL = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
 
 type Kind =
-  | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean }
+  | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean; size: number | null }
   | { kind: 'symlink'; target: P }
   | { kind: 'dir' }
 
@@ -97,7 +100,8 @@ export function parseEntries(records: Buffer, into: string): Entry[] {
     else if (flags.includes('l')) item = { kind: 'symlink', target: src }
     else {
       const executable = flags.includes('x') ? true : flags.includes('n') ? false : null
-      item = { kind: 'file', src, executable, mutable: flags.includes('m') }
+      const size = fields[i + 3].length > 0 ? Number(fields[i + 3].toString()) : null
+      item = { kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null }
     }
     out.push({ rel, item })
   }
@@ -590,7 +594,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       control.done++
     },
   )
-  // The async driver keeps `threads` files in flight (0: as many as libuv's pool has threads).
+  // The async driver keeps `threads` files in flight (0: `POOL`).
   yield* op('all', tasks, io.threads > 0 ? io.threads : POOL)
   if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
   stats.hardlinked = counts.hardlink
@@ -685,7 +689,7 @@ export function* treeEntries(src: P, into: string): Step<Entry[]> {
       } else if (item.isSymbolicLink()) {
         out.push({ rel: r, item: { kind: 'symlink', target: yield* op('readlink', path) } })
       } else if (item.isFile()) {
-        out.push({ rel: r, item: { kind: 'file', src: asPath(path), executable: null, mutable: false } })
+        out.push({ rel: r, item: { kind: 'file', src: asPath(path), executable: null, mutable: false, size: null } })
       }
     }
   }
