@@ -8,7 +8,7 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cleanTemp, cleanTempSync, scanCache } from '../ts/index.js'
-import { loadNative } from '../ts/loader.js'
+import { addon } from '../ts/addon.js'
 import { leftovers, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
 
 const HEX = '0123456789abcdef'
@@ -23,7 +23,7 @@ function deadPid(): number {
 
 /** This machine's host id, as cachelink writes it into temp names. */
 function hostId(): string {
-  return (loadNative() as unknown as { hostId(): string }).hostId()
+  return addon().hostId()
 }
 
 /** A file whose mtime is an hour old (as a reset stamps its entry's mtime on its temp) and whose ctime is now. */

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { getSystemErrorName } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, linkFile, linkFileSync, resetEntry, resetEntrySync } from '../ts/index.js'
-import { loadNative } from '../ts/loader.js'
+import { addon } from '../ts/addon.js'
 import { catchSync, expectFsError, leftovers, sandbox, snapshot } from './helpers.js'
 
 const isWindows = process.platform === 'win32'
@@ -230,7 +230,7 @@ describe('resetEntry', () => {
 
 describe('errors', () => {
   it("this OS's errno table names every number as libuv does", () => {
-    const table = loadNative().errnoTable()
+    const table = addon().errnoTable()
     expect(table.length).toBeGreaterThan(50)
     for (const [raw, name] of table) {
       const errno = process.platform === 'win32' ? undefined : -raw

@@ -31,8 +31,12 @@ const PATH = (process.env.PATH ?? '')
   .split(delimiter)
   .filter((d) => d && !fs.existsSync(join(d, 'cargo')))
   .join(delimiter)
-/** npm with no network: everything it installs is a tarball given to it. */
-const OFFLINE = { ...process.env, PATH, npm_config_offline: 'true' }
+/**
+ * npm with no network: everything it installs is a tarball given to it. No CACHELINK_BACKEND:
+ * the consumer gets what users get, on the suite's JS pass too.
+ */
+const OFFLINE: NodeJS.ProcessEnv = { ...process.env, PATH, npm_config_offline: 'true', CACHELINK_BACKEND: undefined }
+delete OFFLINE.CACHELINK_BACKEND
 /** The package's runtime dependencies, `name -> version` (exact pins). */
 const dependencies = JSON.parse(fs.readFileSync(join(root, 'package.json'), 'utf8')).dependencies as Record<string, string>
 
@@ -185,23 +189,34 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
       encoding: 'utf8',
     })
     expect(debug.stderr).toContain(`loaded the addon from package cachelink-${PLATFORM}`)
+    expect(debug.stderr).toContain('backend native')
     expect(sh('npx', ['--no-install', 'cachelink', '--version'], dir, OFFLINE).trim()).toBe(version)
     // cachelink/pnpm, as a .pnpmfile.cjs requires it from the installed package.
     const pnpmfile = "const p = require('cachelink/pnpm'); console.log(typeof p.hooks.importPackage)"
     expect(sh(process.execPath, ['-e', pnpmfile], dir, OFFLINE).trim()).toBe('function')
   })
 
-  it('without the platform package, fails with one error naming the platform, every place tried and the fixes', () => {
+  it('without the platform package, links through the JS backend; CACHELINK_BACKEND=native fails with one error naming the platform, every place tried and the fixes', () => {
     const dir = consumer('without-platform', [main])
     expect(fs.existsSync(join(dir, 'node_modules', `cachelink-${PLATFORM}`))).toBe(false)
+    // What a user gets: the JS backend, require and import alike, and it says why.
+    const which = `const c = require('cachelink'); import('cachelink').then((e) => console.log(JSON.stringify([c.backend, e.backend])))`
+    const js = spawnSync(process.execPath, ['-e', `${linkBoth}; ${which}`], { cwd: dir, env: { ...OFFLINE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
+    expect(js.status, js.stderr).toBe(0)
+    expect(js.stdout.trim().split('\n').map((l) => JSON.parse(l)).sort()).toEqual([['hardlink', 'hardlink', 3], ['js', 'js']].sort())
+    expect(js.stderr.match(/backend js, no native binary: cachelink: no native binary could be loaded for /g)).toHaveLength(1)
+    for (const f of ['cjs.txt', 'esm.txt']) expect(fs.statSync(join(dir, f)).ino).toBe(fs.statSync(join(dir, 'cached.txt')).ino)
+
+    const NATIVE = { ...OFFLINE, CACHELINK_BACKEND: 'native' }
     const r = spawnSync(process.execPath, ['-e', "require('cachelink').linkFileSync('cached.txt', 'x.txt')"], {
       cwd: dir,
-      env: OFFLINE,
+      env: NATIVE,
       encoding: 'utf8',
     })
     expect(r.status).toBe(1)
     const pkgDir = join(dir, 'node_modules', 'cachelink')
     for (const text of [
+      'ERR_CACHELINK_NO_BINARY',
       `no native binary could be loaded for ${PLATFORM} (platform linux, arch ${ARCH}, libc ${LIBC}`,
       `- ${join(pkgDir, `cachelink.${PLATFORM}.node`)}: not found (no local build)`,
       `- package cachelink-${PLATFORM}: Cannot find module 'cachelink-${PLATFORM}'`,
@@ -216,10 +231,11 @@ describe.runIf(process.platform === 'linux')('the packed package, installed as u
     // A coded error, and one load attempt per process however many calls fail.
     const again = `const c = require('cachelink'); const codes = new Set()
       for (let i = 0; i < 200; i++) { try { c.linkFileSync('cached.txt', 'x.txt') } catch (e) { codes.add(e.code) } }
-      c.linkFile('cached.txt', 'x.txt').catch((e) => console.log(JSON.stringify([...codes, e.code])))`
-    const many = spawnSync(process.execPath, ['-e', again], { cwd: dir, env: { ...OFFLINE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
-    expect(JSON.parse(many.stdout)).toEqual(['ERR_CACHELINK_NO_BINARY', 'ERR_CACHELINK_NO_BINARY'])
-    expect(many.stderr.match(/no native binary: /g)).toHaveLength(1)
+      c.linkFile('cached.txt', 'x.txt').catch((e) => console.log(JSON.stringify([...codes, e.code, c.backend])))`
+    const many = spawnSync(process.execPath, ['-e', again], { cwd: dir, env: { ...NATIVE, NODE_DEBUG: 'cachelink' }, encoding: 'utf8' })
+    expect(JSON.parse(many.stdout)).toEqual(['ERR_CACHELINK_NO_BINARY', 'ERR_CACHELINK_NO_BINARY', 'native'])
+    expect(many.stderr.match(/no native binary \(CACHELINK_BACKEND=native, every call fails\): /g)).toHaveLength(1)
+    expect(fs.existsSync(join(dir, 'x.txt'))).toBe(false)
   })
 
   it('the fat tarball alone loads through node-gyp-build from prebuilds/', () => {

@@ -1,29 +1,69 @@
 import { debuglog } from 'node:util'
+import { js } from './js/index.js'
 import { loadNative } from './loader.js'
 import type { Native } from './native.js'
 
 const debug = debuglog('cachelink')
 
-let native: Native | undefined
-/** Why the addon did not load: the load is attempted once per process. */
-let failure: Error | undefined
+/** Which engine runs the calls: the Rust addon, or the TypeScript one over Node's fs. */
+export type Backend = 'native' | 'js'
+
+interface Choice {
+  backend: Backend
+  engine?: Native
+  /** Why the native addon did not load, when `CACHELINK_BACKEND=native` asked for it. */
+  failure?: Error
+}
 
 /**
- * The native addon, loaded on first use. When it cannot be loaded, this call and every later
- * one throw `ERR_CACHELINK_NO_BINARY` with the loader's full text (every place tried, and the
- * fixes), without trying again: a missing binary stays missing for the life of the process.
+ * Chooses the backend once per process, when cachelink is first imported:
+ * - `CACHELINK_BACKEND=js`: the JS backend, the addon is not loaded;
+ * - `CACHELINK_BACKEND=native`: the addon, and when it does not load every call fails with
+ *   `ERR_CACHELINK_NO_BINARY` (the loader's full text), without trying again;
+ * - unset: the addon when it loads, else the JS backend.
+ * Importing never throws.
+ */
+function choose(): Choice {
+  let wanted = process.env.CACHELINK_BACKEND
+  if (wanted !== undefined && wanted !== '' && wanted !== 'js' && wanted !== 'native') {
+    process.emitWarning(`CACHELINK_BACKEND=${wanted} is neither 'native' nor 'js': ignored`, {
+      code: 'CACHELINK_BACKEND',
+    })
+    wanted = undefined
+  }
+  if (wanted === 'js') {
+    debug('backend js (CACHELINK_BACKEND=js)')
+    return { backend: 'js', engine: js as unknown as Native }
+  }
+  try {
+    const engine = loadNative()
+    debug('backend native')
+    return { backend: 'native', engine }
+  } catch (e) {
+    const failure = e instanceof Error ? e : new Error(String(e))
+    const why = failure.message.split('\n')[0]
+    if (wanted === 'native') {
+      debug('no native binary (CACHELINK_BACKEND=native, every call fails): %s', why)
+      return { backend: 'native', failure }
+    }
+    debug('backend js, no native binary: %s', why)
+    return { backend: 'js', engine: js as unknown as Native }
+  }
+}
+
+const choice = choose()
+
+/** The backend this process uses: `'native'` (the Rust addon) or `'js'` (see the README). */
+export const backend: Backend = choice.backend
+
+/**
+ * The chosen engine. When `CACHELINK_BACKEND=native` and the addon did not load, this call and
+ * every later one throw `ERR_CACHELINK_NO_BINARY` with the loader's full text (every place
+ * tried, and the fixes): a missing binary stays missing for the life of the process.
  */
 export function addon(): Native {
-  if (native) return native
-  if (!failure) {
-    try {
-      native = loadNative()
-      return native
-    } catch (e) {
-      failure = e instanceof Error ? e : new Error(String(e))
-      debug('no native binary: %s', failure.message.split('\n')[0])
-    }
-  }
+  if (choice.engine) return choice.engine
+  const failure = choice.failure as Error
   const err = new Error(failure.message, { cause: failure.cause }) as Error & { code: string }
   err.code = 'ERR_CACHELINK_NO_BINARY'
   Error.captureStackTrace(err, addon)

@@ -9,6 +9,13 @@ import { addon } from './addon.js'
 import { type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, toPath } from './options.js'
 
 export type { CachelinkError } from './errors.js'
+/**
+ * Which engine runs this process's calls, chosen once when cachelink is first imported:
+ * `'native'` (the Rust addon) or `'js'` (the TypeScript engine over Node's fs, used with
+ * `CACHELINK_BACKEND=js` or when no native binary loads). See the README's "The JS backend".
+ */
+export { backend } from './addon.js'
+export type { Backend } from './addon.js'
 export {
   cleanTemp,
   cleanTempSync,

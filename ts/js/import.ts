@@ -1,0 +1,736 @@
+/**
+ * `importFiles` and `importTree` for the JS backend: crate/src/engine/batch.rs, batch/target.rs,
+ * conflicts.rs, existing.rs, tree.rs and wire.rs, one file at a time on the calling thread
+ * (sync) or one `fs.promises` call at a time (async).
+ *
+ * Done: the wire format and path safety; same-path duplicates and conflicts (`onConflict`),
+ * a file that is also a needed directory; a stage beside `into` renamed there when complete
+ * (`atomic`), a fresh `into` (`atomic: false`), merge into an existing one (`link.ifExists`),
+ * `onExisting: 'error'`, `'replace'` (a stage traded in by two renames, `keep` carried over)
+ * and `'skip-if-linked'` (nothing written when every file already is its cache inode);
+ * directory and symlink entries, `executable`, `mutable`, the stats, progress and abort
+ * between files, a held commit (`Control`).
+ *
+ * Not yet (JSBACKEND-STATUS.md): case-folding conflicts (`GiHeadshot.js` / `GiHeadShot.js` on
+ * APFS and NTFS), `skip-if-linked` accepting identical copies, non-UTF-8 names (paths are
+ * handled as strings here), parallel workers (`threads` is ignored).
+ * Node cannot: RENAME_EXCHANGE (a replace leaves `into` missing between its two renames) and
+ * RENAME_NOREPLACE (a stage is renamed to `into` after checking it is absent).
+ * @module
+ */
+import type { BigIntStats } from 'node:fs'
+import { dirname, join as pjoin, resolve, sep } from 'node:path'
+import type { ImportStats, NativeImportOptions } from '../binding.js'
+import type { NativeError } from '../native.js'
+import type { Control } from './control.js'
+import { coded, fail, is, shown } from './error.js'
+import { Materialize, removeQuietly, source } from './link.js'
+import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
+import { op, runSync, type P, type Step } from './ops.js'
+import { dirOf, pathBeside, stageBeside } from './temp.js'
+
+/**
+ * Files in flight in an async import when `threads` is 0: four per thread of libuv's pool
+ * (each file is a chain of small calls; with one per thread the pool waits on the JS thread).
+ */
+const POOL = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
+
+type Kind =
+  | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean; size: number | null }
+  | { kind: 'symlink'; target: P }
+  | { kind: 'dir' }
+
+export interface Entry {
+  /**
+   * Plain names joined by `/`, as a byte string (latin1: one char per byte), so a name that is
+   * not UTF-8 survives, and comparing, folding and splitting work on its bytes.
+   */
+  rel: string
+  item: Kind
+}
+
+const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
+
+/** `base` + separator + `rel` (a byte string), as raw bytes for fs. */
+function join(base: P, rel: string): Buffer {
+  const b = typeof base === 'string' ? Buffer.from(base) : base
+  return rel === '' ? b : Buffer.concat([b, SEP, Buffer.from(rel, 'latin1')])
+}
+
+/** A byte string as people read it (UTF-8). */
+function shownRel(rel: string): string {
+  return Buffer.from(rel, 'latin1').toString()
+}
+
+/** Bytes as a string path when they are UTF-8 (as Node would encode it back), else the bytes. */
+function asPath(bytes: Buffer): P {
+  const text = bytes.toString()
+  return Buffer.from(text).equals(bytes) ? text : Buffer.from(bytes)
+}
+
+function own(code: string, detail: string, path: string, dest?: string | null, entry?: string): NativeError {
+  const err = coded(code, code === 'ABORT_ERR' ? 'import' : 'import', path, dest)
+  err.detail = detail
+  if (entry !== undefined) err.entry = entry
+  return err
+}
+
+/** wire.rs `parse_entries`: `path\0src\0flags\0size\0...`, checked before anything is written. */
+export function parseEntries(records: Buffer, into: string): Entry[] {
+  if (records.length === 0) return []
+  const fields: Buffer[] = []
+  let start = 0
+  for (let i = 0; i <= records.length; i++) {
+    if (i === records.length || records[i] === 0) {
+      fields.push(records.subarray(start, i))
+      start = i + 1
+    }
+  }
+  const out: Entry[] = []
+  for (let i = 0; i < fields.length; i += 4) {
+    const path = fields[i].toString()
+    const unsafe = (why: string) => own('ERR_CACHELINK_UNSAFE_PATH', why, path, into, path)
+    if (i + 3 >= fields.length) throw unsafe('the entry list is malformed')
+    const rel = safeRelative(fields[i].toString('latin1'))
+    if (typeof rel !== 'string') throw unsafe(rel.why)
+    const flags = fields[i + 2].toString()
+    const src = asPath(fields[i + 1])
+    let item: Kind
+    if (flags.includes('d')) item = { kind: 'dir' }
+    else if (flags.includes('l')) item = { kind: 'symlink', target: src }
+    else {
+      const executable = flags.includes('x') ? true : flags.includes('n') ? false : null
+      const size = fields[i + 3].length > 0 ? Number(fields[i + 3].toString()) : null
+      item = { kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null }
+    }
+    out.push({ rel, item })
+  }
+  return out
+}
+
+const WINDOWS_BAD = /[<>:"|?*\\\x00-\x1f]/
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i
+
+/** paths.rs `safe_relative`: plain names joined by `/`, or why not. */
+export function safeRelative(path: string): string | { why: string } {
+  if (path.includes('\0')) return { why: 'the path contains a NUL byte' }
+  if (path.startsWith('/')) return { why: 'the path is absolute' }
+  const names: string[] = []
+  for (const name of path.split('/')) {
+    if (name === '' || name === '.') continue
+    if (name === '..') return { why: "the path climbs out with '..'" }
+    if (process.platform === 'win32') {
+      if (WINDOWS_BAD.test(name)) return { why: 'the name has a character Windows does not allow in names' }
+      if (WINDOWS_RESERVED.test(name)) return { why: 'the name is reserved on Windows' }
+      if (/[. ]$/.test(name)) return { why: 'the name ends with a dot or a space, which Windows drops' }
+    }
+    names.push(name)
+  }
+  if (names.length === 0) return { why: 'the path is empty' }
+  return names.join('/')
+}
+
+function sameItem(a: Kind, b: Kind): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+const SAME_PATH = 'two entries name the same path with different sources'
+const SAME_FOLDED = 'two entries name paths that differ only in case, and the destination does not tell case apart'
+const FILE_AND_DIR = 'an entry is a file or symlink where other entries need a directory'
+
+function conflict(why: string, into: string, rel: string): NativeError {
+  return own('ERR_CACHELINK_ENTRY_CONFLICT', why, shown(join(into, rel)), null, shownRel(rel))
+}
+
+/** ASCII case folding, as conflicts.rs folds names. */
+function fold(rel: string): string {
+  return rel.replace(/[A-Z]/g, (c) => c.toLowerCase())
+}
+
+/**
+ * conflicts.rs `settle`: the same path twice, the same thing: the later is dropped; different
+ * things: `onConflict`. Paths that differ only in case: the same, only where the destination
+ * folds case (`foldsCase`, asked once and only when such a pair exists). A file whose path
+ * another entry needs as a directory: always an error.
+ */
+export function* settle(
+  entries: Entry[],
+  onConflict: NativeImportOptions['onConflict'],
+  into: string,
+  foldsCase: () => Step<boolean>,
+): Step<[Entry[], number]> {
+  const at = new Map<string, number>()
+  const keep = entries.map(() => true)
+  let conflicts = 0
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]
+    const first = at.get(e.rel)
+    if (first === undefined) {
+      at.set(e.rel, i)
+      continue
+    }
+    if (sameItem(entries[first].item, e.item)) {
+      keep[i] = false
+      continue
+    }
+    conflicts++
+    if (onConflict === 'error') throw conflict(SAME_PATH, into, e.rel)
+    if (onConflict === 'first') keep[i] = false
+    else {
+      keep[first] = false
+      at.set(e.rel, i)
+    }
+  }
+  // Case pairs: (the first of a folded name, a later one that differs from it).
+  const byFold = new Map<string, number>()
+  const pairs: Array<[number, number]> = []
+  for (let i = 0; i < entries.length; i++) {
+    if (!keep[i]) continue
+    const f = fold(entries[i].rel)
+    const first = byFold.get(f)
+    if (first === undefined) byFold.set(f, i)
+    else pairs.push([first, i])
+  }
+  if (pairs.length > 0 && (yield* foldsCase())) {
+    for (const [first, later] of pairs) {
+      if (!keep[first] || !keep[later]) continue
+      if (sameItem(entries[first].item, entries[later].item)) {
+        keep[later] = false
+        continue
+      }
+      conflicts++
+      if (onConflict === 'error') throw conflict(SAME_FOLDED, into, entries[later].rel)
+      if (onConflict === 'first') keep[later] = false
+      else keep[first] = false
+    }
+  }
+  const left = entries.filter((_, i) => keep[i])
+  const files = new Set(left.filter((e) => e.item.kind !== 'dir').map((e) => e.rel))
+  for (const e of left) {
+    for (let d = parentOf(e.rel); d !== ''; d = parentOf(d)) {
+      if (files.has(d)) throw conflict(FILE_AND_DIR, into, d)
+    }
+  }
+  return [left, conflicts]
+}
+
+/** existing.rs `folds_case`: a temp made in `dir`, looked up by its name in upper case. */
+function* foldsCase(dir: string): Step<boolean> {
+  const probe = pathBeside(pjoin(dir, 'case')).toString()
+  try {
+    yield* op('createExclusive', probe, 0o600)
+  } catch (e) {
+    throw fail(e, 'open', probe)
+  }
+  try {
+    const name = probe.slice(probe.lastIndexOf('/') + 1)
+    yield* op('lstat', pjoin(dir, name.toUpperCase()))
+    return true
+  } catch {
+    return false
+  } finally {
+    yield* removeQuietly(probe)
+  }
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/')
+  return i < 0 ? '' : rel.slice(0, i)
+}
+
+/** Every directory the entries need, parents first. */
+function neededDirs(entries: Entry[]): string[] {
+  const seen = new Set<string>()
+  for (const e of entries) {
+    for (let d = e.item.kind === 'dir' ? e.rel : parentOf(e.rel); d !== '' && !seen.has(d); d = parentOf(d)) seen.add(d)
+  }
+  return [...seen].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+}
+
+interface Target {
+  into: string
+  root: string
+  stage: string | null
+  fresh: boolean
+  /** Parents of `into` this import created, removed again unless it completes. */
+  parents: string[]
+  /** Replace: the stage trades places with `into`, carrying these over. */
+  swap: string[] | null
+}
+
+function* openTarget(into: string, o: NativeImportOptions): Step<Target> {
+  let exists = true
+  try {
+    yield* op('lstat', into)
+  } catch (e) {
+    if (!is(e, 'ENOENT')) throw fail(e, 'mkdir', into)
+    exists = false
+  }
+  function* staged(parents: string[], swap: string[] | null): Step<Target> {
+    const stage = stageBeside(into).toString()
+    try {
+      yield* op('mkdir', stage, 0o777)
+    } catch (e) {
+      throw fail(e, 'mkdir', stage)
+    }
+    return { into, root: stage, stage, fresh: true, parents, swap: swap?.map((k) => Buffer.from(k).toString('latin1')) ?? null }
+  }
+  if (exists) {
+    if (o.onExisting === 'error') throw coded('EEXIST', 'mkdir', into)
+    if (o.onExisting === 'merge') return { into, root: into, stage: null, fresh: false, parents: [], swap: null }
+    return yield* staged([], o.keep)
+  }
+  const parents = yield* makeParents(into)
+  if (!o.atomic) {
+    try {
+      yield* op('mkdir', into, 0o777)
+    } catch (e) {
+      throw fail(e, 'mkdir', into)
+    }
+    return { into, root: into, stage: null, fresh: true, parents, swap: null }
+  }
+  return yield* staged(parents, null)
+}
+
+function* makeParents(into: string): Step<string[]> {
+  const missing: string[] = []
+  for (let d = dirOf(into).toString(); ; d = dirOf(d).toString()) {
+    try {
+      yield* op('lstat', d)
+      break
+    } catch (e) {
+      if (!is(e, 'ENOENT')) throw fail(e, 'mkdir', d)
+      missing.push(d)
+    }
+    if (dirOf(d).toString() === d) break
+  }
+  const made: string[] = []
+  for (const d of missing.reverse()) {
+    try {
+      yield* op('mkdir', d, 0o777)
+      made.push(d)
+    } catch (e) {
+      if (!(is(e, 'EEXIST') && (yield* op('isDir', d)))) throw fail(e, 'mkdir', d)
+    }
+  }
+  return made
+}
+
+/** Removes what an import that did not complete made: its stage, the parents it created. */
+function* undo(t: Target): Step<void> {
+  if (t.stage !== null) yield* op('rmTree', t.stage)
+  for (const d of [...t.parents].reverse()) {
+    try {
+      yield* op('rmdir', d)
+    } catch {
+      break
+    }
+  }
+}
+
+/** Puts a stage in place (batch/target.rs `commit`, existing.rs `swap_in`). */
+function* commit(t: Target): Step<void> {
+  if (t.stage === null) return
+  if (t.swap !== null) {
+    const moved: Array<[P, P]> = []
+    const old = stageBeside(t.into).toString()
+    try {
+      for (const k of t.swap) {
+        const [from, to] = [join(t.into, k), join(t.stage, k)]
+        let meta: BigIntStats
+        try {
+          meta = yield* op('lstat', from)
+        } catch {
+          continue
+        }
+        let there: BigIntStats | null = null
+        try {
+          there = yield* op('lstat', to)
+        } catch {}
+        if (there === null) {
+          yield* mkdirAll(dirOf(to))
+          yield* renameOrFail(from, to)
+          moved.push([from, to])
+        } else if (there.isDirectory() && meta.isDirectory()) {
+          for (const item of yield* op('readdirRaw', from)) {
+            const [a, b] = [Buffer.concat([from, SEP, item.name]), Buffer.concat([to, SEP, item.name])]
+            let free = false
+            try {
+              yield* op('lstat', b)
+            } catch {
+              free = true
+            }
+            if (free) {
+              yield* renameOrFail(a, b)
+              moved.push([a, b])
+            }
+          }
+        }
+      }
+      // No RENAME_EXCHANGE in Node: `into` aside, the stage in (into is missing in between).
+      yield* renameOrFail(t.into, old)
+      try {
+        yield* renameOrFail(t.stage, t.into)
+      } catch (e) {
+        yield* op('rename', old, t.into)
+        throw e
+      }
+    } catch (e) {
+      for (const [from, to] of moved.reverse()) {
+        try {
+          yield* op('rename', to, from)
+        } catch {}
+      }
+      yield* undo(t)
+      throw e
+    }
+    yield* op('rmTree', old)
+    return
+  }
+  // No RENAME_NOREPLACE in Node: checked absent, then renamed.
+  let present = true
+  try {
+    yield* op('lstat', t.into)
+  } catch {
+    present = false
+  }
+  if (present) {
+    yield* undo(t)
+    throw coded('EEXIST', 'rename', t.into)
+  }
+  try {
+    yield* op('rename', t.stage, t.into)
+  } catch (e) {
+    yield* undo(t)
+    throw fail(e, 'rename', t.stage, t.into)
+  }
+}
+
+function* renameOrFail(from: P, to: P): Step<void> {
+  try {
+    yield* op('rename', from, to)
+  } catch (e) {
+    throw fail(e, 'rename', from, to)
+  }
+}
+
+function* mkdirAll(dir: P): Step<void> {
+  if (yield* op('isDir', dir)) return
+  yield* mkdirAll(dirOf(dir))
+  try {
+    yield* op('mkdir', dir, 0o777)
+  } catch (e) {
+    if (!is(e, 'EEXIST')) throw fail(e, 'mkdir', dir)
+  }
+}
+
+/**
+ * existing.rs `in_place`: `into` already holds exactly the entries: each file is the cache
+ * file's own inode (not for a mutable entry) or a file of its own with the same bytes and mode,
+ * each symlink points where its entry says, each directory is one, and nothing else is there
+ * (but the paths in `keep`, not looked into). Any doubt is `false` (the caller then replaces).
+ */
+function* inPlace(entries: Entry[], into: string, keep: string[]): Step<boolean> {
+  try {
+    for (const e of entries) if (!(yield* entryInPlace(e, into))) return false
+  } catch {
+    return false
+  }
+  const wanted = new Set<string>()
+  for (const e of entries) for (let r = e.rel; r !== '' && !wanted.has(r); r = parentOf(r)) wanted.add(r)
+  const keeps = new Set(keep.map((k) => Buffer.from(k).toString('latin1')))
+  const dirs = ['']
+  try {
+    while (dirs.length > 0) {
+      const rel = dirs.pop()!
+      for (const item of yield* op('readdirRaw', join(into, rel))) {
+        const name = item.name.toString('latin1')
+        const r = rel === '' ? name : `${rel}/${name}`
+        if (keeps.has(r)) continue
+        if (!wanted.has(r)) return false
+        if (item.isDirectory()) dirs.push(r)
+      }
+    }
+  } catch {
+    return false
+  }
+  return true
+}
+
+function* entryInPlace(e: Entry, into: string): Step<boolean> {
+  const dest = join(into, e.rel)
+  const there = yield* op('lstat', dest)
+  const item = e.item
+  if (item.kind === 'dir') return there.isDirectory()
+  if (item.kind === 'symlink') return there.isSymbolicLink() && Buffer.from(yield* op('readlink', dest)).equals(Buffer.from(item.target))
+  const meta = yield* op('stat', item.src)
+  if (!there.isFile() || there.size !== meta.size) return false
+  if (there.dev === meta.dev && there.ino === meta.ino) return !item.mutable
+  const have = Number(there.mode)
+  const base = Number(meta.mode)
+  const modeOk =
+    process.platform === 'win32'
+      ? (have & 0o200) === (base & 0o200)
+      : item.executable !== null
+        ? ((have & 0o111) !== 0) === item.executable
+        : (have & 0o7777) === (base & 0o7777)
+  if (!modeOk) return false
+  // Files of an installed package are small: compared whole.
+  const [a, b] = [yield* op('readFile', item.src), yield* op('readFile', dest)]
+  return a.equals(b)
+}
+
+function emptyStats(): ImportStats {
+  return {
+    files: 0, dirs: 0, cloned: 0, hardlinked: 0, copied: 0, symlinked: 0, resets: 0, bytesCopied: 0,
+    elapsedMs: 0, method: null, kept: 0, emptyCreated: 0, linkLimitCopies: 0, readonlyCacheCopies: 0,
+    linkRefusedCopies: 0, conflicts: 0, fallbacks: [],
+  }
+}
+
+/** batch.rs `import_pending` and the workers' `one`, then the commit (or a held one). */
+export function* importEntries(entries: Entry[], into: string, o: NativeImportOptions, control: Control): Step<ImportStats> {
+  const started = performance.now()
+  control.total = entries.length
+  let exists = true
+  try {
+    yield* op('lstat', into)
+  } catch {
+    exists = false
+  }
+  let conflicts: number
+  let target: Target
+  if (o.onExisting === 'skip-if-linked' && exists) {
+    // Skip-if-linked into an existing directory looks before it writes anything (no stage).
+    ;[entries, conflicts] = yield* settle(entries, o.onConflict, into, () => foldsCase(into))
+    if (yield* inPlace(entries, into, o.keep)) {
+      control.total = entries.length
+      control.done = entries.length
+      const stats = emptyStats()
+      stats.kept = entries.filter((e) => e.item.kind !== 'dir').length
+      stats.conflicts = conflicts
+      stats.elapsedMs = performance.now() - started
+      return stats
+    }
+    target = yield* openTarget(into, o)
+  } else {
+    target = yield* openTarget(into, o)
+    const root = target.root
+    try {
+      ;[entries, conflicts] = yield* settle(entries, o.onConflict, into, () => foldsCase(root))
+    } catch (e) {
+      yield* undo(target)
+      throw e
+    }
+  }
+  // Duplicates dropped: the total is what is left to place, so progress reaches it.
+  control.total = entries.length
+  const t = target
+  const unstaged = (e: unknown) => {
+    if (t.stage !== null && e instanceof Error) {
+      const n = e as NativeError
+      const fix = (p: string | undefined) => (p?.startsWith(t.stage!) ? t.into + p.slice(t.stage!.length) : p)
+      if (typeof n.path === 'string') n.path = fix(n.path)!
+      if (typeof n.dest === 'string') n.dest = fix(n.dest)
+    }
+    return e
+  }
+  let stats: ImportStats
+  try {
+    stats = yield* run(t, entries, o, control)
+  } catch (e) {
+    yield* undo(t)
+    throw unstaged(e)
+  }
+  stats.conflicts = conflicts
+  stats.elapsedMs = performance.now() - started
+  if (control.holdCommit) {
+    control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)) }
+  } else {
+    yield* commit(t)
+  }
+  return stats
+}
+
+function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Control): Step<ImportStats> {
+  const stats = emptyStats()
+  const link = fromNative(io.link)
+  if (t.fresh) link.ifExists = 'error'
+  const methods = chain(link)
+  const mutableMethods = withoutLinks(methods)
+  const dirs = neededDirs(entries)
+  if (!t.fresh) {
+    for (const d of dirs) {
+      const path = join(t.root, d)
+      try {
+        if (!(yield* op('lstat', path)).isDirectory()) {
+          throw own('ERR_CACHELINK_UNSAFE_PATH', 'a directory of this path under the destination is a symlink or a file', shown(path), null, shownRel(d))
+        }
+      } catch (e) {
+        if (!is(e, 'ENOENT')) throw e instanceof Error && (e as NativeError).cachelink ? e : fail(e, 'stat', path)
+      }
+    }
+  }
+  for (const d of dirs) {
+    const path = join(t.root, d)
+    try {
+      yield* op('mkdir', path, 0o777)
+      stats.dirs++
+    } catch (e) {
+      if (!(is(e, 'EEXIST') && !t.fresh)) throw Object.assign(fail(e, 'mkdir', path), { entry: shownRel(d) })
+    }
+  }
+  const counts: Record<Method, number> = { hardlink: 0, clone: 0, copy: 0, symlink: 0 }
+  const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
+  const tasks = entries.map((e) =>
+    function* (): Step<void> {
+      if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
+      try {
+        yield* one(e)
+      } catch (err) {
+        if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
+        throw err
+      }
+      control.done++
+    },
+  )
+  // The async driver keeps `threads` files in flight (0: `POOL`).
+  yield* op('all', tasks, io.threads > 0 ? io.threads : POOL)
+  if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
+  stats.hardlinked = counts.hardlink
+  stats.cloned = counts.clone
+  stats.copied = counts.copy
+  stats.symlinked = counts.symlink
+  let best: Method | null = null
+  for (const m of ['hardlink', 'clone', 'copy', 'symlink'] as Method[]) if (counts[m] > 0 && (best === null || counts[m] > counts[best])) best = m
+  stats.method = best
+  const order: Method[] = ['clone', 'hardlink', 'copy', 'symlink']
+  stats.fallbacks = [...fallbacks.values()].sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+  return stats
+
+  function* one(e: Entry): Step<void> {
+    const target = join(t.root, e.rel)
+    const item = e.item
+    if (item.kind === 'dir') return
+    if (item.kind === 'symlink') {
+      try {
+        yield* op('symlink', item.target, target)
+      } catch (err) {
+        throw fail(err, 'symlink', item.target, target)
+      }
+      counts.symlink++
+      stats.files++
+      return
+    }
+    const ms = item.mutable ? mutableMethods : methods
+    const [src, meta] = yield* source(item.src, target, syscallOf(ms[0]))
+    const m = new Materialize(src, meta, link, ms, null, t.stage !== null)
+    const outcome = yield* m.place(target)
+    for (const f of outcome.fallbacks) {
+      const key = `${f.method}:${f.code}`
+      const slot = fallbacks.get(key)
+      if (slot) slot.count++
+      else fallbacks.set(key, { ...f, count: 1 })
+    }
+    if (outcome.linkRefused !== null) stats.linkRefusedCopies++
+    if (outcome.linkLimit === 'reset') stats.resets++
+    else if (outcome.linkLimit === 'copy') stats.linkLimitCopies++
+    else if (outcome.linkLimit === 'copy-readonly-cache' && outcome.method === 'copy') stats.readonlyCacheCopies++
+    if (outcome.method === null) {
+      stats.kept++
+      return
+    }
+    if (outcome.method === 'copy' && meta.size === 0n) stats.emptyCreated++
+    else {
+      counts[outcome.method]++
+      if (outcome.method === 'copy') stats.bytesCopied += Number(meta.size)
+    }
+    stats.files++
+    if (item.executable !== null && (outcome.method === 'copy' || outcome.method === 'clone') && process.platform !== 'win32') {
+      const mode = Number(meta.mode & 0o7777n)
+      const wanted = item.executable ? mode | ((mode & 0o444) >> 2) : mode & ~0o111
+      if (wanted !== mode) {
+        try {
+          yield* op('chmod', target, wanted)
+        } catch (err) {
+          throw fail(err, 'chmod', target)
+        }
+      }
+    }
+  }
+}
+
+/** tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits). */
+export function* treeEntries(src: P, into: string): Step<Entry[]> {
+  const root = src.toString()
+  let meta: BigIntStats
+  try {
+    meta = yield* op('stat', root)
+  } catch (e) {
+    throw fail(e, 'scandir', root, into)
+  }
+  if (!meta.isDirectory()) throw coded('ENOTDIR', 'scandir', root, into)
+  const out: Entry[] = []
+  function* walk(dir: Buffer, rel: string): Step<void> {
+    let list
+    try {
+      list = yield* op('readdirRaw', dir)
+    } catch (e) {
+      throw fail(e, 'scandir', dir)
+    }
+    list.sort((a, b) => Buffer.compare(a.name, b.name))
+    for (const item of list) {
+      const path = Buffer.concat([dir, SEP, item.name])
+      const name = item.name.toString('latin1')
+      const r = rel === '' ? name : `${rel}/${name}`
+      if (item.isDirectory()) {
+        out.push({ rel: r, item: { kind: 'dir' } })
+        yield* walk(path, r)
+      } else if (item.isSymbolicLink()) {
+        out.push({ rel: r, item: { kind: 'symlink', target: yield* op('readlink', path) } })
+      } else if (item.isFile()) {
+        out.push({ rel: r, item: { kind: 'file', src: asPath(path), executable: null, mutable: false, size: null } })
+      }
+    }
+  }
+  yield* walk(Buffer.from(root), '')
+  return out
+}
+
+export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
+  const dest = into.toString()
+  return yield* importEntries(parseEntries(records, dest), dest, o, control)
+}
+
+export function* importTree(src: P, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
+  const dest = into.toString()
+  yield* refuseIntoSource(src.toString(), dest)
+  return yield* importEntries(yield* treeEntries(src, dest), dest, o, control)
+}
+
+/**
+ * tree.rs `refuse_into_source`: `into` is `src` or inside it (both canonicalized; `into` need
+ * not exist: its nearest existing ancestor is, the rest appended, `..` taken lexically).
+ */
+function* refuseIntoSource(src: string, into: string): Step<void> {
+  let srcReal: string
+  try {
+    srcReal = yield* op('realpath', src)
+  } catch {
+    return // left to the walk, which says why
+  }
+  const parts = resolve(into).split(sep).filter((p) => p !== '')
+  let intoReal: string | null = null
+  for (let existing = parts.length; existing >= 0 && intoReal === null; existing--) {
+    try {
+      let real = yield* op('realpath', sep + parts.slice(0, existing).join(sep))
+      for (const part of parts.slice(existing)) real = part === '..' ? dirname(real) : pjoin(real, part)
+      intoReal = real
+    } catch {}
+  }
+  if (intoReal === null) return
+  const inside = intoReal === srcReal || intoReal.startsWith(srcReal.endsWith(sep) ? srcReal : srcReal + sep)
+  if (inside) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
+}
+
+export { removeQuietly }

@@ -1,0 +1,192 @@
+/**
+ * `probe` for the JS backend (crate/src/engine/probe.rs): each method tried with a file the cache
+ * already has, into temp names in the target (removed after); nothing written into the cache
+ * unless it has no file at all; the fallback memo neither read nor changed; `auto`'s choice
+ * worked out from the results in `auto`'s order.
+ * @module
+ */
+import { constants } from 'node:fs'
+import type { BigIntStats } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { FsInfo, NativeProbe, ProbeFallback } from '../binding.js'
+import { coded, codeOf, fail } from './error.js'
+import { fsInfo } from './fsinfo.js'
+import { chain, classify, type Method } from './method.js'
+import { op, type P, type Step } from './ops.js'
+import { removeQuietly } from './link.js'
+import { MARKER, pathBeside } from './temp.js'
+
+/** At most this many directory entries are looked at to find a file to try with. */
+export const MAX_ENTRIES = 4096
+/** Files at their link limit tried before giving up on hard links. */
+const FULL_FILES = 8
+const METHODS: Method[] = ['hardlink', 'clone', 'symlink', 'copy']
+
+type Result = { ok: true } | { ok: false; code: string }
+
+/** The non-empty regular files under a cache, breadth first, temps and stages left out. */
+class Found {
+  private dirs: string[]
+  private list: string[] | null = null
+  private listDir = ''
+  private kinds: Map<string, 'dir' | 'file' | 'other'> = new Map()
+  private seen = 0
+
+  constructor(root: string) {
+    this.dirs = [root]
+  }
+
+  *next(): Step<[string, BigIntStats] | null> {
+    while (this.seen < MAX_ENTRIES) {
+      if (this.list === null) {
+        const dir = this.dirs.shift()
+        if (dir === undefined) return null
+        try {
+          const entries = yield* op('readdir', dir)
+          this.list = entries.map((e) => e.name)
+          this.kinds = new Map(entries.map((e) => [e.name, e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other']))
+          this.listDir = dir
+        } catch {
+          // An unreadable directory is passed over: another may have a file.
+        }
+        continue
+      }
+      const name = this.list.shift()
+      if (name === undefined) {
+        this.list = null
+        continue
+      }
+      this.seen++
+      if (name.includes(MARKER)) continue
+      const path = join(this.listDir, name)
+      const kind = this.kinds.get(name)
+      if (kind === 'dir') this.dirs.push(path)
+      else if (kind === 'file') {
+        try {
+          const meta = yield* op('lstat', path)
+          if (meta.isFile() && meta.size > 0n) return [path, meta]
+        } catch {}
+      }
+    }
+    return null
+  }
+}
+
+/** One method from `src` to a temp name in `target`, removed after. */
+function* attempt(method: Method, src: string, target: P): Step<Result> {
+  const dest = pathBeside(join(target.toString(), `probe-${method}`))
+  try {
+    if (method === 'hardlink') yield* op('link', src, dest)
+    else if (method === 'clone') yield* op('copyFile', src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE)
+    else if (method === 'copy') yield* op('copyByHand', src, dest, 0o600, true)
+    else yield* op('symlink', resolve(src), dest)
+    return { ok: true }
+  } catch (e) {
+    return { ok: false, code: fail(e, method, src, dest).code }
+  } finally {
+    yield* removeQuietly(dest)
+  }
+}
+
+export function* probe(cache: P, target: P): Step<NativeProbe> {
+  function* dirInfo(dir: P): Step<FsInfo> {
+    let meta: BigIntStats
+    try {
+      meta = yield* op('stat', dir)
+    } catch (e) {
+      throw fail(e, 'stat', dir)
+    }
+    if (!meta.isDirectory()) throw coded('ENOTDIR', 'stat', dir)
+    return yield* fsInfo(dir)
+  }
+  const cacheInfo = yield* dirInfo(cache)
+  const targetInfo = yield* dirInfo(target)
+  const cacheDir = cache.toString()
+  const found = new Found(cacheDir)
+  let source = yield* found.next()
+  const writeDir = source ? join(source[0], '..') : cacheDir
+  let cacheWriteError: string | null = null
+  try {
+    yield* op('accessWrite', writeDir)
+  } catch (e) {
+    cacheWriteError = codeOf(e)
+  }
+  let made: string | null = null
+  if (source === null && cacheWriteError === null) {
+    const p = pathBeside(join(cacheDir, 'probe')).toString()
+    try {
+      yield* op('writeFile', p, 'cachelink probe\n', 'wx')
+      made = p
+      source = [p, yield* op('lstat', p)]
+    } catch {
+      if (made !== null) yield* removeQuietly(made)
+      made = null
+    }
+  }
+  try {
+    const results: Array<Result | null> = [null, null, null, null]
+    if (source !== null) {
+      for (let i = 0; i < METHODS.length; i++) {
+        const method = METHODS[i]
+        let result = yield* attempt(method, source[0], target)
+        // A file at its link limit: try the next one the walk finds, a few times.
+        for (let full = 0; method === 'hardlink' && made === null && full < FULL_FILES && !result.ok && result.code === 'EMLINK'; full++) {
+          const next = yield* found.next()
+          if (next === null) break
+          source = next
+          result = yield* attempt(method, source[0], target)
+        }
+        results[i] = result
+      }
+    }
+    let mayLink = true
+    if (source !== null) {
+      const uid = process.getuid?.()
+      if (uid !== undefined && uid !== 0 && BigInt(uid) !== source[1].uid) mayLink = yield* op('mayWrite', source[0])
+    }
+    const at = (m: Method) => results[METHODS.indexOf(m)]
+    const probe = (m: Method) => {
+      const r = at(m)
+      return { works: r === null ? null : r.ok, code: r === null || r.ok ? null : r.code }
+    }
+    return {
+      cache: cacheInfo,
+      target: targetInfo,
+      source: source === null ? null : { path: source[0], temp: made !== null },
+      cacheWritable: cacheWriteError === null,
+      cacheWriteError,
+      atLinkLimit: cacheWriteError === null ? 'reset' : 'copy-readonly-cache',
+      methods: { hardlink: probe('hardlink'), clone: probe('clone'), symlink: probe('symlink'), copy: probe('copy') },
+      auto: auto(at, cacheWriteError === null, mayLink),
+    }
+  } finally {
+    if (made !== null) yield* removeQuietly(made)
+  }
+}
+
+/** `auto`'s choice from the per-method results (probe.rs `auto`). */
+function auto(at: (m: Method) => Result | null, writable: boolean, mayLink: boolean): NativeProbe['auto'] {
+  const out: NativeProbe['auto'] = { method: 'none', fallbacks: [], error: null }
+  const order = chain({ method: 'auto', fallback: true, onLinkLimit: 'reset', maxLinks: 0, ifExists: 'error' })
+  for (let i = 0; i < order.length; i++) {
+    const method = order[i]
+    const r = at(method)
+    if (r === null) return out
+    if (r.ok) {
+      out.method = method
+      return out
+    }
+    const last = i + 1 === order.length
+    const cls = classify(method, { code: r.code }, mayLink)
+    const f: ProbeFallback = { method, code: r.code }
+    if ((cls === 'unsupported' || cls === 'refused') && !last) out.fallbacks.push(f)
+    else if (cls === 'link-limit') {
+      out.method = writable ? method : 'copy'
+      return out
+    } else {
+      out.error = f
+      return out
+    }
+  }
+  return out
+}
