@@ -1,3 +1,5 @@
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { debuglog } from 'node:util'
 import { js } from './js/index.js'
 import { loadNative } from './loader.js'
@@ -51,7 +53,14 @@ function choose(): Choice {
   }
 }
 
-const choice = choose()
+/**
+ * The choice is kept on `globalThis` under a key naming this copy's folder, so the ESM and the
+ * CommonJS builds of one installed copy (dist/index.js and dist/index.cjs, which a process may
+ * both load) make it once and share the engine; another installed copy makes its own.
+ */
+const key = Symbol.for(`cachelink.backend ${dirname(fileURLToPath(import.meta.url))}`)
+const shared = globalThis as { [key]?: Choice }
+const choice: Choice = (shared[key] ??= choose())
 
 /** The backend this process uses: `'native'` (the Rust addon) or `'js'` (see the README). */
 export const backend: Backend = choice.backend
