@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, linkFileSync } from '../ts/index.js'
-import { catchSync, expectFsError, isRoot, leftovers, mount, type Mounted, onLinux, skipWithout, skipWithoutFuse } from './helpers.js'
+import { catchSync, expectFsError, isRoot, jsBackend, leftovers, mount, type Mounted, onLinux, skipWithout, skipWithoutFuse } from './helpers.js'
 
 const fixtures = join(import.meta.dirname, 'fixtures')
 
@@ -126,7 +126,10 @@ describe.skipIf(skipWithout('ext4'))('racing processes on ext4', () => {
   })
   afterAll(() => fsys?.unmount())
 
-  it('maxLinks: 177 (EFS), 8 processes: one reset per limit crossing (at most 1.1 x the minimum)', async () => {
+  // The JS backend has no flock: its lock holds within a process only (README), so each of the
+  // 8 processes may reset at a crossing. Never a wrong file, at most one reset per process.
+  const bound = jsBackend ? 'at most one per process per crossing' : 'one reset per limit crossing (at most 1.1 x the minimum)'
+  it(`maxLinks: 177 (EFS), 8 processes: ${bound}`, async () => {
     const max = 177
     const content = Buffer.alloc(16 * 1024, 'efs ')
     const { cache, out, entry } = hotEntry(fsys.dir, 'efs', content)
@@ -146,7 +149,7 @@ describe.skipIf(skipWithout('ext4'))('racing processes on ext4', () => {
     expect(seen.files).toBe(links)
     expect(seen.inodes).toBe(r.resets + 1)
     expect(seen.maxLinks).toBeLessThanOrEqual(max)
-    expect(r.resets).toBeLessThanOrEqual(Math.floor(1.1 * minimum))
+    expect(r.resets).toBeLessThanOrEqual(jsBackend ? 8 * minimum : Math.floor(1.1 * minimum))
     expect(leftovers(cache)).toEqual([])
   })
 })

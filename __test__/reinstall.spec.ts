@@ -5,7 +5,8 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, type ImportFileEntry, importFiles, importFilesSync, importTree } from '../ts/index.js'
-import { catchSync, expectFsError, leftovers, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
+import { backend } from '../ts/addon.js'
+import { catchSync, expectFsError, jsBackend, leftovers, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
 
 beforeEach(() => clearFallbackMemo())
 
@@ -92,7 +93,9 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
     expect(leftovers(dir)).toEqual([])
   })
 
-  it("readers during 'replace' see the old tree or the new one, never a mix and never nothing", async () => {
+  // The JS backend has no RENAME_EXCHANGE: it renames the old tree aside, then the stage in, so
+  // readers may find nothing for that moment (README); never a mix, on either backend.
+  it(`readers during 'replace' see the old tree or the new one, never a mix${jsBackend ? '' : ' and never nothing'}`, async () => {
     const into = join(dir, 'pkg')
     const names = (n: number) => Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`v${n}-${i}.js`, `${n}`]))
     const versions = [version('a', names(1)), version('b', names(2))]
@@ -130,7 +133,9 @@ describe.skipIf(skipWithout('ext4'))('an import into a destination that exists (
     const seen = JSON.parse(out)
     expect(seen.v1).toBeGreaterThan(0)
     expect(seen.v2).toBeGreaterThan(0)
-    expect({ mixed: seen.mixed, missing: seen.missing }).toEqual({ mixed: 0, missing: 0 })
+    console.log(`readers during 200 replaces (${backend}): ${out}`)
+    if (jsBackend) expect(seen.mixed).toBe(0)
+    else expect({ mixed: seen.mixed, missing: seen.missing }).toEqual({ mixed: 0, missing: 0 })
     expect(leftovers(dir)).toEqual([])
   })
 
