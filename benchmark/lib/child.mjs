@@ -79,10 +79,13 @@ async function prepare () {
       return perFileAsync((f) => linkFile(f.src, f.dest, { method }))
     }
     case 'cachelink-import-1':
-    case 'cachelink-import-4': {
-      const { importFiles } = await import(spec.dist)
+    case 'cachelink-import-4':
+    case 'cachelink-js': {
+      const { importFiles, backend } = await import(spec.dist)
       if (typeof importFiles !== 'function') throw new Error(`importFiles is not exported by ${spec.dist}`)
-      const inFlight = Number(spec.impl.slice(-1))
+      const wanted = process.env.CACHELINK_BACKEND
+      if (backend !== undefined && backend !== wanted) throw new Error(`backend ${backend} where ${wanted} was asked for`)
+      const inFlight = spec.impl === 'cachelink-js' ? 4 : Number(spec.impl.slice(-1))
       const jobs = plan.pkgs.map((pkg) => ({
         entries: pkg.files.map((f) => ({ path: f.rel, src: f.src, executable: f.executable, size: f.size })),
         into: pkg.dir

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 export const IMPLS = [
-  'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile',
+  'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile', 'cachelink-js',
   'pnpm', 'node-async', 'node-sync', 'cp', 'floor-1', 'floor-2'
 ]
 
@@ -22,6 +22,7 @@ export function label (impl, method) {
     case 'cachelink-import-1': return 'cachelink importFiles, 1 package in flight'
     case 'cachelink-import-4': return 'cachelink importFiles, 4 packages in flight'
     case 'cachelink-linkFile': return 'cachelink linkFile per file, 64 in flight'
+    case 'cachelink-js': return 'cachelink importFiles on the JS backend, 4 packages in flight'
     case 'pnpm': return `@pnpm/fs.indexed-pkg-importer ('${method}')`
     case 'node-async': return `naive Node: ${node[0]}, 64 in flight`
     case 'node-sync': return `naive Node: ${node[1]} loop`
@@ -41,9 +42,9 @@ export const killCurrent = () => { for (const c of live) killGroup(c) }
 // orchestrator would report at least the orchestrator's RSS as its own. time's own small RSS is what
 // the child inherits instead. time's %M (the child's ru_maxrss) is appended to stderr.
 const RSS_TAG = 'cachelink-bench-maxrss-kb'
-function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3 } = {}) {
+function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3, env = process.env } = {}) {
   const t0 = process.hrtime.bigint()
-  const child = spawn('/usr/bin/time', ['-f', `${RSS_TAG} %M`, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const child = spawn('/usr/bin/time', ['-f', `${RSS_TAG} %M`, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env })
   live.add(child)
   const done = new Promise((resolve) => {
     let stdout = ''
@@ -97,7 +98,10 @@ export function prepareImpl (impl, ctx) {
     }
   }
   const spec = { impl, method: ctx.method, indexPath: ctx.indexPath, storeRoot: ctx.storeRoot, tree: ctx.tree, dist: ctx.dist }
-  const p = spawnTimed(process.execPath, [path.join(HERE, 'child.mjs'), JSON.stringify(spec)])
+  // cachelink-js runs on the JS backend; every other cachelink row on the native one (a missing
+  // binary fails the row rather than silently measuring the JS backend).
+  const env = { ...process.env, CACHELINK_BACKEND: impl === 'cachelink-js' ? 'js' : 'native' }
+  const p = spawnTimed(process.execPath, [path.join(HERE, 'child.mjs'), JSON.stringify(spec)], { env })
   return {
     cancel () { killGroup(p.child) },
     async start () {
