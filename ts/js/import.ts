@@ -3,18 +3,17 @@
  * conflicts.rs, existing.rs, tree.rs and wire.rs, one file at a time on the calling thread
  * (sync) or one `fs.promises` call at a time (async).
  *
- * Done: the wire format and path safety; same-path duplicates and conflicts (`onConflict`),
- * a file that is also a needed directory; a stage beside `into` renamed there when complete
- * (`atomic`), a fresh `into` (`atomic: false`), merge into an existing one (`link.ifExists`),
- * `onExisting: 'error'`, `'replace'` (a stage traded in by two renames, `keep` carried over)
- * and `'skip-if-linked'` (nothing written when every file already is its cache inode);
- * directory and symlink entries, `executable`, `mutable`, the stats, progress and abort
- * between files, a held commit (`Control`).
+ * What it does: the wire format and path safety, entry names as bytes (names that are not
+ * UTF-8 import); same-path duplicates and conflicts (`onConflict`, case-folding asked of the
+ * destination once, only for a pair), a file that is also a needed directory; a stage beside
+ * `into` renamed there when complete (`atomic`), a fresh `into` (`atomic: false`), merge into an
+ * existing one (`link.ifExists`), `onExisting: 'error'`, `'replace'` (a stage traded in by two
+ * renames, `keep` carried over) and `'skip-if-linked'` (nothing written when every file already
+ * is its cache inode or an identical copy); directory and symlink entries, `executable`,
+ * `mutable`, the stats, progress and abort between files, a held commit (`Control`). The async
+ * driver keeps several files in flight (`threads`; 0: 4 per libuv pool thread).
  *
- * Not yet (JSBACKEND-STATUS.md): case-folding conflicts (`GiHeadshot.js` / `GiHeadShot.js` on
- * APFS and NTFS), `skip-if-linked` accepting identical copies, non-UTF-8 names (paths are
- * handled as strings here), parallel workers (`threads` is ignored).
- * Node cannot: RENAME_EXCHANGE (a replace leaves `into` missing between its two renames) and
+ * Node cannot (ts/js/README.md): RENAME_EXCHANGE (a replace leaves `into` missing between its two renames) and
  * RENAME_NOREPLACE (a stage is renamed to `into` after checking it is absent).
  * @module
  */

@@ -3,7 +3,7 @@
  * TypeScript over Node's fs, for where no native binary loads or `CACHELINK_BACKEND=js`. The
  * facade calls it exactly as it calls the addon: same arguments, same results, errors of the
  * same shape (`NativeError`), so argument checks and Node-shaped errors are shared and only the
- * engine is written twice. JSBACKEND-STATUS.md says what is done and what Node cannot do.
+ * engine is written twice. ts/js/README.md says how it is built and what Node cannot do.
  * @module
  */
 import { getSystemErrorMap } from 'node:util'

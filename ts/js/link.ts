@@ -2,7 +2,7 @@
  * `linkFile` and `resetEntry` for the JS backend: crate/src/engine/link.rs and reset.rs, step
  * for step, as generator steps (`ops.ts`) so the sync and async twins run the same code.
  *
- * What Node's fs cannot do, and what is done instead (JSBACKEND-STATUS.md lists them):
+ * What Node's fs cannot do, and what is done instead (ts/js/README.md lists them):
  * - no `flock`: racing processes at the limit are not serialized on the entry's lock
  *   (engine/lock.rs); each may reset, the last rename wins, as the native engine does where no
  *   lock can be had (Windows, NFS). Never wrong, only redundant work and more resets.
