@@ -9,8 +9,8 @@
  * - no O_TMPFILE (`copy_unnamed`) and no RENAME_NOREPLACE: a copy is made as a temp beside the
  *   destination and published by a hard link (then the temp is removed), else, where links are
  *   refused, by a rename after checking the destination is absent (the native fallback for FAT).
- * - times kept through `utimes` with a double of seconds: about 100 ns precision, not exact
- *   nanoseconds (a whole-microsecond mtime, as every test and pnpm use, survives exactly).
+ * - times kept through `utimes`, which libuv sets to the microsecond: the same microsecond, the
+ *   nanoseconds below it dropped (`seconds` below).
  * @module
  */
 import { constants } from 'node:fs'
@@ -534,9 +534,15 @@ export function* reset(entry: P, meta: BigIntStats, linkTo: P | null): Step<Rese
   }
 }
 
-/** Seconds as `utimes` takes them, from nanoseconds. */
+/**
+ * Seconds as `utimes` takes them, from nanoseconds. libuv turns the double into whole
+ * microseconds by truncating `seconds * 1e6`, and a double near today's dates is within a
+ * quarter microsecond of the time it stands for: so the time is given as the middle of its
+ * microsecond, which then truncates to exactly that microsecond. What is below a microsecond
+ * is lost (Node has no way to set nanoseconds); taking the seconds as they are lost up to 2 us.
+ */
 function seconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6
+  return (Number(ns / 1000n) + 0.5) / 1e6
 }
 
 function* fsync(p: P): Step<void> {
