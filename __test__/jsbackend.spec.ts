@@ -5,7 +5,8 @@ import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { js } from '../ts/js/index.js'
-import { unpackFlags } from '../ts/js/method.js'
+import { nodeCode } from '../ts/js/error.js'
+import { classify, unpackFlags } from '../ts/js/method.js'
 import { op, runAsync, runSync, type Step } from '../ts/js/ops.js'
 import { display, leftoverName } from '../ts/js/scan.js'
 import { hostId, pathBeside } from '../ts/js/temp.js'
@@ -93,6 +94,27 @@ describe('the JS backend', () => {
     const err = fsError(thrown as never, it)
     expect(err.message).toBe(`ENOENT: no such file or directory, link '${src}' -> '${dest}'`)
     expect(err.errno).toBe(-2)
+  })
+
+  it("reads Windows' failures from the names Node gives them, as method.rs reads the Win32 numbers", () => {
+    // Node's fs errors as libuv names Win32 errors (the numbers themselves are not exposed).
+    const e = (code: string, syscall: string) => Object.assign(new Error(code), { code, syscall })
+    // ERROR_TOO_MANY_LINKS (1142) is UNKNOWN from link: EMLINK, the link limit; elsewhere not.
+    expect(nodeCode(e('UNKNOWN', 'link'), true)).toBe('EMLINK')
+    expect(nodeCode(e('UNKNOWN', 'copyfile'), true)).toBe('UNKNOWN')
+    expect(nodeCode(e('UNKNOWN', 'link'), false)).toBe('UNKNOWN')
+    expect(classify('hardlink', e(nodeCode(e('UNKNOWN', 'link'), true), 'link'), true, true)).toBe('link-limit')
+    // A clone refused by the volume (ERROR_INVALID_FUNCTION 1 = EISDIR, 50 = ENOTSUP, 87 =
+    // EINVAL, 347 = UNKNOWN) moves on; a hard link across volumes too; a copy's failure is real.
+    for (const code of ['EISDIR', 'ENOTSUP', 'EINVAL', 'UNKNOWN']) expect(classify('clone', e(code, 'copyfile'), true, true)).toBe('unsupported')
+    expect(classify('hardlink', e('EXDEV', 'link'), true, true)).toBe('unsupported')
+    expect(classify('copy', e('EXDEV', 'copyfile'), true, true)).toBe('real')
+    // A symlink without the privilege moves on; Windows has no protected_hardlinks: a link's
+    // EPERM is a real error there, where on Linux it is this file's refusal.
+    expect(classify('symlink', e('EPERM', 'symlink'), true, true)).toBe('unsupported')
+    expect(classify('hardlink', e('EPERM', 'link'), false, true)).toBe('real')
+    expect(classify('hardlink', e('EPERM', 'link'), false, false)).toBe('refused')
+    expect(classify('hardlink', e('EPERM', 'link'), true, false)).toBe('unsupported')
   })
 
   it('async calls of one process at a full entry reset it once per crossing (the in-process lock)', async () => {

@@ -41,13 +41,21 @@ export function fail(e: unknown, syscall: string, path: P, dest?: P | null): Nat
   if (isCachelink(e)) return e
   const n = e as NodeJS.ErrnoException
   if (!(e instanceof Error) || typeof n.code !== 'string') throw e
-  let code = n.code
-  if (isWindows && code === 'UNKNOWN' && n.syscall === 'link') code = 'EMLINK'
+  const code = nodeCode(n)
   // On Unix libuv's number is -errno; on Windows the Win32 number is not exposed.
   const raw = typeof n.errno === 'number' && !isWindows ? -n.errno : 0
   const err = coded(code, syscall, path, dest, raw)
   if (code.startsWith('ERR_CACHELINK_')) err.detail = n.message
   return err
+}
+
+/**
+ * The code the native engine would give for Node's fs error `n`: Windows' ERROR_TOO_MANY_LINKS
+ * (1142) reaches Node as `UNKNOWN` from `link`, and is EMLINK (yarn reads it so too).
+ */
+export function nodeCode(n: NodeJS.ErrnoException, windows = isWindows): string {
+  const code = n.code ?? 'UNKNOWN'
+  return windows && code === 'UNKNOWN' && n.syscall === 'link' ? 'EMLINK' : code
 }
 
 export function isCachelink(e: unknown): e is NativeError {

@@ -73,11 +73,11 @@ const isWindows = process.platform === 'win32'
  * `UNKNOWN` to Node like ERROR_TOO_MANY_LINKS and cannot be told from it: `UNKNOWN` from `link`
  * is EMLINK (the issue's rule), so a OneDrive refusal goes through the link-limit path here.
  */
-export function classify(method: Method, e: unknown, mayLink: boolean): Class {
+export function classify(method: Method, e: unknown, mayLink: boolean, windows = isWindows): Class {
   const code = codeOf(e)
   if (method === 'hardlink' && code === 'EMLINK') return 'link-limit'
   if (code === 'EXDEV' && method !== 'copy') return 'unsupported'
-  if (isWindows) {
+  if (windows) {
     let unsupported = false
     if (method === 'clone') unsupported = ['ENOTSUP', 'EISDIR', 'EINVAL', 'UNKNOWN', 'ENOSYS'].includes(code)
     if (method === 'hardlink') unsupported = ['EISDIR', 'ENOTSUP'].includes(code)
