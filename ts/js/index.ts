@@ -13,7 +13,7 @@ import { Control } from './control.js'
 import { linkFile, resetEntry } from './link.js'
 import * as memo from './memo.js'
 import { unpackFlags } from './method.js'
-import { runAsync, runSync } from './ops.js'
+import { runAsync, runSliced, runSync } from './ops.js'
 import { hostId } from './temp.js'
 import { fsInfo } from './fsinfo.js'
 import { probe } from './probe.js'
@@ -31,13 +31,13 @@ export const js = {
   /** `[raw, name]` as the addon gives it: on Unix the errno, from libuv's own table. */
   errnoTable: () => [...getSystemErrorMap()].map(([errno, [name]]) => [process.platform === 'win32' ? errno : -errno, name]),
   hostId,
-  importFiles: async (entries, into, o, control) => runAsync(importFiles(entries, into, o, control as unknown as Control)),
+  importFiles: async (entries, into, o, control) => runSliced(importFiles(entries, into, o, control as unknown as Control)),
   importFilesSync: (entries, into, o, control) => runSync(importFiles(entries, into, o, control as unknown as Control)),
-  importTree: async (src, into, o, control) => runAsync(importTree(src, into, o, control as unknown as Control)),
+  importTree: async (src, into, o, control) => runSliced(importTree(src, into, o, control as unknown as Control)),
   importTreeSync: (src, into, o, control) => runSync(importTree(src, into, o, control as unknown as Control)),
-  scan: async (root, near, control) => runAsync(scan(root, near, control as unknown as Control)),
+  scan: async (root, near, control) => runSliced(scan(root, near, control as unknown as Control)),
   scanSync: (root, near, control) => runSync(scan(root, near, control as unknown as Control)),
-  clean: async (root, older, dryRun, control) => runAsync(clean(root, older, dryRun, control as unknown as Control)),
+  clean: async (root, older, dryRun, control) => runSliced(clean(root, older, dryRun, control as unknown as Control)),
   cleanSync: (root, older, dryRun, control) => runSync(clean(root, older, dryRun, control as unknown as Control)),
   fsInfo: async (path) => runAsync(fsInfo(path)),
   fsInfoSync: (path) => runSync(fsInfo(path)),

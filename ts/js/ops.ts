@@ -301,3 +301,53 @@ export async function runAsync<T>(step: Step<T>): Promise<T> {
   }
   return next.value
 }
+
+/**
+ * How long the sliced driver makes fs calls on the JS thread before it lets the event loop run
+ * (timers, progress reports, an abort signal, other calls).
+ */
+const SLICE_MS = 8
+
+/** The calls the sliced driver waits for rather than makes on the JS thread. */
+const WAITED = new Set<OpName>(['sleep', 'lockEntry'])
+
+/**
+ * Runs `step` with `fs.*Sync` on the JS thread, in slices of about `SLICE_MS`, awaiting
+ * `setImmediate` between them: the async imports, scans and cleans. A metadata call made on
+ * the JS thread costs a few microseconds; the same call through `fs.promises` costs a trip to
+ * libuv's pool and back, several times that, and a package is thousands of such calls (pnpm's
+ * importer makes them synchronously for the same reason). `all` runs its tasks one after the
+ * other (each a few calls); `sleep` and `lockEntry` are awaited. The price: one call blocks
+ * the JS thread for as long as it takes (a large copy, a slow network filesystem).
+ */
+export async function runSliced<T>(step: Step<T>): Promise<T> {
+  let slice = performance.now()
+  let next = step.next()
+  while (!next.done) {
+    const { name, args } = next.value
+    let value: unknown
+    try {
+      if (WAITED.has(name)) {
+        value = await (ASYNC[name] as (...a: unknown[]) => Promise<unknown>)(...args)
+        slice = performance.now()
+      } else {
+        if (performance.now() - slice > SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve))
+          slice = performance.now()
+        }
+        value = name === 'all' ? await allSliced(...(args as Parameters<Ops['all']>)) : (SYNC[name] as (...a: unknown[]) => unknown)(...args)
+      }
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+/** `all` for the sliced driver: the tasks one after the other; the first failure ends it. */
+async function allSliced(tasks: Array<() => Step<void>>, _limit: number): Promise<void> {
+  for (const task of tasks) await runSliced(task())
+}
+
