@@ -11,7 +11,7 @@
  * renames, `keep` carried over) and `'skip-if-linked'` (nothing written when every file already
  * is its cache inode or an identical copy); directory and symlink entries, `executable`,
  * `mutable`, the stats, progress and abort between files, a held commit (`Control`). The async
- * driver keeps several files in flight (`threads`; 0: 4 per libuv pool thread).
+ * import runs in slices on the JS thread (ops.ts `runSliced`), one file after the other.
  *
  * Node cannot (ts/js/README.md): RENAME_EXCHANGE (a replace leaves `into` missing between its two renames) and
  * RENAME_NOREPLACE (a stage is renamed to `into` after checking it is absent).
@@ -29,8 +29,9 @@ import { op, runSync, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 /**
- * Files in flight in an async import when `threads` is 0: four per thread of libuv's pool
- * (each file is a chain of small calls; with one per thread the pool waits on the JS thread).
+ * Files in flight when an import runs on `runAsync` and `threads` is 0: four per thread of
+ * libuv's pool (each file is a chain of small calls). The async import runs on `runSliced`,
+ * which makes them one after the other and does not use this.
  */
 const POOL = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
 
@@ -593,7 +594,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       control.done++
     },
   )
-  // The async driver keeps `threads` files in flight (0: `POOL`).
+  // `runAsync` keeps `threads` files in flight (0: `POOL`); `runSliced` and `runSync` one.
   yield* op('all', tasks, io.threads > 0 ? io.threads : POOL)
   if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
   stats.hardlinked = counts.hardlink
