@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { backend } from '../ts/addon.js'
 import { jsBackend, leftovers, mount, type Mounted, onLinux, sandbox, skipWithout } from './helpers.js'
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'cachelink.js')
@@ -138,6 +139,8 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
   it('tmpfs to tmpfs: hard links, no clones, no practical link limit', () => {
     const [cache, target] = dirs('tmpfs')
     const p = json(['probe', cache, target])
+    // The backend this suite's pass asked for (CACHELINK_BACKEND, inherited by the command).
+    expect(p.backend).toBe(backend)
     expect(p.cache).toMatchObject({ fsType: 'tmpfs', linkMaxFrom: 'fstype', linkMax: 4294967295 })
     expect(p.sameDevice).toBe(true)
     expect(p.methods.hardlink).toEqual({ works: true, code: null })
@@ -181,6 +184,7 @@ describe.skipIf(skipWithout('tmpfs', 'ext4', 'btrfs'))('probe: what works betwee
     const text = cli(['probe', cache, target])
     expect(text.code).toBe(0)
     expect(text.stdout).toContain('auto:     copy (after hardlink EXDEV, clone EXDEV)')
+    expect(text.stdout).toContain(backend === 'js' ? 'backend:  js (CACHELINK_BACKEND=js)' : 'backend:  native (the Rust addon)')
     expect(text.stdout).toContain('writable: yes: an entry at the link limit is reset')
     expect([...leftovers(cache), ...leftovers(target)]).toEqual([])
   })

@@ -12,6 +12,8 @@ export type Backend = 'native' | 'js'
 
 interface Choice {
   backend: Backend
+  /** Why, in a few words (the CLI's `probe` shows it). */
+  why: string
   engine?: Native
   /** Why the native addon did not load, when `CACHELINK_BACKEND=native` asked for it. */
   failure?: Error
@@ -35,21 +37,21 @@ function choose(): Choice {
   }
   if (wanted === 'js') {
     debug('backend js (CACHELINK_BACKEND=js)')
-    return { backend: 'js', engine: js as unknown as Native }
+    return { backend: 'js', why: 'CACHELINK_BACKEND=js', engine: js as unknown as Native }
   }
   try {
     const engine = loadNative()
     debug('backend native')
-    return { backend: 'native', engine }
+    return { backend: 'native', why: 'the Rust addon', engine }
   } catch (e) {
     const failure = e instanceof Error ? e : new Error(String(e))
     const why = failure.message.split('\n')[0]
     if (wanted === 'native') {
       debug('no native binary (CACHELINK_BACKEND=native, every call fails): %s', why)
-      return { backend: 'native', failure }
+      return { backend: 'native', why: 'CACHELINK_BACKEND=native, but no binary loads', failure }
     }
     debug('backend js, no native binary: %s', why)
-    return { backend: 'js', engine: js as unknown as Native }
+    return { backend: 'js', why: 'no native binary loads (NODE_DEBUG=cachelink says why)', engine: js as unknown as Native }
   }
 }
 
@@ -64,6 +66,8 @@ const choice: Choice = (shared[key] ??= choose())
 
 /** The backend this process uses: `'native'` (the Rust addon) or `'js'` (see the README). */
 export const backend: Backend = choice.backend
+/** Why this backend, in a few words. */
+export const backendWhy: string = choice.why
 
 /**
  * The chosen engine. When `CACHELINK_BACKEND=native` and the addon did not load, this call and

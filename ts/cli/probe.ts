@@ -1,10 +1,11 @@
+import { backend, backendWhy } from '../addon.js'
 import { probe } from '../probe.js'
 import { limitText } from './limit.js'
 import type { Output } from './output.js'
 
 export async function probeCommand(cacheDir: string, targetDir: string, out: Output): Promise<number> {
   const r = await probe(cacheDir, targetDir)
-  out.result(r, () => {
+  out.result({ ...r, backend }, () => {
     const where = (fs: typeof r.cache) => `${fs.dir} (${fs.fsType ?? 'unknown type'}${fs.source ? ` from ${fs.source}` : ''})`
     const method = (m: keyof typeof r.methods) => {
       const p = r.methods[m]
@@ -31,6 +32,7 @@ export async function probeCommand(cacheDir: string, targetDir: string, out: Out
       method('symlink'),
       method('copy'),
       `auto:     ${r.auto.method}${tried ? ` (after ${tried})` : ''}${error}`,
+      `backend:  ${backend} (${backendWhy})`,
     ]
   })
   return 0
