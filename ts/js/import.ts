@@ -24,6 +24,7 @@ import type { NativeError } from '../native.js'
 import type { Control } from './control.js'
 import { coded, fail, is, shown } from './error.js'
 import { Materialize, removeQuietly, source } from './link.js'
+import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { op, runSync, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
@@ -581,6 +582,13 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
     }
   }
   const counts: Record<Method, number> = { hardlink: 0, clone: 0, copy: 0, symlink: 0 }
+  // The fast path (batch.rs `fast_link`): a stat and a hard link, nothing else, when the import
+  // hard-links into a fresh root without maxLinks, the entry's size was given (not empty),
+  // nothing is known not to work between any places, and a file of this import was hard-linked
+  // the careful way. Anything but a regular file (a symlink too: Node's link does not follow
+  // it), and any failure, takes the careful path.
+  const fast = methods[0] === 'hardlink' && link.maxLinks === 0 && t.fresh
+  let linked = false
   const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
   const tasks = entries.map((e) =>
     function* (): Step<void> {
@@ -622,6 +630,16 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       stats.files++
       return
     }
+    if (fast && linked && !item.mutable && item.size !== null && item.size > 0 && !memo.anyUnsupported()) {
+      if (yield* op('isFile', item.src)) {
+        try {
+          yield* op('link', item.src, target)
+          counts.hardlink++
+          stats.files++
+          return
+        } catch {}
+      }
+    }
     const ms = item.mutable ? mutableMethods : methods
     const [src, meta] = yield* source(item.src, target, syscallOf(ms[0]))
     const m = new Materialize(src, meta, link, ms, null, t.stage !== null)
@@ -640,6 +658,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       stats.kept++
       return
     }
+    if (outcome.method === 'hardlink' && outcome.linkLimit === null) linked = true
     if (outcome.method === 'copy' && meta.size === 0n) stats.emptyCreated++
     else {
       counts[outcome.method]++

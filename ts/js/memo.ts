@@ -34,6 +34,11 @@ export function anyUnsupportedFrom(srcDev: bigint): boolean {
   return unsupportedFrom.has(srcDev)
 }
 
+/** Whether any method is recorded as unsupported between any two places (memo.rs `any_unsupported`). */
+export function anyUnsupported(): boolean {
+  return unsupportedFrom.size > 0
+}
+
 export function noteWorksFrom(srcDev: bigint, method: Method): void {
   let devs = worksFrom.get(method)
   if (!devs) worksFrom.set(method, (devs = new Set()))

@@ -42,6 +42,11 @@ export interface Ops {
   /** Whether the process may read and write `p` (`access(R_OK | W_OK)`). */
   mayWrite(p: P): boolean
   isDir(p: P): boolean
+  /**
+   * Whether `p` itself is a regular file (`lstat`: a symlink is not; false when it cannot be
+   * read). Node's `link` does not follow a symlink, where the native `linkat` does.
+   */
+  isFile(p: P): boolean
   mkdir(p: P, mode: number): void
   rmdir(p: P): void
   readdir(p: P): fs.Dirent[]
@@ -150,6 +155,7 @@ const SYNC: Ops = {
       return false
     }
   },
+  isFile: (p) => fs.lstatSync(p, { throwIfNoEntry: false })?.isFile() ?? false,
   isDir: (p) => {
     try {
       return fs.statSync(p).isDirectory()
@@ -230,6 +236,7 @@ const ASYNC: AsyncOps = {
   },
   mayWrite: (p) => fsp.access(p, fs.constants.R_OK | fs.constants.W_OK).then(() => true, () => false),
   isDir: (p) => fsp.stat(p).then((s) => s.isDirectory(), () => false),
+  isFile: (p) => fsp.lstat(p).then((s) => s.isFile(), () => false),
   mkdir: (p, mode) => fsp.mkdir(p, { mode }).then(() => undefined),
   rmdir: (p) => fsp.rmdir(p),
   readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
