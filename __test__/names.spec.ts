@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   cleanTemp,
   cleanTempSync,
+  fsInfo,
   fsInfoSync,
   importFiles,
   importFilesSync,
@@ -15,6 +16,7 @@ import {
   importTreeSync,
   linkFile,
   linkFileSync,
+  probe,
   probeSync,
   resetEntry,
   resetEntrySync,
@@ -217,6 +219,18 @@ describe.skipIf(!onLinux)('paths given as Buffers whose bytes are not UTF-8 (Lin
     expect(p.source).toEqual({ path: lossy('cache\xe9/sub\xe9/x\xe9'), temp: false })
     expect(names(B('target\xe9'))).toEqual([])
     expect(fsInfoSync(B('cache\xe9/sub\xe9/x\xe9'))).toEqual(fsInfoSync(dir))
+    expect([p.cache.dir, p.target.dir]).toEqual([lossy('cache\xe9'), lossy('target\xe9')])
+  })
+
+  it('probe / fsInfo (async): the same answers', async () => {
+    fs.mkdirSync(B('cache\xe9'))
+    fs.mkdirSync(B('target\xe9'))
+    fs.writeFileSync(B('cache\xe9/x\xe9'), 'x')
+    const p = await probe(B('cache\xe9'), B('target\xe9'))
+    expect(p.auto.method).toBe('hardlink')
+    expect(p.source).toEqual({ path: lossy('cache\xe9/x\xe9'), temp: false })
+    expect(await fsInfo(B('cache\xe9/x\xe9'))).toEqual(await fsInfo(dir))
+    expect(names(B('target\xe9'))).toEqual([])
   })
 
   it('scanCacheSync / cleanTempSync: roots as raw bytes; the paths found are those bytes', async () => {
