@@ -159,11 +159,16 @@ describe.skipIf(!onLinux)('paths given as Buffers whose bytes are not UTF-8 (Lin
     // A source that is a symlink is followed (realpath) to its file.
     expect(linkFileSync(B('sym\xe9'), B('hard3\xe9'), { method: 'hardlink' }).method).toBe('hardlink')
     expect(fs.statSync(B('hard3\xe9')).ino).toBe(ino)
+    // A string path whose real path is not UTF-8 (a symlink to such a file).
+    fs.symlinkSync(B('file\xe9'), join(dir, 'plain'))
+    expect(linkFileSync(join(dir, 'plain'), B('hard4\xe9'), { method: 'hardlink' }).method).toBe('hardlink')
+    expect(fs.statSync(B('hard4\xe9')).ino).toBe(ino)
+    fs.unlinkSync(join(dir, 'plain'))
     // Replacing an existing destination (a temp beside it, renamed over).
     fs.writeFileSync(B('other\xe9'), 'other')
     expect(linkFileSync(B('file\xe9'), B('other\xe9'), { method: 'copy', ifExists: 'replace' }).method).toBe('copy')
     expect(fs.readFileSync(B('other\xe9'), 'utf8')).toBe('content')
-    expect(names(Buffer.from(dir))).toEqual(['file\xe9', 'hard2\xe9', 'hard3\xe9', 'hard\xe9', 'other\xe9', 'sym2\xe9', 'sym\xe9'].sort())
+    expect(names(Buffer.from(dir))).toEqual(['file\xe9', 'hard2\xe9', 'hard3\xe9', 'hard4\xe9', 'hard\xe9', 'other\xe9', 'sym2\xe9', 'sym\xe9'].sort())
   })
 
   it('importTreeSync / importTree: src and into (with missing parents), symlinks in the tree kept byte for byte', async () => {
@@ -193,7 +198,18 @@ describe.skipIf(!onLinux)('paths given as Buffers whose bytes are not UTF-8 (Lin
     expect(names(B('files\xe9'))).toEqual(['q\xe9', 'r'].sort())
     expect(names(B('deep\xe9/files\xe9'))).toEqual(['q\xe9'].sort())
     expect(fs.readFileSync(B('files\xe9/q\xe9'), 'utf8')).toBe('content')
-    expect(names(Buffer.from(dir))).toEqual(['deep\xe9', 'file\xe9', 'files\xe9'].sort())
+    // Names that differ only in case: the destination is asked whether it folds case (a temp
+    // made in the stage beside into, looked up in upper case).
+    const pair = importFilesSync(
+      [
+        { path: 'A', src: B('file\xe9') },
+        { path: 'a', src: B('file\xe9') },
+      ],
+      { into: B('fold\xe9') },
+    )
+    expect(pair.files).toBe(2)
+    expect(names(B('fold\xe9'))).toEqual(['A', 'a'])
+    expect(names(Buffer.from(dir))).toEqual(['deep\xe9', 'file\xe9', 'files\xe9', 'fold\xe9'].sort())
   })
 
   it('resetEntrySync / resetEntry: the entry gets a fresh inode, nothing left beside it', async () => {
@@ -262,7 +278,8 @@ describe.skipIf(!onLinux)('paths given as Buffers whose bytes are not UTF-8 (Lin
     const err4 = catchSync(() => resetEntrySync(B('missing\xe9')))
     expectFsError(err4, 'ENOENT', { path: lossy('missing\xe9') })
     const err5 = catchSync(() => importFilesSync([{ path: 'a', src: B('missing\xe9') }], { into: B('into\xe9') }))
-    expectFsError(err5, 'ENOENT', { path: lossy('missing\xe9') })
+    // The stage's path in the error is given as `into`'s, as natively.
+    expectFsError(err5, 'ENOENT', { path: lossy('missing\xe9'), dest: lossy('into\xe9/a') })
     expect(names(Buffer.from(dir))).toEqual(['file\xe9'].sort())
   })
 })
