@@ -277,6 +277,11 @@ describe.skipIf(!onLinux)('paths given as Buffers whose bytes are not UTF-8 (Lin
     expect((err3 as { dest?: string }).dest).toBeUndefined()
     const err4 = catchSync(() => resetEntrySync(B('missing\xe9')))
     expectFsError(err4, 'ENOENT', { path: lossy('missing\xe9') })
+    // Truncated, overlong, surrogate and out-of-range sequences: one U+FFFD per maximal
+    // invalid part, as Rust's to_string_lossy and Node's decoder both do.
+    for (const bad of ['\xe2\x82x', '\xf0\x9f\x98', '\xed\xa0\x80', '\xc0\xaf', '\xff\xfe', '\xf4\x90\x80\x80', 'ok\xe2\x82']) {
+      expect(catchSync(() => resetEntrySync(B(bad)))).toMatchObject({ code: 'ENOENT', path: lossy(bad) })
+    }
     const err5 = catchSync(() => importFilesSync([{ path: 'a', src: B('missing\xe9') }], { into: B('into\xe9') }))
     // The stage's path in the error is given as `into`'s, as natively.
     expectFsError(err5, 'ENOENT', { path: lossy('missing\xe9'), dest: lossy('into\xe9/a') })
