@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import type { NativeLinkOptions } from './native.js'
@@ -108,6 +109,15 @@ export function toPath(value: unknown, name: string, caller: Function): string |
     throw invalidArgValue(name, String(value), 'must be a path without null bytes', caller)
   }
   return value
+}
+
+/**
+ * `path.resolve` for a path as the addon takes it. A Buffer (raw bytes, perhaps not UTF-8) is
+ * resolved one char per byte (latin1) and given back as bytes, so its bytes stay as they were.
+ */
+export function resolvePath(p: string | Buffer): string | Buffer {
+  if (typeof p === 'string') return resolve(p)
+  return Buffer.from(resolve(Buffer.from(process.cwd()).toString('latin1'), p.toString('latin1')), 'latin1')
 }
 
 function oneOf<T extends string>(value: unknown, name: string, allowed: T[], fallback: T, caller: Function): T {

@@ -1,8 +1,7 @@
-import { resolve } from 'node:path'
 import { addon } from './addon.js'
 import type { FsInfo } from './cache.js'
 import { rethrow } from './errors.js'
-import { type PathLike, toPath } from './options.js'
+import { type PathLike, resolvePath, toPath } from './options.js'
 
 type Method = 'hardlink' | 'clone' | 'symlink' | 'copy'
 
@@ -99,10 +98,9 @@ export function probeSync(cacheDir: PathLike, targetDir: PathLike): ProbeResult 
   }
 }
 
-function dirs(cacheDir: PathLike, targetDir: PathLike, caller: Function): [string, string] {
-  const cache = resolve(String(toPath(cacheDir, 'cacheDir', caller)))
-  const target = resolve(String(toPath(targetDir, 'targetDir', caller)))
-  return [cache, target]
+/** Both directories made absolute (a Buffer stays raw bytes: a name need not be UTF-8). */
+function dirs(cacheDir: PathLike, targetDir: PathLike, caller: Function): [string | Buffer, string | Buffer] {
+  return [resolvePath(toPath(cacheDir, 'cacheDir', caller)), resolvePath(toPath(targetDir, 'targetDir', caller))]
 }
 
 /** What the addon answers (`NativeProbe`, checked in `binding-types.ts`): the facade adds the rest. */
@@ -117,10 +115,10 @@ export interface NativeProbeResult {
   auto: ProbeResult['auto']
 }
 
-function result(cache: string, target: string, n: NativeProbeResult): ProbeResult {
+function result(cache: string | Buffer, target: string | Buffer, n: NativeProbeResult): ProbeResult {
   return {
-    cache: { dir: cache, ...n.cache },
-    target: { dir: target, ...n.target },
+    cache: { dir: cache.toString(), ...n.cache },
+    target: { dir: target.toString(), ...n.target },
     sameDevice: n.cache.device === n.target.device,
     source: n.source,
     cacheWritable: n.cacheWritable,

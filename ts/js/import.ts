@@ -18,15 +18,16 @@
  * @module
  */
 import type { BigIntStats } from 'node:fs'
-import { dirname, join as pjoin, resolve, sep } from 'node:path'
+import { dirname, join as pjoin, sep } from 'node:path'
 import type { ImportStats, NativeImportOptions } from '../binding.js'
 import type { NativeError } from '../native.js'
+import { resolvePath } from '../options.js'
 import type { Control } from './control.js'
 import { coded, fail, is, shown } from './error.js'
 import { Materialize, removeQuietly, source } from './link.js'
 import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
-import { op, runSync, type P, type Step } from './ops.js'
+import { asPath, bytesOf, op, runSync, samePath, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 /**
@@ -50,12 +51,19 @@ export interface Entry {
   item: Kind
 }
 
-const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
+const SEP_CHAR = process.platform === 'win32' ? '\\' : '/'
+const SEP = Buffer.from(SEP_CHAR)
 
-/** `base` + separator + `rel` (a byte string), as raw bytes for fs. */
-function join(base: P, rel: string): Buffer {
-  const b = typeof base === 'string' ? Buffer.from(base) : base
-  return rel === '' ? b : Buffer.concat([b, SEP, Buffer.from(rel, 'latin1')])
+const ASCII = /^[\x00-\x7f]*$/
+
+/**
+ * `base` + separator + `rel` (a byte string). A string when `base` is one and `rel` is ASCII
+ * (the common case: no Buffer made per file), else the raw bytes.
+ */
+function join(base: P, rel: string): P {
+  if (rel === '') return base
+  if (typeof base === 'string' && ASCII.test(rel)) return `${base}${SEP_CHAR}${rel}`
+  return Buffer.concat([bytesOf(base), SEP, Buffer.from(rel, 'latin1')])
 }
 
 /** A byte string as people read it (UTF-8). */
@@ -63,13 +71,7 @@ function shownRel(rel: string): string {
   return Buffer.from(rel, 'latin1').toString()
 }
 
-/** Bytes as a string path when they are UTF-8 (as Node would encode it back), else the bytes. */
-function asPath(bytes: Buffer): P {
-  const text = bytes.toString()
-  return Buffer.from(text).equals(bytes) ? text : Buffer.from(bytes)
-}
-
-function own(code: string, detail: string, path: string, dest?: string | null, entry?: string): NativeError {
+function own(code: string, detail: string, path: P, dest?: P | null, entry?: string): NativeError {
   const err = coded(code, code === 'ABORT_ERR' ? 'import' : 'import', path, dest)
   err.detail = detail
   if (entry !== undefined) err.entry = entry
@@ -77,7 +79,7 @@ function own(code: string, detail: string, path: string, dest?: string | null, e
 }
 
 /** wire.rs `parse_entries`: `path\0src\0flags\0size\0...`, checked before anything is written. */
-export function parseEntries(records: Buffer, into: string): Entry[] {
+export function parseEntries(records: Buffer, into: P): Entry[] {
   if (records.length === 0) return []
   const fields: Buffer[] = []
   let start = 0
@@ -139,7 +141,7 @@ const SAME_PATH = 'two entries name the same path with different sources'
 const SAME_FOLDED = 'two entries name paths that differ only in case, and the destination does not tell case apart'
 const FILE_AND_DIR = 'an entry is a file or symlink where other entries need a directory'
 
-function conflict(why: string, into: string, rel: string): NativeError {
+function conflict(why: string, into: P, rel: string): NativeError {
   return own('ERR_CACHELINK_ENTRY_CONFLICT', why, shown(join(into, rel)), null, shownRel(rel))
 }
 
@@ -157,7 +159,7 @@ function fold(rel: string): string {
 export function* settle(
   entries: Entry[],
   onConflict: NativeImportOptions['onConflict'],
-  into: string,
+  into: P,
   foldsCase: () => Step<boolean>,
 ): Step<[Entry[], number]> {
   const at = new Map<string, number>()
@@ -216,16 +218,17 @@ export function* settle(
 }
 
 /** existing.rs `folds_case`: a temp made in `dir`, looked up by its name in upper case. */
-function* foldsCase(dir: string): Step<boolean> {
-  const probe = pathBeside(pjoin(dir, 'case')).toString()
+function* foldsCase(dir: P): Step<boolean> {
+  const probe = pathBeside(join(dir, 'case'))
   try {
     yield* op('createExclusive', probe, 0o600)
   } catch (e) {
     throw fail(e, 'open', probe)
   }
   try {
-    const name = probe.slice(probe.lastIndexOf('/') + 1)
-    yield* op('lstat', pjoin(dir, name.toUpperCase()))
+    // The temp's name is ASCII (`.case.cachelink-...`); the directory's bytes stay as they are.
+    const name = bytesOf(probe).subarray(bytesOf(dir).length + SEP.length).toString('latin1')
+    yield* op('lstat', join(dir, name.toUpperCase()))
     return true
   } catch {
     return false
@@ -249,17 +252,17 @@ function neededDirs(entries: Entry[]): string[] {
 }
 
 interface Target {
-  into: string
-  root: string
-  stage: string | null
+  into: P
+  root: P
+  stage: P | null
   fresh: boolean
   /** Parents of `into` this import created, removed again unless it completes. */
-  parents: string[]
+  parents: P[]
   /** Replace: the stage trades places with `into`, carrying these over. */
   swap: string[] | null
 }
 
-function* openTarget(into: string, o: NativeImportOptions): Step<Target> {
+function* openTarget(into: P, o: NativeImportOptions): Step<Target> {
   let exists = true
   try {
     yield* op('lstat', into)
@@ -267,8 +270,8 @@ function* openTarget(into: string, o: NativeImportOptions): Step<Target> {
     if (!is(e, 'ENOENT')) throw fail(e, 'mkdir', into)
     exists = false
   }
-  function* staged(parents: string[], swap: string[] | null): Step<Target> {
-    const stage = stageBeside(into).toString()
+  function* staged(parents: P[], swap: string[] | null): Step<Target> {
+    const stage = stageBeside(into)
     try {
       yield* op('mkdir', stage, 0o777)
     } catch (e) {
@@ -293,9 +296,9 @@ function* openTarget(into: string, o: NativeImportOptions): Step<Target> {
   return yield* staged(parents, null)
 }
 
-function* makeParents(into: string): Step<string[]> {
-  const missing: string[] = []
-  for (let d = dirOf(into).toString(); ; d = dirOf(d).toString()) {
+function* makeParents(into: P): Step<P[]> {
+  const missing: P[] = []
+  for (let d = dirOf(into); ; d = dirOf(d)) {
     try {
       yield* op('lstat', d)
       break
@@ -303,9 +306,9 @@ function* makeParents(into: string): Step<string[]> {
       if (!is(e, 'ENOENT')) throw fail(e, 'mkdir', d)
       missing.push(d)
     }
-    if (dirOf(d).toString() === d) break
+    if (samePath(dirOf(d), d)) break
   }
-  const made: string[] = []
+  const made: P[] = []
   for (const d of missing.reverse()) {
     try {
       yield* op('mkdir', d, 0o777)
@@ -334,7 +337,7 @@ function* commit(t: Target): Step<void> {
   if (t.stage === null) return
   if (t.swap !== null) {
     const moved: Array<[P, P]> = []
-    const old = stageBeside(t.into).toString()
+    const old = stageBeside(t.into)
     try {
       for (const k of t.swap) {
         const [from, to] = [join(t.into, k), join(t.stage, k)]
@@ -354,7 +357,7 @@ function* commit(t: Target): Step<void> {
           moved.push([from, to])
         } else if (there.isDirectory() && meta.isDirectory()) {
           for (const item of yield* op('readdirRaw', from)) {
-            const [a, b] = [Buffer.concat([from, SEP, item.name]), Buffer.concat([to, SEP, item.name])]
+            const [a, b] = [Buffer.concat([bytesOf(from), SEP, item.name]), Buffer.concat([bytesOf(to), SEP, item.name])]
             let free = false
             try {
               yield* op('lstat', b)
@@ -431,7 +434,7 @@ function* mkdirAll(dir: P): Step<void> {
  * each symlink points where its entry says, each directory is one, and nothing else is there
  * (but the paths in `keep`, not looked into). Any doubt is `false` (the caller then replaces).
  */
-function* inPlace(entries: Entry[], into: string, keep: string[]): Step<boolean> {
+function* inPlace(entries: Entry[], into: P, keep: string[]): Step<boolean> {
   try {
     for (const e of entries) if (!(yield* entryInPlace(e, into))) return false
   } catch {
@@ -458,12 +461,12 @@ function* inPlace(entries: Entry[], into: string, keep: string[]): Step<boolean>
   return true
 }
 
-function* entryInPlace(e: Entry, into: string): Step<boolean> {
+function* entryInPlace(e: Entry, into: P): Step<boolean> {
   const dest = join(into, e.rel)
   const there = yield* op('lstat', dest)
   const item = e.item
   if (item.kind === 'dir') return there.isDirectory()
-  if (item.kind === 'symlink') return there.isSymbolicLink() && Buffer.from(yield* op('readlink', dest)).equals(Buffer.from(item.target))
+  if (item.kind === 'symlink') return there.isSymbolicLink() && samePath(yield* op('readlink', dest), item.target)
   const meta = yield* op('stat', item.src)
   if (!there.isFile() || there.size !== meta.size) return false
   if (there.dev === meta.dev && there.ino === meta.ino) return !item.mutable
@@ -490,7 +493,7 @@ function emptyStats(): ImportStats {
 }
 
 /** batch.rs `import_pending` and the workers' `one`, then the commit (or a held one). */
-export function* importEntries(entries: Entry[], into: string, o: NativeImportOptions, control: Control): Step<ImportStats> {
+export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
   const started = performance.now()
   control.total = entries.length
   let exists = true
@@ -530,7 +533,10 @@ export function* importEntries(entries: Entry[], into: string, o: NativeImportOp
   const unstaged = (e: unknown) => {
     if (t.stage !== null && e instanceof Error) {
       const n = e as NativeError
-      const fix = (p: string | undefined) => (p?.startsWith(t.stage!) ? t.into + p.slice(t.stage!.length) : p)
+      // Errors show paths as text (U+FFFD for bytes that are not UTF-8); the stage's name ends
+      // in ASCII, so a path under it shows as the stage's text and the rest.
+      const [stage, into] = [shown(t.stage), shown(t.into)]
+      const fix = (p: string | undefined) => (p?.startsWith(stage) ? into + p.slice(stage.length) : p)
       if (typeof n.path === 'string') n.path = fix(n.path)!
       if (typeof n.dest === 'string') n.dest = fix(n.dest)
     }
@@ -680,15 +686,14 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
 }
 
 /** tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits). */
-export function* treeEntries(src: P, into: string): Step<Entry[]> {
-  const root = src.toString()
+export function* treeEntries(src: P): Step<Entry[]> {
   let meta: BigIntStats
   try {
-    meta = yield* op('stat', root)
+    meta = yield* op('stat', src)
   } catch (e) {
-    throw fail(e, 'scandir', root, into)
+    throw fail(e, 'scandir', src)
   }
-  if (!meta.isDirectory()) throw coded('ENOTDIR', 'scandir', root, into)
+  if (!meta.isDirectory()) throw coded('ENOTDIR', 'scandir', src)
   const out: Entry[] = []
   function* walk(dir: Buffer, rel: string): Step<void> {
     let list
@@ -712,37 +717,39 @@ export function* treeEntries(src: P, into: string): Step<Entry[]> {
       }
     }
   }
-  yield* walk(Buffer.from(root), '')
+  yield* walk(bytesOf(src), '')
   return out
 }
 
 export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
-  const dest = into.toString()
-  return yield* importEntries(parseEntries(records, dest), dest, o, control)
+  return yield* importEntries(parseEntries(records, into), into, o, control)
 }
 
 export function* importTree(src: P, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
-  const dest = into.toString()
-  yield* refuseIntoSource(src.toString(), dest)
-  return yield* importEntries(yield* treeEntries(src, dest), dest, o, control)
+  yield* refuseIntoSource(src, into)
+  return yield* importEntries(yield* treeEntries(src), into, o, control)
 }
 
 /**
  * tree.rs `refuse_into_source`: `into` is `src` or inside it (both canonicalized; `into` need
  * not exist: its nearest existing ancestor is, the rest appended, `..` taken lexically).
  */
-function* refuseIntoSource(src: string, into: string): Step<void> {
+function* refuseIntoSource(src: P, into: P): Step<void> {
+  // Paths as byte strings (latin1: one char per byte), so names that are not UTF-8 compare and
+  // split on their bytes; given to fs as those bytes again.
+  const text = (p: P) => bytesOf(p).toString('latin1')
+  const path = (t: string) => Buffer.from(t, 'latin1')
   let srcReal: string
   try {
-    srcReal = yield* op('realpath', src)
+    srcReal = text(yield* op('realpath', src))
   } catch {
     return // left to the walk, which says why
   }
-  const parts = resolve(into).split(sep).filter((p) => p !== '')
+  const parts = text(resolvePath(into)).split(sep).filter((p) => p !== '')
   let intoReal: string | null = null
   for (let existing = parts.length; existing >= 0 && intoReal === null; existing--) {
     try {
-      let real = yield* op('realpath', sep + parts.slice(0, existing).join(sep))
+      let real = text(yield* op('realpath', path(sep + parts.slice(0, existing).join(sep))))
       for (const part of parts.slice(existing)) real = part === '..' ? dirname(real) : pjoin(real, part)
       intoReal = real
     } catch {}

@@ -14,10 +14,10 @@
  * @module
  */
 import { constants } from 'node:fs'
-import { resolve } from 'node:path'
 import type { BigIntStats } from 'node:fs'
 import type { LinkResult } from '../binding.js'
 import type { NativeError } from '../native.js'
+import { resolvePath } from '../options.js'
 import { coded, fail, is, isCachelink } from './error.js'
 import * as memo from './memo.js'
 import { type LinkOpts, type Method, chain, classify, skipsKnownFailures, syscallOf } from './method.js'
@@ -253,7 +253,7 @@ export class Materialize {
         return 'copy'
       case 'symlink':
         try {
-          yield* op('symlink', resolve(this.src.toString()), target)
+          yield* op('symlink', resolvePath(this.src), target)
         } catch (e) {
           throw fail(e, 'symlink', this.src, target)
         }

@@ -6,17 +6,37 @@
  * generator at its `yield`, so the engine's `try`/`catch` reads as plain code.
  * @module
  */
+import { isUtf8 } from 'node:buffer'
 import * as fs from 'node:fs'
 import type { BigIntStats } from 'node:fs'
 
-/** A path as Node's fs takes it (the facade passes a string or a Buffer of raw bytes). */
+/**
+ * A path as Node's fs takes it: a string, or a Buffer of raw bytes (on Unix a name need not be
+ * UTF-8; such a path is kept a Buffer from the caller to the fs call, never made a string).
+ */
 export type P = string | Buffer
+
+/** Bytes as a path: a string when they are UTF-8 (encoded back to the same bytes), else a copy of them. */
+export function asPath(bytes: Buffer): P {
+  return isUtf8(bytes) ? bytes.toString() : Buffer.from(bytes)
+}
+
+/** The raw bytes of a path. */
+export function bytesOf(p: P): Buffer {
+  return typeof p === 'string' ? Buffer.from(p) : p
+}
+
+/** Whether two paths name the same bytes. */
+export function samePath(a: P, b: P): boolean {
+  return typeof a === 'string' && typeof b === 'string' ? a === b : bytesOf(a).equals(bytesOf(b))
+}
 
 /** The filesystem calls the engine makes, as their sync forms type them. */
 export interface Ops {
   lstat(p: P): BigIntStats
   stat(p: P): BigIntStats
-  realpath(p: P): string
+  /** The canonical path, byte for byte (`asPath`: a string unless it is not UTF-8). */
+  realpath(p: P): P
   link(existing: P, target: P): void
   symlink(to: P, path: P): void
   unlink(p: P): void
@@ -52,7 +72,8 @@ export interface Ops {
   readdir(p: P): fs.Dirent[]
   /** Names as raw bytes (a name need not be UTF-8). */
   readdirRaw(p: P): fs.Dirent<Buffer>[]
-  readlink(p: P): string
+  /** The link's target, byte for byte (`asPath`). */
+  readlink(p: P): P
   readFile(p: P): Buffer
   /** Removes a tree (`rm -rf`), ignoring a missing one. */
   rmTree(p: P): void
@@ -99,7 +120,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4))
 const SYNC: Ops = {
   lstat: (p) => fs.lstatSync(p, { bigint: true }),
   stat: (p) => fs.statSync(p, { bigint: true }),
-  realpath: (p) => fs.realpathSync.native(p),
+  realpath: (p) => asPath(fs.realpathSync.native(p, { encoding: 'buffer' })),
   link: (a, b) => fs.linkSync(a, b),
   symlink: (to, p) => fs.symlinkSync(to, p, 'file'),
   unlink: (p) => fs.unlinkSync(p),
@@ -167,7 +188,7 @@ const SYNC: Ops = {
   rmdir: (p) => fs.rmdirSync(p),
   readdir: (p) => fs.readdirSync(p, { withFileTypes: true }),
   readdirRaw: (p) => fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' }),
-  readlink: (p) => fs.readlinkSync(p),
+  readlink: (p) => asPath(fs.readlinkSync(p, { encoding: 'buffer' })),
   readFile: (p) => fs.readFileSync(p),
   rmTree: (p) => fs.rmSync(p, { recursive: true, force: true }),
   accessWrite: (p) => fs.accessSync(p, fs.constants.W_OK),
@@ -189,7 +210,7 @@ const locks = new Map<string, Promise<void>>()
 const ASYNC: AsyncOps = {
   lstat: (p) => fsp.lstat(p, { bigint: true }),
   stat: (p) => fsp.stat(p, { bigint: true }),
-  realpath: (p) => fsp.realpath(p),
+  realpath: async (p) => asPath(await fsp.realpath(p, { encoding: 'buffer' })),
   link: (a, b) => fsp.link(a, b),
   symlink: (to, p) => fsp.symlink(to, p, 'file'),
   unlink: (p) => fsp.unlink(p),
@@ -241,7 +262,7 @@ const ASYNC: AsyncOps = {
   rmdir: (p) => fsp.rmdir(p),
   readdir: (p) => fsp.readdir(p, { withFileTypes: true }),
   readdirRaw: (p) => fsp.readdir(p, { withFileTypes: true, encoding: 'buffer' }),
-  readlink: (p) => fsp.readlink(p),
+  readlink: async (p) => asPath(await fsp.readlink(p, { encoding: 'buffer' })),
   readFile: (p) => fsp.readFile(p),
   rmTree: (p) => fsp.rm(p, { recursive: true, force: true }),
   accessWrite: (p) => fsp.access(p, fs.constants.W_OK),

@@ -7,14 +7,14 @@
  */
 import { constants } from 'node:fs'
 import type { BigIntStats } from 'node:fs'
-import { join, resolve } from 'node:path'
 import type { FsInfo, NativeProbe, ProbeFallback } from '../binding.js'
-import { coded, codeOf, fail } from './error.js'
+import { resolvePath } from '../options.js'
+import { coded, codeOf, fail, shown } from './error.js'
 import { fsInfo } from './fsinfo.js'
 import { chain, classify, type Method } from './method.js'
-import { op, type P, type Step } from './ops.js'
+import { bytesOf, op, type P, type Step } from './ops.js'
 import { removeQuietly } from './link.js'
-import { MARKER, pathBeside } from './temp.js'
+import { dirOf, MARKER, pathBeside } from './temp.js'
 
 /** At most this many directory entries are looked at to find a file to try with. */
 export const MAX_ENTRIES = 4096
@@ -24,42 +24,49 @@ const METHODS: Method[] = ['hardlink', 'clone', 'symlink', 'copy']
 
 type Result = { ok: true } | { ok: false; code: string }
 
+const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
+
+/** `dir` + separator + `name`, as raw bytes (names need not be UTF-8). */
+function joinBytes(dir: P, name: Buffer | string): Buffer {
+  const d = bytesOf(dir)
+  const n = typeof name === 'string' ? Buffer.from(name) : name
+  return d.length > 0 && d[d.length - 1] === SEP[0] ? Buffer.concat([d, n]) : Buffer.concat([d, SEP, n])
+}
+
 /** The non-empty regular files under a cache, breadth first, temps and stages left out. */
 class Found {
-  private dirs: string[]
-  private list: string[] | null = null
-  private listDir = ''
-  private kinds: Map<string, 'dir' | 'file' | 'other'> = new Map()
+  private dirs: Buffer[]
+  private list: Array<{ name: Buffer; kind: 'dir' | 'file' | 'other' }> | null = null
+  private listDir: Buffer = Buffer.alloc(0)
   private seen = 0
 
-  constructor(root: string) {
-    this.dirs = [root]
+  constructor(root: P) {
+    this.dirs = [bytesOf(root)]
   }
 
-  *next(): Step<[string, BigIntStats] | null> {
+  *next(): Step<[Buffer, BigIntStats] | null> {
     while (this.seen < MAX_ENTRIES) {
       if (this.list === null) {
         const dir = this.dirs.shift()
         if (dir === undefined) return null
         try {
-          const entries = yield* op('readdir', dir)
-          this.list = entries.map((e) => e.name)
-          this.kinds = new Map(entries.map((e) => [e.name, e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other']))
+          const entries = yield* op('readdirRaw', dir)
+          this.list = entries.map((e) => ({ name: e.name, kind: e.isDirectory() ? 'dir' : e.isFile() ? 'file' : 'other' }))
           this.listDir = dir
         } catch {
           // An unreadable directory is passed over: another may have a file.
         }
         continue
       }
-      const name = this.list.shift()
-      if (name === undefined) {
+      const item = this.list.shift()
+      if (item === undefined) {
         this.list = null
         continue
       }
       this.seen++
-      if (name.includes(MARKER)) continue
-      const path = join(this.listDir, name)
-      const kind = this.kinds.get(name)
+      if (item.name.includes(MARKER)) continue
+      const path = joinBytes(this.listDir, item.name)
+      const kind = item.kind
       if (kind === 'dir') this.dirs.push(path)
       else if (kind === 'file') {
         try {
@@ -73,13 +80,13 @@ class Found {
 }
 
 /** One method from `src` to a temp name in `target`, removed after. */
-function* attempt(method: Method, src: string, target: P): Step<Result> {
-  const dest = pathBeside(join(target.toString(), `probe-${method}`))
+function* attempt(method: Method, src: Buffer, target: P): Step<Result> {
+  const dest = pathBeside(joinBytes(target, `probe-${method}`))
   try {
     if (method === 'hardlink') yield* op('link', src, dest)
     else if (method === 'clone') yield* op('copyFile', src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE)
     else if (method === 'copy') yield* op('copyByHand', src, dest, 0o600, true)
-    else yield* op('symlink', resolve(src), dest)
+    else yield* op('symlink', resolvePath(src), dest)
     return { ok: true }
   } catch (e) {
     return { ok: false, code: fail(e, method, src, dest).code }
@@ -101,19 +108,18 @@ export function* probe(cache: P, target: P): Step<NativeProbe> {
   }
   const cacheInfo = yield* dirInfo(cache)
   const targetInfo = yield* dirInfo(target)
-  const cacheDir = cache.toString()
-  const found = new Found(cacheDir)
+  const found = new Found(cache)
   let source = yield* found.next()
-  const writeDir = source ? join(source[0], '..') : cacheDir
+  const writeDir = source ? dirOf(source[0]) : cache
   let cacheWriteError: string | null = null
   try {
     yield* op('accessWrite', writeDir)
   } catch (e) {
     cacheWriteError = codeOf(e)
   }
-  let made: string | null = null
+  let made: Buffer | null = null
   if (source === null && cacheWriteError === null) {
-    const p = pathBeside(join(cacheDir, 'probe')).toString()
+    const p = bytesOf(pathBeside(joinBytes(cache, 'probe')))
     try {
       yield* op('writeFile', p, 'cachelink probe\n', 'wx')
       made = p
@@ -152,7 +158,7 @@ export function* probe(cache: P, target: P): Step<NativeProbe> {
     return {
       cache: cacheInfo,
       target: targetInfo,
-      source: source === null ? null : { path: source[0], temp: made !== null },
+      source: source === null ? null : { path: shown(source[0]), temp: made !== null },
       cacheWritable: cacheWriteError === null,
       cacheWriteError,
       atLinkLimit: cacheWriteError === null ? 'reset' : 'copy-readonly-cache',
