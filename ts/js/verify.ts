@@ -1,0 +1,354 @@
+/**
+ * `verify` for the JS backend (crate/src/engine/verify.rs): entries hashed with node:crypto,
+ * a mismatch repaired in place from a good copy with the same steps (the good copy read whole
+ * and checked first, the same inode rewritten, truncated, its mode and times put back, fsynced).
+ * The engine is written once as a generator yielding each fs call with its sync and async form;
+ * `runSync` makes the sync calls (the sync twin), `runAsync` the callback ones through libuv's
+ * pool, a few entries at a time. Times are put back through `futimes`, a double of seconds
+ * (Node's precision, as for the JS backend's resets).
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import { constants } from 'node:os'
+import * as fs from 'node:fs'
+import type { BigIntStats } from 'node:fs'
+import { promisify } from 'node:util'
+import type * as Binding from '../binding.js'
+import type { NativeFailure, NativeMismatch, NativeVerifyResult, RepairOutcome } from '../binding.js'
+import type { Control } from './control.js'
+import { coded, fail } from './error.js'
+
+type P = string | Buffer
+
+interface Entry {
+  path: P
+  algo: string
+  expected: string
+  good: P | null
+}
+
+/** One fs call, in both forms. */
+interface Call {
+  sync(): unknown
+  async(): Promise<unknown>
+}
+type Step<T> = Generator<Call, T, unknown>
+
+function* call<T>(sync: () => T, async: () => Promise<T>): Step<T> {
+  return (yield { sync, async }) as T
+}
+
+const errno = constants.errno as Record<string, number | undefined>
+const BUF = 256 * 1024
+const CHUNK = 16
+/** Entries hashed at once by the async form (libuv's pool has 4 threads). */
+const IN_FLIGHT = 4
+
+const p = {
+  open: promisify(fs.open),
+  close: promisify(fs.close),
+  fstat: (fd: number) => new Promise<BigIntStats>((res, rej) => fs.fstat(fd, { bigint: true }, (e, s) => (e ? rej(e) : res(s)))),
+  read: (fd: number, buf: Buffer) => new Promise<number>((res, rej) => fs.read(fd, buf, 0, buf.length, null, (e, n) => (e ? rej(e) : res(n)))),
+  write: (fd: number, buf: Buffer, at: number) =>
+    new Promise<number>((res, rej) => fs.write(fd, buf, at, buf.length - at, at, (e, n) => (e ? rej(e) : res(n)))),
+  ftruncate: promisify(fs.ftruncate),
+  fchmod: promisify(fs.fchmod),
+  chmod: promisify(fs.chmod),
+  futimes: promisify(fs.futimes),
+  fsync: promisify(fs.fsync),
+}
+
+const op = {
+  open: (path: P, flags: number) => call(() => fs.openSync(path, flags), () => p.open(path, flags)),
+  close: (fd: number) => call(() => fs.closeSync(fd), () => p.close(fd)),
+  fstat: (fd: number) => call(() => fs.fstatSync(fd, { bigint: true }), () => p.fstat(fd)),
+  read: (fd: number, buf: Buffer) => call(() => fs.readSync(fd, buf, 0, buf.length, null), () => p.read(fd, buf)),
+  write: (fd: number, buf: Buffer, at: number) => call(() => fs.writeSync(fd, buf, at, buf.length - at, at), () => p.write(fd, buf, at)),
+  ftruncate: (fd: number, len: number) => call(() => fs.ftruncateSync(fd, len), () => p.ftruncate(fd, len)),
+  fchmod: (fd: number, mode: number) => call(() => fs.fchmodSync(fd, mode), () => p.fchmod(fd, mode)),
+  chmod: (path: P, mode: number) => call(() => fs.chmodSync(path, mode), () => p.chmod(path, mode)),
+  futimes: (fd: number, a: number, m: number) => call(() => fs.futimesSync(fd, a, m), () => p.futimes(fd, a, m)),
+  fsync: (fd: number) => call(() => fs.fsyncSync(fd), () => p.fsync(fd)),
+}
+
+function runSync<T>(step: Step<T>): T {
+  let next = step.next()
+  while (!next.done) {
+    let value: unknown
+    try {
+      value = next.value.sync()
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+async function runAsync<T>(step: Step<T>): Promise<T> {
+  let next = step.next()
+  while (!next.done) {
+    let value: unknown
+    try {
+      value = await next.value.async()
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+/** An error of the engine (verify.rs' `Error`) as the addon's `NativeFailure`. */
+class Failed extends Error {
+  constructor(readonly failure: NativeFailure) {
+    super(failure.code)
+  }
+}
+
+function failure(e: unknown, syscall: string, path: P): Failed {
+  if (e instanceof Failed) return e
+  const n = fail(e, syscall, path)
+  return new Failed({ code: n.code, raw: n.raw, syscall: n.syscall, path: n.path, detail: n.detail ?? null })
+}
+
+/** Runs `f` on `fd` and closes it, whatever happens. */
+function* withFd<T>(fd: number, f: () => Step<T>): Step<T> {
+  try {
+    return yield* f()
+  } finally {
+    yield* op.close(fd)
+  }
+}
+
+interface Hashed {
+  digest: string
+  size: number
+  stat: BigIntStats
+  bytes: Buffer[] | null
+}
+
+/** verify.rs `hash_file`: the digest (hex), size and stat before reading; with `keep`, the bytes. */
+function* hashFile(path: P, algo: string, buf: Buffer, keep: boolean): Step<Hashed> {
+  let fd: number
+  try {
+    fd = yield* op.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (e) {
+    throw failure(e, 'open', path)
+  }
+  return yield* withFd(fd, function* () {
+    const stat = yield* op.fstat(fd)
+    if (stat.isDirectory()) throw failure(coded('EISDIR', 'open', path, null, errno.EISDIR ?? 0), 'open', path)
+    if (!stat.isFile()) throw failure(coded('EINVAL', 'open', path), 'open', path)
+    const h = createHash(algo)
+    const bytes: Buffer[] | null = keep ? [] : null
+    let size = 0
+    for (;;) {
+      let n: number
+      try {
+        n = yield* op.read(fd, buf)
+      } catch (e) {
+        throw failure(e, 'read', path)
+      }
+      if (n === 0) break
+      h.update(buf.subarray(0, n))
+      bytes?.push(Buffer.from(buf.subarray(0, n)))
+      size += n
+    }
+    return { digest: h.digest('hex'), size, stat, bytes }
+  })
+}
+
+function shownPath(path: P): string {
+  return typeof path === 'string' ? path : path.toString()
+}
+
+interface Tally {
+  files: number
+  ok: number
+  bytes: number
+  repaired: number
+  mismatches: NativeMismatch[]
+  unreadable: Array<{ index: number; error: NativeFailure }>
+}
+
+function* check(index: number, e: Entry, repair: boolean, buf: Buffer, t: Tally): Step<void> {
+  t.files++
+  let h: Hashed
+  try {
+    h = yield* hashFile(e.path, e.algo, buf, false)
+  } catch (err) {
+    t.unreadable.push({ index, error: failure(err, 'open', e.path).failure })
+    return
+  }
+  t.bytes += h.size
+  if (h.digest === e.expected) {
+    t.ok++
+    return
+  }
+  const m: NativeMismatch = { index, actual: h.digest, size: h.size, repair: null, goodActual: null, repairError: null }
+  if (repair && e.good !== null) {
+    let outcome: RepairOutcome
+    try {
+      const good = yield* hashFile(e.good, e.algo, buf, true)
+      t.bytes += good.size
+      if (good.digest !== e.expected) {
+        outcome = 'good-mismatch'
+        m.goodActual = good.digest
+      } else {
+        yield* rewrite(e.path, h.stat, Buffer.concat(good.bytes ?? []))
+        outcome = 'done'
+        t.repaired++
+      }
+    } catch (err) {
+      outcome = 'failed'
+      m.repairError = failure(err, 'open', e.path).failure
+    }
+    m.repair = outcome
+  }
+  t.mismatches.push(m)
+}
+
+const MODE_BITS = 0o7777
+
+/** verify.rs `rewrite`: the good bytes over the same inode, its mode and times put back. */
+function* rewrite(path: P, before: BigIntStats, bytes: Buffer): Step<void> {
+  const mode = Number(before.mode) & MODE_BITS
+  let fd: number
+  let widened = false
+  try {
+    fd = yield* op.open(path, fs.constants.O_WRONLY)
+  } catch (e) {
+    const mine = typeof process.geteuid === 'function' && BigInt(process.geteuid()) === before.uid
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !mine) throw failure(e, 'open', path)
+    try {
+      yield* op.chmod(path, mode | 0o200)
+      widened = true
+      fd = yield* op.open(path, fs.constants.O_WRONLY)
+    } catch (e2) {
+      if (widened) yield* op.chmod(path, mode)
+      throw failure(e2, 'open', path)
+    }
+  }
+  yield* withFd(fd, function* () {
+    const now = yield* op.fstat(fd)
+    if (now.dev !== before.dev || now.ino !== before.ino) {
+      if (widened) yield* op.fchmod(fd, mode)
+      throw new Failed({
+        code: 'ERR_CACHELINK_ENTRY_CHANGED',
+        raw: 0,
+        syscall: 'open',
+        path: shownPath(path),
+        detail: 'the entry was replaced while it was verified; run verify again',
+      })
+    }
+    const step = function* <T>(syscall: string, s: Step<T>): Step<T> {
+      try {
+        return yield* s
+      } catch (e) {
+        throw failure(e, syscall, path)
+      }
+    }
+    for (let at = 0; at < bytes.length; ) at += yield* step('write', op.write(fd, bytes, at))
+    yield* step('ftruncate', op.ftruncate(fd, bytes.length))
+    const after = yield* step('fstat', op.fstat(fd))
+    if ((Number(after.mode) & MODE_BITS) !== mode) yield* step('chmod', op.fchmod(fd, mode))
+    const secs = (ns: bigint) => Number(ns / 1000n) / 1e6
+    yield* step('utime', op.futimes(fd, secs(before.atimeNs), secs(before.mtimeNs)))
+    yield* step('fsync', op.fsync(fd))
+  })
+}
+
+/** verify.rs `parse_entries`: `path\0algo\0hex\0good` joined by NUL. */
+function parse(records: Buffer): Entry[] {
+  const entries: Entry[] = []
+  if (records.length === 0) return entries
+  const fields: Buffer[] = []
+  for (let at = 0; ; ) {
+    const nul = records.indexOf(0, at)
+    fields.push(records.subarray(at, nul < 0 ? records.length : nul))
+    if (nul < 0) break
+    at = nul + 1
+  }
+  if (fields.length % 4 !== 0) throw coded('ERR_CACHELINK_BAD_ENTRY', 'import', 'verify entries')
+  const asPath = (b: Buffer): P => {
+    const s = b.toString('utf8')
+    return Buffer.from(s).equals(b) ? s : Buffer.from(b)
+  }
+  for (let i = 0; i < fields.length; i += 4) {
+    entries.push({
+      path: asPath(fields[i]),
+      algo: fields[i + 1].toString('latin1'),
+      expected: fields[i + 2].toString('latin1'),
+      good: fields[i + 3].length ? asPath(fields[i + 3]) : null,
+    })
+  }
+  return entries
+}
+
+function result(t: Tally, started: number): NativeVerifyResult {
+  t.mismatches.sort((a, b) => a.index - b.index)
+  t.unreadable.sort((a, b) => a.index - b.index)
+  return {
+    files: t.files,
+    ok: t.ok,
+    bytesHashed: t.bytes,
+    repaired: t.repaired,
+    mismatches: t.mismatches,
+    unreadable: t.unreadable,
+    elapsedMs: performance.now() - started,
+  }
+}
+
+function aborted(first: Entry | undefined): Error {
+  const err = coded('ABORT_ERR', 'import', first?.path ?? '')
+  err.detail = 'verify was aborted'
+  return err
+}
+
+const tally = (): Tally => ({ files: 0, ok: 0, bytes: 0, repaired: 0, mismatches: [], unreadable: [] })
+
+export function verifySync(records: Buffer, repair: boolean, control: Control): NativeVerifyResult {
+  const started = performance.now()
+  const entries = parse(records)
+  control.total = entries.length
+  const t = tally()
+  const buf = Buffer.allocUnsafe(BUF)
+  for (let i = 0; i < entries.length; i++) {
+    if (control.aborted) throw aborted(entries[0])
+    runSync(check(i, entries[i], repair, buf, t))
+    control.done = i + 1
+  }
+  return result(t, started)
+}
+
+export async function verify(records: Buffer, repair: boolean, control: Control): Promise<NativeVerifyResult> {
+  const started = performance.now()
+  const entries = parse(records)
+  control.total = entries.length
+  const t = tally()
+  let next = 0
+  const worker = async () => {
+    const buf = Buffer.allocUnsafe(BUF)
+    while (!control.aborted && next < entries.length) {
+      const start = next
+      const end = Math.min(entries.length, start + CHUNK)
+      next = end
+      for (let i = start; i < end && !control.aborted; i++) {
+        await runAsync(check(i, entries[i], repair, buf, t))
+        control.done++
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker))
+  if (control.aborted) throw aborted(entries[0])
+  return result(t, started)
+}
+
+/** The two exports as the addon declares them (its `Control` is this backend's `Control`). */
+export const verifyBackend = {
+  verify: (records: Buffer, repair: boolean, control: Binding.Control) => verify(records, repair, control as unknown as Control),
+  verifySync: (records: Buffer, repair: boolean, control: Binding.Control) => verifySync(records, repair, control as unknown as Control),
+}
