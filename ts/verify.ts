@@ -94,25 +94,38 @@ export interface ParsedDigest {
   form: 'sri' | 'hex'
 }
 
+const HEX_FORM = /^(sha256|sha384|sha512):([0-9a-fA-F]+)$/
+const SRI_ITEM = /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+)(={0,2})(\?.*)?$/
+
+/** One SRI hash (`sha512-<base64>[?options]`), or null. */
+function parseSri(item: string): ParsedDigest | null {
+  const m = SRI_ITEM.exec(item)
+  if (!m) return null
+  const algo = m[1] as Algo
+  const n = LENGTH[algo]
+  // Exactly the digest's length in base64 (Buffer.from would skip or cut what is not).
+  if (m[2].length !== Math.ceil((n * 4) / 3) || (m[3] !== '' && m[2].length + m[3].length !== 4 * Math.ceil(n / 3))) return null
+  return { algo, digest: Buffer.from(m[2], 'base64'), form: 'sri' }
+}
+
 /**
  * `sha512-<base64>` (SRI; the strongest of several space-separated, `?options` ignored) or
  * `sha512:<hex>`; null when it is neither (or names no algorithm cachelink computes).
  */
 export function parseDigest(text: string): ParsedDigest | null {
-  const hex = /^(sha256|sha384|sha512):([0-9a-fA-F]+)$/.exec(text.trim())
+  if (!text.includes(' ') && !text.includes('\t')) {
+    const single = text.charCodeAt(6) === 0x3a /* : */ ? null : parseSri(text.trim())
+    if (single) return single
+  }
+  const hex = HEX_FORM.exec(text.trim())
   if (hex) {
     const algo = hex[1] as Algo
-    const digest = Buffer.from(hex[2], 'hex')
-    return digest.length === LENGTH[algo] && hex[2].length === 2 * LENGTH[algo] ? { algo, digest, form: 'hex' } : null
+    return hex[2].length === 2 * LENGTH[algo] ? { algo, digest: Buffer.from(hex[2], 'hex'), form: 'hex' } : null
   }
   let best: ParsedDigest | null = null
   for (const item of text.trim().split(/\s+/)) {
-    const m = /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(item)
-    if (!m) continue
-    const algo = m[1] as Algo
-    const digest = Buffer.from(m[2], 'base64')
-    if (digest.length !== LENGTH[algo] || digest.toString('base64').replace(/=+$/, '') !== m[2].replace(/=+$/, '')) continue
-    if (!best || STRENGTH.indexOf(algo) > STRENGTH.indexOf(best.algo)) best = { algo, digest, form: 'sri' }
+    const d = parseSri(item)
+    if (d && (!best || STRENGTH.indexOf(d.algo) > STRENGTH.indexOf(best.algo))) best = d
   }
   return best
 }
@@ -126,7 +139,8 @@ interface Checked {
   path: string | Buffer
   good: string | Buffer | null
   expected: string
-  parsed: ParsedDigest
+  algo: Algo
+  form: 'sri' | 'hex'
 }
 
 /** The entries checked, and their wire form: `path\0algo\0hex\0good` joined by NUL. */
@@ -136,6 +150,7 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
   }
   const list: Checked[] = []
   const parts: Array<string | Buffer> = []
+  let buffers = false
   let i = 0
   for (const e of entries as Iterable<unknown>) {
     if (e === null || typeof e !== 'object') throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
@@ -147,11 +162,13 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
       throw invalidArgValue(`entries[${i}].integrity`, integrity, 'must be sha256, sha384 or sha512, as SRI (sha512-<base64>) or <algo>:<hex>', caller)
     }
     const g = good === undefined || good === null ? null : toPath(good, `entries[${i}].good`, caller)
-    list.push({ path: p, good: g, expected: integrity, parsed })
-    if (i > 0) parts.push('\0')
-    parts.push(p, '\0', parsed.algo, '\0', parsed.digest.toString('hex'), '\0', g ?? '')
+    list.push({ path: p, good: g, expected: integrity, algo: parsed.algo, form: parsed.form })
+    buffers ||= typeof p !== 'string' || (g !== null && typeof g !== 'string')
+    parts.push(i > 0 ? '\0' : '', p, `\0${parsed.algo}\0${parsed.digest.toString('hex')}\0`, g ?? '')
     i++
   }
+  // One string when every path is one (a Buffer for each part costs about five times more).
+  if (!buffers) return [list, Buffer.from(parts.join(''))]
   return [list, Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : x)))]
 }
 
@@ -175,7 +192,7 @@ function result(r: NativeVerifyResult, list: Checked[], caller: Function): Verif
     repaired: r.repaired,
     mismatches: r.mismatches.map((m) => {
       const e = list[m.index]
-      const { algo, form } = e.parsed
+      const { algo, form } = e
       return {
         path: e.path,
         expected: e.expected,
