@@ -283,8 +283,15 @@ describe('cachelink verify on a store made by real pnpm', () => {
       console.warn(`\n*** SKIPPING the pnpm store test: pnpm install failed (the network?): ${(e as Error).message} ***\n`)
       return
     }
+    // A good copy of the store as a user would make one: pnpm fetch of the same lockfile into a
+    // fresh store (from the registry).
+    // (In a folder of its own with the manifest and the lockfile: pnpm fetch would otherwise
+    // remove the project's node_modules, made with another store.)
     fresh = join(base, 'fresh')
-    fs.cpSync(store, fresh, { recursive: true })
+    const fetchDir = join(base, 'fetch')
+    fs.mkdirSync(fetchDir)
+    for (const f of ['package.json', 'pnpm-lock.yaml']) fs.copyFileSync(join(project, f), join(fetchDir, f))
+    pnpm(['fetch'], fetchDir, { storeDir: fresh })
   }, 120_000)
   afterAll(() => base && fs.rmSync(base, { recursive: true, force: true }))
 
@@ -307,7 +314,7 @@ describe('cachelink verify on a store made by real pnpm', () => {
     expect(e && fs.statSync(e.path).ino).toBe(fs.statSync(linked).ino)
   })
 
-  it('finds the file edited through node_modules (exit 1), repairs it from a fresh store in place (exit 0), then finds nothing', async (ctx) => {
+  it('finds the file edited through node_modules (exit 1), repairs it in place from a fresh store that pnpm fetch filled (exit 0), then finds nothing', async (ctx) => {
     if (!pnpmOk) ctx.skip()
     const linked = fs.realpathSync(join(project, 'node_modules', 'is-number', 'index.js'))
     const ino = fs.statSync(linked).ino
