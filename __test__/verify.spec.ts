@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pnpmStoreEntries, verifyEntries, verifyEntriesSync } from '../ts/index.js'
 import { catchSync, expectFsError, jsBackend, mount, type Mounted, sandbox, skipWithout } from './helpers.js'
@@ -199,6 +199,30 @@ describe.skipIf(skipWithout('ext4'))('verifyEntries on ext4', () => {
       expect((err as { code?: string }).code).toBe('ERR_INVALID_ARG_VALUE')
     }
     expect((catchSync(() => verifyEntriesSync([{ path: join(dir, 'x') } as never])) as { code?: string }).code).toBe('ERR_INVALID_ARG_TYPE')
+  })
+
+  it('repairs a read-only entry of the user running it (u+w for the moment, then its 0444 back), as that user', () => {
+    const dir = sandbox(fsys.dir)
+    // The mount's temp parent (mkdtemp: 0700) and the sandbox, open to that user.
+    for (const d of [dirname(fsys.dir), fsys.dir, dir]) fs.chmodSync(d, 0o755)
+    const s = linkedStore(dir)
+    editInPlace(s.projects[0], EDITED)
+    fs.chmodSync(s.entry, 0o444)
+    fs.chownSync(s.entry, 65534, 65534)
+    fs.chmodSync(s.good, 0o644)
+    const before = statOf(s.entry)
+    const script = `import('${join(import.meta.dirname, '..', 'dist', 'index.js')}').then(({ verifyEntriesSync }) => {
+      const r = verifyEntriesSync([{ path: ${JSON.stringify(s.entry)}, integrity: ${JSON.stringify(s.integrity)}, good: ${JSON.stringify(s.good)} }])
+      process.stdout.write(JSON.stringify({ uid: process.getuid(), repaired: r.repaired, error: r.mismatches[0]?.repair?.error?.code ?? null, unreadable: r.unreadable.map((u) => u.error.code) }))
+    })`
+    const r = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', env: { ...process.env, NODE_DEBUG: '' } })
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout), r.stdout).toEqual({ uid: 65534, repaired: 1, error: null, unreadable: [] })
+    const after = statOf(s.entry)
+    expect(Number(after.mode) & 0o7777).toBe(0o444)
+    expect(after.ino).toBe(before.ino)
+    expectSameTime(after.mtimeNs, before.mtimeNs)
+    for (const p of s.projects) expect(fs.readFileSync(p, 'utf8')).toBe(GOOD)
   })
 
   it('reports progress up to the total, and stops on abort', async () => {
