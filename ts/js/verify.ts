@@ -217,48 +217,62 @@ const MODE_BITS = 0o7777
 function* rewrite(path: P, before: BigIntStats, bytes: Buffer): Step<void> {
   const mode = Number(before.mode) & MODE_BITS
   let fd: number
-  let widened = false
+  /** The mode of the file made writable to open it, put back on a failure. */
+  let widened: number | null = null
   try {
     fd = yield* op.open(path, fs.constants.O_WRONLY)
   } catch (e) {
     const mine = typeof process.geteuid === 'function' && BigInt(process.geteuid()) === before.uid
     if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !mine) throw failure(e, 'open', path)
     try {
-      yield* op.chmod(path, mode | 0o200)
-      widened = true
+      const was = Number((yield* call(() => fs.statSync(path, { bigint: true }), () => fs.promises.stat(path, { bigint: true }))).mode) & MODE_BITS
+      yield* op.chmod(path, was | 0o200)
+      widened = was
       fd = yield* op.open(path, fs.constants.O_WRONLY)
     } catch (e2) {
-      if (widened) yield* op.chmod(path, mode)
+      if (widened !== null) yield* op.chmod(path, widened)
       throw failure(e2, 'open', path)
     }
   }
   yield* withFd(fd, function* () {
-    const now = yield* op.fstat(fd)
-    if (now.dev !== before.dev || now.ino !== before.ino) {
-      if (widened) yield* op.fchmod(fd, mode)
-      throw new Failed({
-        code: 'ERR_CACHELINK_ENTRY_CHANGED',
-        raw: 0,
-        syscall: 'open',
-        path: shownPath(path),
-        detail: 'the entry was replaced while it was verified; run verify again',
-      })
-    }
-    const step = function* <T>(syscall: string, s: Step<T>): Step<T> {
-      try {
-        return yield* s
-      } catch (e) {
-        throw failure(e, syscall, path)
+    try {
+      yield* writeOver(fd, path, before, mode, bytes)
+    } catch (e) {
+      if (widened !== null) {
+        try {
+          yield* op.fchmod(fd, widened)
+        } catch {}
       }
+      throw e
     }
-    for (let at = 0; at < bytes.length; ) at += yield* step('write', op.write(fd, bytes, at))
-    yield* step('ftruncate', op.ftruncate(fd, bytes.length))
-    const after = yield* step('fstat', op.fstat(fd))
-    if ((Number(after.mode) & MODE_BITS) !== mode) yield* step('chmod', op.fchmod(fd, mode))
-    const secs = (ns: bigint) => Number(ns / 1000n) / 1e6
-    yield* step('utime', op.futimes(fd, secs(before.atimeNs), secs(before.mtimeNs)))
-    yield* step('fsync', op.fsync(fd))
   })
+}
+
+function* writeOver(fd: number, path: P, before: BigIntStats, mode: number, bytes: Buffer): Step<void> {
+  const step = function* <T>(syscall: string, s: Step<T>): Step<T> {
+    try {
+      return yield* s
+    } catch (e) {
+      throw failure(e, syscall, path)
+    }
+  }
+  const now = yield* step('fstat', op.fstat(fd))
+  if (now.dev !== before.dev || now.ino !== before.ino) {
+    throw new Failed({
+      code: 'ERR_CACHELINK_ENTRY_CHANGED',
+      raw: 0,
+      syscall: 'open',
+      path: shownPath(path),
+      detail: 'the entry was replaced while it was verified; run verify again',
+    })
+  }
+  for (let at = 0; at < bytes.length; ) at += yield* step('write', op.write(fd, bytes, at))
+  yield* step('ftruncate', op.ftruncate(fd, bytes.length))
+  const after = yield* step('fstat', op.fstat(fd))
+  if ((Number(after.mode) & MODE_BITS) !== mode) yield* step('chmod', op.fchmod(fd, mode))
+  const secs = (ns: bigint) => Number(ns / 1000n) / 1e6
+  yield* step('utime', op.futimes(fd, secs(before.atimeNs), secs(before.mtimeNs)))
+  yield* step('fsync', op.fsync(fd))
 }
 
 /** verify.rs `parse_entries`: `path\0algo\0hex\0good` joined by NUL. */

@@ -302,19 +302,25 @@ fn repair_from(
 }
 
 /// Writes `bytes` over the file at `path`, which must still be the inode `before` describes,
-/// and puts its mode and times back.
+/// and puts its mode and times back. A mode widened to open it is put back on any failure too.
 fn rewrite(path: &Path, before: &Metadata, bytes: &[u8]) -> Result<()> {
+    let (mut file, widened) =
+        open_write(path, before).map_err(|e| Error::io(&e, "open", path, None))?;
+    let out = write_over(&mut file, path, before, bytes);
+    if let (Err(_), Some(mode)) = (&out, widened) {
+        let _ = file.set_permissions(mode);
+    }
+    out
+}
+
+fn write_over(file: &mut File, path: &Path, before: &Metadata, bytes: &[u8]) -> Result<()> {
     let io_err = |syscall| move |e: io::Error| Error::io(&e, syscall, path, None);
-    let (mut file, widened) = open_write(path, before).map_err(io_err("open"))?;
     let now = file.metadata().map_err(io_err("fstat"))?;
     let same = match (sys::file_id(path, before), sys::file_id(path, &now)) {
         (Ok(a), Ok(b)) => a.same_file(&b),
         _ => false,
     };
     if !same {
-        if widened {
-            let _ = fs::set_permissions(path, before.permissions());
-        }
         return Err(Error {
             detail: Some("the entry was replaced while it was verified; run verify again"),
             ..Error::new("ERR_CACHELINK_ENTRY_CHANGED", "open", path, None)
@@ -336,17 +342,19 @@ fn rewrite(path: &Path, before: &Metadata, bytes: &[u8]) -> Result<()> {
 }
 
 /// Opens `path` for writing, without truncating it. A read-only entry that this process owns is
-/// made writable for its owner first (`rewrite` puts the mode back): returns whether it was.
-fn open_write(path: &Path, before: &Metadata) -> io::Result<(File, bool)> {
+/// made writable for its owner first: returns the mode it had then, for `rewrite` to put back
+/// on a failure (on success the entry gets `before`'s mode back anyway).
+fn open_write(path: &Path, before: &Metadata) -> io::Result<(File, Option<fs::Permissions>)> {
     let open = || OpenOptions::new().write(true).open(path);
     match open() {
-        Ok(f) => Ok((f, false)),
+        Ok(f) => Ok((f, None)),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied && owned(before) => {
-            fs::set_permissions(path, writable(before))?;
+            let was = fs::metadata(path)?;
+            fs::set_permissions(path, writable(&was))?;
             match open() {
-                Ok(f) => Ok((f, true)),
+                Ok(f) => Ok((f, Some(was.permissions()))),
                 Err(e) => {
-                    let _ = fs::set_permissions(path, before.permissions());
+                    let _ = fs::set_permissions(path, was.permissions());
                     Err(e)
                 }
             }
