@@ -381,7 +381,9 @@ fn writable(meta: &Metadata) -> fs::Permissions {
     fs::Permissions::from_mode((meta.permissions().mode() & 0o7777) | 0o200)
 }
 
+/// Windows: clears the read-only attribute (clippy's worry, world-writable files, is Unix's).
 #[cfg(not(unix))]
+#[allow(clippy::permissions_set_readonly_false)]
 fn writable(meta: &Metadata) -> fs::Permissions {
     let mut p = meta.permissions();
     p.set_readonly(false);
