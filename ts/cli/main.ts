@@ -151,12 +151,16 @@ export function program(): Command {
             'and repair a wrong one in place from a good copy (same inode: every project linking it is repaired too)',
         )
         .argument('<store|list.json>', "a pnpm 10 store (`pnpm store path`), or a JSON list; exit 1 while a file is wrong or missing")
-        .option('--repair-from <dir>', 'a good copy of the store (a backup, or `pnpm fetch --store-dir <dir>` of the same lockfile): used only where its digest is right')
+        .option(
+          '--repair-from <dir>',
+          'a good copy of the store (a backup, or a store filled by `pnpm fetch --store-dir <dir>` from the same lockfile): used only where its digest is right',
+        )
         .option('--no-repair', 'only report, even where a good copy is given'),
     ),
     [
       'cachelink verify "$(pnpm store path)"',
-      'pnpm fetch --store-dir /tmp/fresh && cachelink verify "$(pnpm store path)" --repair-from /tmp/fresh',
+      'mkdir /tmp/f && cp package.json pnpm-lock.yaml /tmp/f && (cd /tmp/f && pnpm fetch --store-dir /tmp/fresh)',
+      'cachelink verify "$(pnpm store path)" --repair-from /tmp/fresh',
       'cachelink verify digests.json --json',
     ],
   ).action((target: string, o: OutputOptions & { repairFrom?: string; repair: boolean }) => {
