@@ -509,4 +509,44 @@ mod tests {
         assert_eq!((again.ok, again.mismatches.len()), (1, 0));
         let _ = fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_wrong_good_copy_is_refused_and_a_missing_entry_reported() {
+        let dir = crate::testing::sandbox("verify-refused");
+        let entry = dir.join("e");
+        let good = dir.join("g");
+        fs::write(&entry, b"edited").unwrap();
+        fs::write(&good, b"also wrong").unwrap();
+        let (d, t, a) = (AtomicI32::new(0), AtomicI32::new(0), AtomicI32::new(0));
+        let expected = digest(Algo::Sha256, b"original");
+        let list = vec![
+            Entry {
+                path: entry.clone(),
+                algo: Algo::Sha256,
+                expected: expected.clone(),
+                good: Some(good),
+            },
+            Entry {
+                path: dir.join("missing"),
+                algo: Algo::Sha256,
+                expected,
+                good: None,
+            },
+        ];
+        let r = verify(&list, true, &ctl(&d, &t, &a)).unwrap();
+        assert_eq!((r.files, r.ok, r.repaired), (2, 0, 0));
+        assert_eq!(
+            r.mismatches[0].repair,
+            Some(Repair::GoodMismatch(digest(Algo::Sha256, b"also wrong")))
+        );
+        assert_eq!(fs::read(&entry).unwrap(), b"edited");
+        assert_eq!((r.unreadable[0].0, r.unreadable[0].1.code), (1, "ENOENT"));
+        assert_eq!(d.load(Relaxed), 2);
+        a.store(1, Relaxed);
+        assert_eq!(
+            verify(&list, true, &ctl(&d, &t, &a)).unwrap_err().code,
+            "ABORT_ERR"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
