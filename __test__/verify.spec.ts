@@ -5,7 +5,7 @@
  * every digest form; abort and progress; a name that is not UTF-8; and the command on a store
  * made by real pnpm.
  */
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -151,20 +151,25 @@ describe.skipIf(skipWithout('ext4'))('verifyEntries on ext4', () => {
     expect([after.mtimeNs, after.ctimeNs]).toEqual([before.mtimeNs, before.ctimeNs])
   })
 
-  it('reports a missing entry and a missing good copy with Node fs errors, and goes on', async () => {
+  it('reports a missing entry, a directory, a FIFO and a missing good copy with Node fs errors, and goes on', async () => {
     const dir = sandbox(fsys.dir)
     const s = linkedStore(dir)
     editInPlace(s.projects[0], EDITED)
     const gone = join(dir, 'store', 'ab', 'gone')
+    // A FIFO with no writer: opened without blocking, and refused.
+    const fifo = join(dir, 'fifo')
+    execFileSync('mkfifo', [fifo])
     const r = await verifyEntries([
       { path: gone, integrity: s.integrity },
       { path: s.entry, integrity: s.integrity, good: join(dir, 'no-such-good-copy') },
       { path: join(dir, 'store'), integrity: s.integrity },
+      { path: fifo, integrity: s.integrity },
     ])
-    expect(r.files).toBe(3)
+    expect(r.files).toBe(4)
     expect(r.unreadable.map((u) => [u.path, u.error.code])).toEqual([
       [gone, 'ENOENT'],
       [join(dir, 'store'), 'EISDIR'],
+      [fifo, 'EINVAL'],
     ])
     expectFsError(r.unreadable[0].error, 'ENOENT', { syscall: 'open', path: gone })
     expectFsError(r.unreadable[1].error, 'EISDIR', { syscall: 'open' })
