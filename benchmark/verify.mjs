@@ -2,7 +2,8 @@
 // benchmark corpus's store (benchmark/corpus.mjs: 33,959 files, 475 MiB, named by their sha512),
 // checked against its digest. Each implementation runs as its own process and is timed by the
 // clock from start to exit (Node's start and the entry list count for cachelink, as sha512sum's
-// start and reading its sums file count for it). The files are read once first, so every run
+// start and reading its sums file count for it), and by the CPU time it and its children used
+// (user + system: what it costs whatever else the machine runs). The files are read once first, so every run
 // hashes from the page cache; rounds are interleaved and their order rotated; median and min.
 //
 //   cachelink          `verifyEntries` on the native backend, CACHELINK_THREADS=2
@@ -85,18 +86,32 @@ function impls (algo, dir) {
   ]
 }
 
+/**
+ * CPU time (user + system, ms) of this process's waited-for children so far, from
+ * /proc/self/stat (cutime, cstime; descendants count once their parents waited for them): the
+ * work each implementation did whatever else the machine was running.
+ */
+function childCpuMs () {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  // Fields 16 and 17 of proc(5), counted from 1 with pid and comm: index 13 and 14 here.
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS
+}
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
 function run (impl) {
+  const cpu0 = childCpuMs()
   const t0 = process.hrtime.bigint()
   const r = spawnSync(impl.cmd, impl.args, { env: impl.env ?? process.env, cwd: impl.cwd, encoding: 'utf8' })
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  return { status: r.status, ms, out: r.stdout, err: r.stderr }
+  return { status: r.status, ms, cpu: childCpuMs() - cpu0, out: r.stdout, err: r.stderr }
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 const fmt = (n) => Math.round(n).toLocaleString('en-US')
 
 console.log(`verify benchmark: ${fmt(files.length)} store files, ${(bytes / 2 ** 20).toFixed(0)} MiB (${corpus.store}), page cache warm`)
-console.log(`${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}, ${rounds} rounds interleaved; wall clock of each process\n`)
+console.log(`${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}, ${rounds} rounds interleaved; wall clock of each process, load average ${os.loadavg()[0].toFixed(1)}\n`)
 
 try {
   for (const algo of algos) {
@@ -119,22 +134,24 @@ try {
       fs.writeFileSync(victim, saved)
     }
     const times = new Map(all.map((i) => [i.name, []]))
+    const cpus = new Map(all.map((i) => [i.name, []]))
     for (let round = 0; round < rounds; round++) {
       const order = all.map((_, i) => all[(i + round) % all.length])
       for (const impl of order) {
         const r = run(impl)
         if (r.status !== 0) throw new Error(`${impl.name} failed in round ${round}: ${r.err}`)
         times.get(impl.name).push(r.ms)
+        cpus.get(impl.name).push(r.cpu)
       }
     }
     const base = median(times.get(`xargs -P2 ${algo}sum -c`))
     console.log(`${algo}`)
-    console.log('| implementation | median | min | files/s | MB/s | vs xargs -P2 |')
-    console.log('|---|--:|--:|--:|--:|--:|')
+    console.log('| implementation | median | min | files/s | MB/s | vs xargs -P2 | CPU (user+sys) |')
+    console.log('|---|--:|--:|--:|--:|--:|--:|')
     for (const impl of all) {
       const t = times.get(impl.name)
       const m = median(t)
-      console.log(`| ${impl.name} | ${fmt(m)} ms | ${fmt(Math.min(...t))} ms | ${fmt(files.length / (m / 1000))} | ${fmt(bytes / 1e6 / (m / 1000))} | ${(base / m).toFixed(2)}x |`)
+      console.log(`| ${impl.name} | ${fmt(m)} ms | ${fmt(Math.min(...t))} ms | ${fmt(files.length / (m / 1000))} | ${fmt(bytes / 1e6 / (m / 1000))} | ${(base / m).toFixed(2)}x | ${fmt(median(cpus.get(impl.name)))} ms |`)
     }
     console.log('')
   }
