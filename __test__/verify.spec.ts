@@ -288,6 +288,42 @@ describe.skipIf(skipWithout('tmpfs'))('verifyEntries on tmpfs', () => {
   })
 })
 
+describe('cachelink verify: usage', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, 'verify', ...args], { encoding: 'utf8', env: { ...process.env, NODE_DEBUG: '' } })
+
+  it('`verify --help` shows usage and examples (exit 0); no store is a usage error (exit 2); a folder that is no pnpm store fails (exit 1)', () => {
+    const help = run(['--help'])
+    expect(help.status).toBe(0)
+    expect(help.stdout).toContain('Usage: cachelink verify')
+    expect(help.stdout).toContain('Examples:')
+    expect(help.stdout).toContain('--repair-from <dir>')
+    expect(run([]).status).toBe(2)
+    const dir = sandbox()
+    const notStore = run([dir])
+    expect(notStore.status).toBe(1)
+    expect(notStore.stderr).toContain('is not a pnpm 10 store')
+    fs.rmSync(dir, { recursive: true })
+  })
+
+  it('checks a JSON list, paths relative to it; --repair-from is a folder laid out like the list\'s', () => {
+    const dir = sandbox()
+    fs.mkdirSync(join(dir, 'good', 'lib'), { recursive: true })
+    fs.mkdirSync(join(dir, 'cache', 'lib'), { recursive: true })
+    fs.writeFileSync(join(dir, 'cache', 'lib', 'a.py'), EDITED)
+    fs.writeFileSync(join(dir, 'good', 'lib', 'a.py'), GOOD)
+    const list = join(dir, 'cache', 'list.json')
+    fs.writeFileSync(list, JSON.stringify([{ path: 'lib/a.py', integrity: hex('sha256', GOOD) }]))
+    const found = run([list, '--json'])
+    expect(found.status).toBe(1)
+    expect(JSON.parse(found.stdout)).toMatchObject({ source: 'list', remaining: 1, mismatches: [{ path: join(dir, 'cache', 'lib', 'a.py'), actual: hex('sha256', EDITED) }] })
+    const fixed = run([list, '--repair-from', join(dir, 'good'), '--json'])
+    expect(fixed.status).toBe(0)
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ repaired: 1, remaining: 0 })
+    expect(fs.readFileSync(join(dir, 'cache', 'lib', 'a.py'), 'utf8')).toBe(GOOD)
+    fs.rmSync(dir, { recursive: true })
+  })
+})
+
 describe('cachelink verify on a store made by real pnpm', () => {
   let base: string
   let store: string
