@@ -167,6 +167,15 @@ export interface MethodProbe {
   code: string | null
 }
 
+/** An engine error as data (the facade builds Node's fs error from it). */
+export interface NativeFailure {
+  code: string
+  raw: number
+  syscall: string
+  path: string
+  detail: string | null
+}
+
 export interface NativeImportOptions {
   link: NativeLinkOptions
   atomic: boolean
@@ -201,6 +210,19 @@ export interface NativeLinkOptions {
   ifExists: IfExistsOption
 }
 
+export interface NativeMismatch {
+  index: number
+  /** Hex. */
+  actual: string
+  size: number
+  /** Null when there was no good copy (or repairs are off). */
+  repair: RepairOutcome | null
+  /** With `good-mismatch`: the good copy's digest, hex. */
+  goodActual: string | null
+  /** With `failed`. */
+  repairError: NativeFailure | null
+}
+
 /** What `probe` found; the facade adds `dir` to `cache` and `target`, and `sameDevice`. */
 export interface NativeProbe {
   cache: FsInfo
@@ -213,12 +235,27 @@ export interface NativeProbe {
   auto: ProbeAuto
 }
 
+export interface NativeUnreadable {
+  index: number
+  error: NativeFailure
+}
+
 /** A name like a leftover's that is not one: exactly the public `Unrecognized`. */
 export interface NativeUnrecognized {
   path: string
   raw: Buffer
   exact: boolean
   reason: UnrecognizedReason
+}
+
+export interface NativeVerifyResult {
+  files: number
+  ok: number
+  bytesHashed: number
+  repaired: number
+  mismatches: Array<NativeMismatch>
+  unreadable: Array<NativeUnreadable>
+  elapsedMs: number
 }
 
 export type OnConflictOption = 'error' | 'first' | 'last'
@@ -259,6 +296,8 @@ export interface ProbeSource {
 
 export declare function probeSync(cacheDir: string | Buffer, targetDir: string | Buffer): NativeProbe
 
+export type RepairOutcome = 'done' | 'good-mismatch' | 'failed'
+
 /** The method asked for: `auto`, or one by name. */
 export type RequestedMethod = 'auto' | 'clone' | 'hardlink' | 'copy' | 'symlink'
 
@@ -297,3 +336,8 @@ export type UnrecognizedReason = 'no-leading-dot' | 'directory' | 'not-a-regular
 
 /** The method used, or `none` when the destination was left as it was. */
 export type UsedMethod = 'none' | 'clone' | 'hardlink' | 'copy' | 'symlink'
+
+/** Checks the entries in `records`, repairing mismatches with a good copy when `repair`. */
+export declare function verify(records: Buffer, repair: boolean, control: Control): Promise<NativeVerifyResult>
+
+export declare function verifySync(records: Buffer, repair: boolean, control: Control): NativeVerifyResult

@@ -58,6 +58,10 @@ export type {
   ImportStats,
 } from './import.js'
 export type { LinkMethod, LinkOptions, MethodName, PathLike } from './options.js'
+export { verifyEntries, verifyEntriesSync } from './verify.js'
+export { pnpmStoreEntries } from './pnpm-store.js'
+export type { PnpmStore, PnpmStoreEntry, PnpmStoreOptions } from './pnpm-store.js'
+export type { VerifyEntry, VerifyMismatch, VerifyOptions, VerifyRepair, VerifyResult, VerifyUnreadable } from './verify.js'
 
 /** What `linkFile` did. */
 export interface LinkResult {

@@ -24,4 +24,4 @@ export interface NativeError extends Error {
 }
 
 /** The `ABI` this facade speaks; a binary reporting another one is stale. */
-export const ABI = 3
+export const ABI = 4

@@ -13,6 +13,7 @@ import { probeCommand } from './probe.js'
 import { resetCommand } from './reset.js'
 import { EXIT, run } from './run.js'
 import { scanCommand } from './scan.js'
+import { verifyCommand } from './verify.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -139,6 +140,33 @@ export function program(): Command {
     ['cachelink clean /store', 'cachelink clean node_modules --older-than 1h --dry-run'],
   ).action((dir: string, o: OutputOptions & { olderThan: number; dryRun?: boolean }) => {
     return run('clean', o, (out, signal) => cleanCommand(resolve(dir), o, out, signal))
+  })
+
+  examples(
+    withOutputOptions(
+      p
+        .command('verify')
+        .description(
+          'check every file of a pnpm store (or of a JSON list of { path, integrity, good? }) against its digest, ' +
+            'and repair a wrong one in place from a good copy (same inode: every project linking it is repaired too)',
+        )
+        .argument('<store|list.json>', "a pnpm 10 store (`pnpm store path`), or a JSON list; exit 1 while a file is wrong or missing")
+        .option(
+          '--repair-from <dir>',
+          'a good copy of the store (a backup, or a store filled by `pnpm fetch --store-dir <dir>` from the same lockfile): used only where its digest is right',
+        )
+        .option('--no-repair', 'only report, even where a good copy is given'),
+    ),
+    [
+      'cachelink verify "$(pnpm store path)"',
+      'mkdir /tmp/f && cp package.json pnpm-lock.yaml /tmp/f && (cd /tmp/f && pnpm fetch --store-dir /tmp/fresh)',
+      'cachelink verify "$(pnpm store path)" --repair-from /tmp/fresh',
+      'cachelink verify digests.json --json',
+    ],
+  ).action((target: string, o: OutputOptions & { repairFrom?: string; repair: boolean }) => {
+    return run('verify', o, (out, signal) =>
+      verifyCommand(resolve(target), { repair: o.repair, repairFrom: o.repairFrom && resolve(o.repairFrom) }, out, signal),
+    )
   })
 
   examples(

@@ -19,6 +19,7 @@ import { fsInfo } from './fsinfo.js'
 import { probe } from './probe.js'
 import { importFiles, importTree } from './import.js'
 import { clean, scan } from './scan.js'
+import { verifyBackend } from './verify.js'
 
 export const js = {
   ABI,
@@ -43,4 +44,5 @@ export const js = {
   fsInfoSync: (path) => runSync(fsInfo(path)),
   probe: async (cache, target) => runAsync(probe(cache, target)),
   probeSync: (cache, target) => runSync(probe(cache, target)),
+  ...verifyBackend,
 } satisfies typeof Binding

@@ -8,6 +8,7 @@
 //! - `import`: `importFiles`, `importTree` (long: cachelink's own pool, `run::spawn`).
 //! - `cache`: `fsInfo`, `scan`, `clean`.
 //! - `probe`: `probe` (short: a `Task` on libuv's pool, as `fsInfo` is).
+//! - `verify`: `verify` (long: cachelink's own pool).
 //! - `control`: the `Control` a long call shares with the facade (progress, abort, commit).
 //!
 //! Failures of the engine become an `Error` with `code`, `raw` (the OS number), `syscall`,
@@ -24,6 +25,7 @@ mod link;
 mod probe;
 mod run;
 mod task;
+mod verify;
 
 use crate::engine::error::Error;
 use crate::engine::{memo, method, wire};
@@ -35,7 +37,7 @@ use std::path::PathBuf;
 
 /// Bumped when this interface changes, so the facade can refuse a stale binary.
 #[napi]
-pub const ABI: u32 = 3;
+pub const ABI: u32 = 4;
 
 /// A path as JavaScript gives it (`Either<String, Buffer>` in every export, so the generated
 /// type reads `string | Buffer`): a string, or a Buffer of raw bytes (a Unix name that is not

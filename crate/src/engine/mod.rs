@@ -2,7 +2,8 @@
 //! `tree` many; `reset` is the link-limit reset; `method` and `memo` decide what to try;
 //! `paths` keeps batch entries inside their destination; `pool` is cachelink's own threads;
 //! `error` carries what failed; `wire` reads `importFiles`' entries; `probe` tries every
-//! method between two places.
+//! method between two places; `verify` checks entries against their digests and repairs
+//! them in place.
 
 pub mod batch;
 pub mod conflicts;
@@ -20,6 +21,7 @@ pub mod reset;
 pub mod scan;
 pub mod temp;
 pub mod tree;
+pub mod verify;
 pub mod wire;
 
 use std::sync::OnceLock;

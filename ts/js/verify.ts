@@ -1,0 +1,355 @@
+/**
+ * `verify` for the JS backend (crate/src/engine/verify.rs): entries hashed with node:crypto,
+ * a mismatch repaired in place from a good copy with the same steps (the good copy read whole
+ * and checked first, the same inode rewritten, truncated, its mode and times put back, fsynced).
+ * The engine is written once as a generator yielding each fs call; `runSync` makes them one
+ * after the other (the sync twin), `runSliced` too but lets the event loop turn every 8 ms (the
+ * async form, as the JS backend's imports run). Times are put back through `futimes`, to the
+ * microsecond (Node's precision, as for the JS backend's resets).
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import { constants } from 'node:os'
+import * as fs from 'node:fs'
+import type { BigIntStats } from 'node:fs'
+import type * as Binding from '../binding.js'
+import type { NativeFailure, NativeMismatch, NativeVerifyResult, RepairOutcome } from '../binding.js'
+import type { Control } from './control.js'
+import { coded, fail } from './error.js'
+
+type P = string | Buffer
+
+interface Entry {
+  path: P
+  algo: string
+  expected: string
+  good: P | null
+}
+
+/** One fs call. */
+interface Call {
+  sync(): unknown
+}
+type Step<T> = Generator<Call, T, unknown>
+
+function* call<T>(sync: () => T): Step<T> {
+  return (yield { sync }) as T
+}
+
+const errno = constants.errno as Record<string, number | undefined>
+const BUF = 256 * 1024
+
+const op = {
+  open: (path: P, flags: number) => call(() => fs.openSync(path, flags)),
+  close: (fd: number) => call(() => fs.closeSync(fd)),
+  fstat: (fd: number) => call(() => fs.fstatSync(fd, { bigint: true })),
+  read: (fd: number, buf: Buffer) => call(() => fs.readSync(fd, buf, 0, buf.length, null)),
+  write: (fd: number, buf: Buffer, at: number) => call(() => fs.writeSync(fd, buf, at, buf.length - at, at)),
+  ftruncate: (fd: number, len: number) => call(() => fs.ftruncateSync(fd, len)),
+  fchmod: (fd: number, mode: number) => call(() => fs.fchmodSync(fd, mode)),
+  chmod: (path: P, mode: number) => call(() => fs.chmodSync(path, mode)),
+  futimes: (fd: number, a: number, m: number) => call(() => fs.futimesSync(fd, a, m)),
+  fsync: (fd: number) => call(() => fs.fsyncSync(fd)),
+}
+
+function runSync<T>(step: Step<T>): T {
+  let next = step.next()
+  while (!next.done) {
+    let value: unknown
+    try {
+      value = next.value.sync()
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+/** How long the async form holds the JS thread before it lets other work run. */
+const SLICE_MS = 8
+
+/**
+ * The async form's driver, as the JS backend's imports run (ops.ts `runSliced`): the sync calls
+ * on the JS thread, awaiting `setImmediate` every 8 ms so the event loop keeps turning. Through
+ * libuv's pool each call cost several times a sync one (here 2.6 s of system time for the
+ * benchmark's 33,959 files, against 0.4 s), and the hashing is on the JS thread either way.
+ */
+async function runSliced<T>(step: Step<T>, slice: { at: number }): Promise<T> {
+  let next = step.next()
+  while (!next.done) {
+    if (performance.now() - slice.at > SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve))
+      slice.at = performance.now()
+    }
+    let value: unknown
+    try {
+      value = next.value.sync()
+    } catch (e) {
+      next = step.throw(e)
+      continue
+    }
+    next = step.next(value)
+  }
+  return next.value
+}
+
+/** An error of the engine (verify.rs' `Error`) as the addon's `NativeFailure`. */
+class Failed extends Error {
+  constructor(readonly failure: NativeFailure) {
+    super(failure.code)
+  }
+}
+
+function failure(e: unknown, syscall: string, path: P): Failed {
+  if (e instanceof Failed) return e
+  const n = fail(e, syscall, path)
+  return new Failed({ code: n.code, raw: n.raw, syscall: n.syscall, path: n.path, detail: n.detail ?? null })
+}
+
+/** Runs `f` on `fd` and closes it, whatever happens. */
+function* withFd<T>(fd: number, f: () => Step<T>): Step<T> {
+  try {
+    return yield* f()
+  } finally {
+    yield* op.close(fd)
+  }
+}
+
+interface Hashed {
+  digest: string
+  size: number
+  stat: BigIntStats
+  bytes: Buffer[] | null
+}
+
+/** verify.rs `hash_file`: the digest (hex), size and stat before reading; with `keep`, the bytes. */
+function* hashFile(path: P, algo: string, buf: Buffer, keep: boolean): Step<Hashed> {
+  let fd: number
+  try {
+    fd = yield* op.open(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0))
+  } catch (e) {
+    throw failure(e, 'open', path)
+  }
+  return yield* withFd(fd, function* () {
+    const stat = yield* op.fstat(fd)
+    if (stat.isDirectory()) throw failure(coded('EISDIR', 'open', path, null, errno.EISDIR ?? 0), 'open', path)
+    if (!stat.isFile()) throw failure(coded('EINVAL', 'open', path), 'open', path)
+    const h = createHash(algo)
+    const bytes: Buffer[] | null = keep ? [] : null
+    let size = 0
+    for (;;) {
+      let n: number
+      try {
+        n = yield* op.read(fd, buf)
+      } catch (e) {
+        throw failure(e, 'read', path)
+      }
+      if (n === 0) break
+      h.update(buf.subarray(0, n))
+      bytes?.push(Buffer.from(buf.subarray(0, n)))
+      size += n
+    }
+    return { digest: h.digest('hex'), size, stat, bytes }
+  })
+}
+
+function shownPath(path: P): string {
+  return typeof path === 'string' ? path : path.toString()
+}
+
+interface Tally {
+  files: number
+  ok: number
+  bytes: number
+  repaired: number
+  mismatches: NativeMismatch[]
+  unreadable: Array<{ index: number; error: NativeFailure }>
+}
+
+function* check(index: number, e: Entry, repair: boolean, buf: Buffer, t: Tally): Step<void> {
+  t.files++
+  let h: Hashed
+  try {
+    h = yield* hashFile(e.path, e.algo, buf, false)
+  } catch (err) {
+    t.unreadable.push({ index, error: failure(err, 'open', e.path).failure })
+    return
+  }
+  t.bytes += h.size
+  if (h.digest === e.expected) {
+    t.ok++
+    return
+  }
+  const m: NativeMismatch = { index, actual: h.digest, size: h.size, repair: null, goodActual: null, repairError: null }
+  if (repair && e.good !== null) {
+    let outcome: RepairOutcome
+    try {
+      const good = yield* hashFile(e.good, e.algo, buf, true)
+      t.bytes += good.size
+      if (good.digest !== e.expected) {
+        outcome = 'good-mismatch'
+        m.goodActual = good.digest
+      } else {
+        yield* rewrite(e.path, h.stat, Buffer.concat(good.bytes ?? []))
+        outcome = 'done'
+        t.repaired++
+      }
+    } catch (err) {
+      outcome = 'failed'
+      m.repairError = failure(err, 'open', e.path).failure
+    }
+    m.repair = outcome
+  }
+  t.mismatches.push(m)
+}
+
+const MODE_BITS = 0o7777
+
+/** verify.rs `rewrite`: the good bytes over the same inode, its mode and times put back. */
+function* rewrite(path: P, before: BigIntStats, bytes: Buffer): Step<void> {
+  const mode = Number(before.mode) & MODE_BITS
+  let fd: number
+  /** The mode of the file made writable to open it, put back on a failure. */
+  let widened: number | null = null
+  try {
+    fd = yield* op.open(path, fs.constants.O_WRONLY)
+  } catch (e) {
+    const mine = typeof process.geteuid === 'function' && BigInt(process.geteuid()) === before.uid
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !mine) throw failure(e, 'open', path)
+    try {
+      const was = Number((yield* call(() => fs.statSync(path, { bigint: true }))).mode) & MODE_BITS
+      yield* op.chmod(path, was | 0o200)
+      widened = was
+      fd = yield* op.open(path, fs.constants.O_WRONLY)
+    } catch (e2) {
+      if (widened !== null) yield* op.chmod(path, widened)
+      throw failure(e2, 'open', path)
+    }
+  }
+  yield* withFd(fd, function* () {
+    try {
+      yield* writeOver(fd, path, before, mode, bytes)
+    } catch (e) {
+      if (widened !== null) {
+        try {
+          yield* op.fchmod(fd, widened)
+        } catch {}
+      }
+      throw e
+    }
+  })
+}
+
+function* writeOver(fd: number, path: P, before: BigIntStats, mode: number, bytes: Buffer): Step<void> {
+  const step = function* <T>(syscall: string, s: Step<T>): Step<T> {
+    try {
+      return yield* s
+    } catch (e) {
+      throw failure(e, syscall, path)
+    }
+  }
+  const now = yield* step('fstat', op.fstat(fd))
+  if (now.dev !== before.dev || now.ino !== before.ino) {
+    throw new Failed({
+      code: 'ERR_CACHELINK_ENTRY_CHANGED',
+      raw: 0,
+      syscall: 'open',
+      path: shownPath(path),
+      detail: 'the entry was replaced while it was verified; run verify again',
+    })
+  }
+  for (let at = 0; at < bytes.length; ) at += yield* step('write', op.write(fd, bytes, at))
+  yield* step('ftruncate', op.ftruncate(fd, bytes.length))
+  const after = yield* step('fstat', op.fstat(fd))
+  if ((Number(after.mode) & MODE_BITS) !== mode) yield* step('chmod', op.fchmod(fd, mode))
+  // libuv truncates the seconds to microseconds: the middle of the microsecond lands on it.
+  const secs = (ns: bigint) => (Number(ns / 1000n) + 0.5) / 1e6
+  yield* step('utime', op.futimes(fd, secs(before.atimeNs), secs(before.mtimeNs)))
+  yield* step('fsync', op.fsync(fd))
+}
+
+/** verify.rs `parse_entries`: `path\0algo\0hex\0good` joined by NUL. */
+function parse(records: Buffer): Entry[] {
+  const entries: Entry[] = []
+  if (records.length === 0) return entries
+  const fields: Buffer[] = []
+  for (let at = 0; ; ) {
+    const nul = records.indexOf(0, at)
+    fields.push(records.subarray(at, nul < 0 ? records.length : nul))
+    if (nul < 0) break
+    at = nul + 1
+  }
+  if (fields.length % 4 !== 0) throw coded('ERR_CACHELINK_BAD_ENTRY', 'import', 'verify entries')
+  const asPath = (b: Buffer): P => {
+    const s = b.toString('utf8')
+    return Buffer.from(s).equals(b) ? s : Buffer.from(b)
+  }
+  for (let i = 0; i < fields.length; i += 4) {
+    entries.push({
+      path: asPath(fields[i]),
+      algo: fields[i + 1].toString('latin1'),
+      expected: fields[i + 2].toString('latin1'),
+      good: fields[i + 3].length ? asPath(fields[i + 3]) : null,
+    })
+  }
+  return entries
+}
+
+function result(t: Tally, started: number): NativeVerifyResult {
+  t.mismatches.sort((a, b) => a.index - b.index)
+  t.unreadable.sort((a, b) => a.index - b.index)
+  return {
+    files: t.files,
+    ok: t.ok,
+    bytesHashed: t.bytes,
+    repaired: t.repaired,
+    mismatches: t.mismatches,
+    unreadable: t.unreadable,
+    elapsedMs: performance.now() - started,
+  }
+}
+
+function aborted(first: Entry | undefined): Error {
+  const err = coded('ABORT_ERR', 'import', first?.path ?? '')
+  err.detail = 'verify was aborted'
+  return err
+}
+
+const tally = (): Tally => ({ files: 0, ok: 0, bytes: 0, repaired: 0, mismatches: [], unreadable: [] })
+
+export function verifySync(records: Buffer, repair: boolean, control: Control): NativeVerifyResult {
+  const started = performance.now()
+  const entries = parse(records)
+  control.total = entries.length
+  const t = tally()
+  const buf = Buffer.allocUnsafe(BUF)
+  for (let i = 0; i < entries.length; i++) {
+    if (control.aborted) throw aborted(entries[0])
+    runSync(check(i, entries[i], repair, buf, t))
+    control.done = i + 1
+  }
+  return result(t, started)
+}
+
+export async function verify(records: Buffer, repair: boolean, control: Control): Promise<NativeVerifyResult> {
+  const started = performance.now()
+  const entries = parse(records)
+  control.total = entries.length
+  const t = tally()
+  const buf = Buffer.allocUnsafe(BUF)
+  const slice = { at: performance.now() }
+  for (let i = 0; i < entries.length; i++) {
+    if (control.aborted) throw aborted(entries[0])
+    await runSliced(check(i, entries[i], repair, buf, t), slice)
+    control.done = i + 1
+  }
+  return result(t, started)
+}
+
+/** The two exports as the addon declares them (its `Control` is this backend's `Control`). */
+export const verifyBackend = {
+  verify: (records: Buffer, repair: boolean, control: Binding.Control) => verify(records, repair, control as unknown as Control),
+  verifySync: (records: Buffer, repair: boolean, control: Binding.Control) => verifySync(records, repair, control as unknown as Control),
+}
