@@ -9,6 +9,7 @@
 import { isUtf8 } from 'node:buffer'
 import * as fs from 'node:fs'
 import type { BigIntStats } from 'node:fs'
+import { promisify } from 'node:util'
 
 /**
  * A path as Node's fs takes it: a string, or a Buffer of raw bytes (on Unix a name need not be
@@ -93,6 +94,19 @@ export interface Ops {
    * the first failure is thrown once those running have ended.
    */
   all(tasks: Array<() => Step<void>>, limit: number): void
+  /** Opens `p` with `flags` (fs.constants), a descriptor. */
+  openFd(p: P, flags: number): number
+  closeFd(fd: number): void
+  fstat(fd: number): BigIntStats
+  /** Reads into `buf` from the descriptor's position: the bytes read, 0 at the end. */
+  readFd(fd: number, buf: Buffer): number
+  /** Writes `buf` from `at` to its end at file offset `at`: the bytes written. */
+  writeFd(fd: number, buf: Buffer, at: number): number
+  ftruncate(fd: number, len: number): void
+  fchmod(fd: number, mode: number): void
+  /** Sets atime and mtime of the descriptor's file, in seconds (see `utimes`). */
+  futimes(fd: number, atime: number, mtime: number): void
+  fsyncFd(fd: number): void
   /** Waits `ms` milliseconds (the sync driver blocks the thread). */
   sleep(ms: number): void
 }
@@ -197,6 +211,15 @@ const SYNC: Ops = {
   all: (tasks) => {
     for (const task of tasks) runSync(task())
   },
+  openFd: (p, flags) => fs.openSync(p, flags),
+  closeFd: (fd) => fs.closeSync(fd),
+  fstat: (fd) => fs.fstatSync(fd, { bigint: true }),
+  readFd: (fd, buf) => fs.readSync(fd, buf, 0, buf.length, null),
+  writeFd: (fd, buf, at) => fs.writeSync(fd, buf, at, buf.length - at, at),
+  ftruncate: (fd, len) => fs.ftruncateSync(fd, len),
+  fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
+  futimes: (fd, a, m) => fs.futimesSync(fd, a, m),
+  fsyncFd: (fd) => fs.fsyncSync(fd),
   sleep: (ms) => void Atomics.wait(sleeper, 0, 0, ms),
 }
 
@@ -293,6 +316,15 @@ const ASYNC: AsyncOps = {
       release()
     }
   },
+  openFd: (p, flags) => promisify(fs.open)(p, flags),
+  closeFd: (fd) => promisify(fs.close)(fd),
+  fstat: (fd) => promisify(fs.fstat)(fd, { bigint: true }) as Promise<BigIntStats>,
+  readFd: (fd, buf) => promisify(fs.read)(fd, buf, 0, buf.length, null).then((r) => r.bytesRead),
+  writeFd: (fd, buf, at) => promisify(fs.write)(fd, buf, at, buf.length - at, at).then((r) => r.bytesWritten),
+  ftruncate: (fd, len) => promisify(fs.ftruncate)(fd, len),
+  fchmod: (fd, mode) => promisify(fs.fchmod)(fd, mode),
+  futimes: (fd, a, m) => promisify(fs.futimes)(fd, a, m),
+  fsyncFd: (fd) => promisify(fs.fsync)(fd),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 }
 
@@ -336,6 +368,14 @@ export async function runAsync<T>(step: Step<T>): Promise<T> {
  */
 const SLICE_MS = 8
 
+/**
+ * When the JS thread last let the event loop run, for every `runSliced` of the process: the
+ * calls one after another (an import's files, verify's entries) share one slice, where a clock
+ * of their own would restart with each and never let it run (awaiting a promise that is already
+ * settled runs no timer, no I/O).
+ */
+let slice = performance.now()
+
 /** The calls the sliced driver waits for rather than makes on the JS thread. */
 const WAITED = new Set<OpName>(['sleep', 'lockEntry'])
 
@@ -349,7 +389,6 @@ const WAITED = new Set<OpName>(['sleep', 'lockEntry'])
  * the JS thread for as long as it takes (a large copy, a slow network filesystem).
  */
 export async function runSliced<T>(step: Step<T>): Promise<T> {
-  let slice = performance.now()
   let next = step.next()
   while (!next.done) {
     const { name, args } = next.value

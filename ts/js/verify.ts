@@ -2,9 +2,8 @@
  * `verify` for the JS backend (crate/src/engine/verify.rs): entries hashed with node:crypto,
  * a mismatch repaired in place from a good copy with the same steps (the good copy read whole
  * and checked first, the same inode rewritten, truncated, its mode and times put back, fsynced).
- * The engine is written once as a generator yielding each fs call; `runSync` makes them one
- * after the other (the sync twin), `runSliced` too but lets the event loop turn every 8 ms (the
- * async form, as the JS backend's imports run). Times are put back through `futimes`, to the
+ * Its steps run on ops.ts's drivers: `runSync` for the sync twin, `runSliced` (the event loop
+ * let run every 8 ms) for the async form, as the JS backend's imports run. Times are put back through `futimes`, to the
  * microsecond (Node's precision, as for the JS backend's resets).
  * @module
  */
@@ -16,6 +15,7 @@ import type * as Binding from '../binding.js'
 import type { NativeFailure, NativeMismatch, NativeVerifyResult, RepairOutcome } from '../binding.js'
 import type { Control } from './control.js'
 import { coded, fail } from './error.js'
+import { op as fsop, runSliced, runSync, type Step } from './ops.js'
 
 type P = string | Buffer
 
@@ -26,73 +26,22 @@ interface Entry {
   good: P | null
 }
 
-/** One fs call. */
-interface Call {
-  sync(): unknown
-}
-type Step<T> = Generator<Call, T, unknown>
-
-function* call<T>(sync: () => T): Step<T> {
-  return (yield { sync }) as T
-}
-
 const errno = constants.errno as Record<string, number | undefined>
 const BUF = 256 * 1024
 
+/** The fs calls verify makes, as steps of ops.ts's drivers. */
 const op = {
-  open: (path: P, flags: number) => call(() => fs.openSync(path, flags)),
-  close: (fd: number) => call(() => fs.closeSync(fd)),
-  fstat: (fd: number) => call(() => fs.fstatSync(fd, { bigint: true })),
-  read: (fd: number, buf: Buffer) => call(() => fs.readSync(fd, buf, 0, buf.length, null)),
-  write: (fd: number, buf: Buffer, at: number) => call(() => fs.writeSync(fd, buf, at, buf.length - at, at)),
-  ftruncate: (fd: number, len: number) => call(() => fs.ftruncateSync(fd, len)),
-  fchmod: (fd: number, mode: number) => call(() => fs.fchmodSync(fd, mode)),
-  chmod: (path: P, mode: number) => call(() => fs.chmodSync(path, mode)),
-  futimes: (fd: number, a: number, m: number) => call(() => fs.futimesSync(fd, a, m)),
-  fsync: (fd: number) => call(() => fs.fsyncSync(fd)),
-}
-
-function runSync<T>(step: Step<T>): T {
-  let next = step.next()
-  while (!next.done) {
-    let value: unknown
-    try {
-      value = next.value.sync()
-    } catch (e) {
-      next = step.throw(e)
-      continue
-    }
-    next = step.next(value)
-  }
-  return next.value
-}
-
-/** How long the async form holds the JS thread before it lets other work run. */
-const SLICE_MS = 8
-
-/**
- * The async form's driver, as the JS backend's imports run (ops.ts `runSliced`): the sync calls
- * on the JS thread, awaiting `setImmediate` every 8 ms so the event loop keeps turning. Through
- * libuv's pool each call cost several times a sync one (here 2.6 s of system time for the
- * benchmark's 33,959 files, against 0.4 s), and the hashing is on the JS thread either way.
- */
-async function runSliced<T>(step: Step<T>, slice: { at: number }): Promise<T> {
-  let next = step.next()
-  while (!next.done) {
-    if (performance.now() - slice.at > SLICE_MS) {
-      await new Promise((resolve) => setImmediate(resolve))
-      slice.at = performance.now()
-    }
-    let value: unknown
-    try {
-      value = next.value.sync()
-    } catch (e) {
-      next = step.throw(e)
-      continue
-    }
-    next = step.next(value)
-  }
-  return next.value
+  open: (path: P, flags: number) => fsop('openFd', path, flags),
+  close: (fd: number) => fsop('closeFd', fd),
+  stat: (path: P) => fsop('stat', path),
+  fstat: (fd: number) => fsop('fstat', fd),
+  read: (fd: number, buf: Buffer) => fsop('readFd', fd, buf),
+  write: (fd: number, buf: Buffer, at: number) => fsop('writeFd', fd, buf, at),
+  ftruncate: (fd: number, len: number) => fsop('ftruncate', fd, len),
+  fchmod: (fd: number, mode: number) => fsop('fchmod', fd, mode),
+  chmod: (path: P, mode: number) => fsop('chmod', path, mode),
+  futimes: (fd: number, a: number, m: number) => fsop('futimes', fd, a, m),
+  fsync: (fd: number) => fsop('fsyncFd', fd),
 }
 
 /** An error of the engine (verify.rs' `Error`) as the addon's `NativeFailure`. */
@@ -219,7 +168,7 @@ function* rewrite(path: P, before: BigIntStats, bytes: Buffer): Step<void> {
     const mine = typeof process.geteuid === 'function' && BigInt(process.geteuid()) === before.uid
     if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !mine) throw failure(e, 'open', path)
     try {
-      const was = Number((yield* call(() => fs.statSync(path, { bigint: true }))).mode) & MODE_BITS
+      const was = Number((yield* op.stat(path)).mode) & MODE_BITS
       yield* op.chmod(path, was | 0o200)
       widened = was
       fd = yield* op.open(path, fs.constants.O_WRONLY)
@@ -319,7 +268,8 @@ function aborted(first: Entry | undefined): Error {
 
 const tally = (): Tally => ({ files: 0, ok: 0, bytes: 0, repaired: 0, mismatches: [], unreadable: [] })
 
-export function verifySync(records: Buffer, repair: boolean, control: Control): NativeVerifyResult {
+/** Every entry, one after the other, the way both drivers run it. */
+function* verifyAll(records: Buffer, repair: boolean, control: Control): Step<NativeVerifyResult> {
   const started = performance.now()
   const entries = parse(records)
   control.total = entries.length
@@ -327,25 +277,18 @@ export function verifySync(records: Buffer, repair: boolean, control: Control): 
   const buf = Buffer.allocUnsafe(BUF)
   for (let i = 0; i < entries.length; i++) {
     if (control.aborted) throw aborted(entries[0])
-    runSync(check(i, entries[i], repair, buf, t))
+    yield* check(i, entries[i], repair, buf, t)
     control.done = i + 1
   }
   return result(t, started)
 }
 
-export async function verify(records: Buffer, repair: boolean, control: Control): Promise<NativeVerifyResult> {
-  const started = performance.now()
-  const entries = parse(records)
-  control.total = entries.length
-  const t = tally()
-  const buf = Buffer.allocUnsafe(BUF)
-  const slice = { at: performance.now() }
-  for (let i = 0; i < entries.length; i++) {
-    if (control.aborted) throw aborted(entries[0])
-    await runSliced(check(i, entries[i], repair, buf, t), slice)
-    control.done = i + 1
-  }
-  return result(t, started)
+export function verifySync(records: Buffer, repair: boolean, control: Control): NativeVerifyResult {
+  return runSync(verifyAll(records, repair, control))
+}
+
+export function verify(records: Buffer, repair: boolean, control: Control): Promise<NativeVerifyResult> {
+  return runSliced(verifyAll(records, repair, control))
 }
 
 /** The two exports as the addon declares them (its `Control` is this backend's `Control`). */
