@@ -96,6 +96,17 @@ const EEXIST_FIRST: u64 = 1 << 20;
 /// Bounded retries of a hard link while other processes reset the same entry.
 const MAX_TRIES: u32 = 8;
 
+/// Past `MAX_TRIES`, every retry goes through the entry's lock, up to this many tries in all;
+/// only then does a call reset without it. A reset made without the lock replaces whatever
+/// the entry names, full or not: a fresh inode another call had just made and linked to its
+/// destination then keeps that one link (a copy in all but name). Calls queued on the lock of
+/// an inode find it replaced when their turn comes and queue on the next, so the bound must
+/// be well above the number of calls racing on one entry. Racing 8 processes of 32 calls on
+/// nolinkfs.py with an 8-link limit (4,800 links): with a reset whenever `MAX_TRIES` ran out,
+/// 524 and 577 destinations kept one link and 1,342 resets were made; with 64 here, 36 to 60;
+/// with 1024, none, and 685 resets, the minimum (race.spec).
+const LOCKED_TRIES: u32 = 1024;
+
 /// How many times a call looks again while the entry's path names nothing (ENOENT while other
 /// processes reset it: rename is atomic on local filesystems, not through every FUSE one).
 const VANISHED_WAITS: u32 = 64;
@@ -379,14 +390,24 @@ impl Materialize<'_> {
                 .opts
                 .max_links
                 .is_some_and(|max| id.nlink + NEAR_CAP >= max);
-            if near && held.is_none() && self.opts.on_link_limit == OnLinkLimit::Reset {
+            // Past `MAX_TRIES` (fresh inodes filled by others before this call could link them),
+            // every try is made under the lock: the entry it names is linked, or found full and
+            // reset by this call, so it cannot starve.
+            let starving = tries > MAX_TRIES;
+            if (near || starving) && held.is_none() && self.opts.on_link_limit == OnLinkLimit::Reset
+            {
                 match lock::lock(self.src) {
                     lock::Locked::Held(guard, locked) => {
                         held = Some(guard);
                         id = locked;
                     }
+                    lock::Locked::Moved(moved) if starving && tries < LOCKED_TRIES => {
+                        id = moved;
+                        continue;
+                    }
                     lock::Locked::Moved(moved) => id = moved,
-                    lock::Locked::Unavailable => {}
+                    lock::Locked::Gone if vanished.wait() => continue,
+                    lock::Locked::Gone | lock::Locked::Unavailable => {}
                 }
             }
             let err = match self.link_once(id, target)? {
@@ -415,7 +436,7 @@ impl Materialize<'_> {
                 continue;
             }
             let reset = self.opts.on_link_limit == OnLinkLimit::Reset;
-            if reset && held.is_none() && tries < MAX_TRIES && !links_refused(now.dev) {
+            if reset && held.is_none() && tries < LOCKED_TRIES && !links_refused(now.dev) {
                 match lock::lock(self.src) {
                     lock::Locked::Held(guard, locked) => {
                         held = Some(guard);
@@ -426,8 +447,18 @@ impl Materialize<'_> {
                         id = moved;
                         continue;
                     }
-                    lock::Locked::Unavailable => {}
+                    // The entry named nothing for a moment (a reset elsewhere, as FUSE shows
+                    // it): look again rather than reset without the lock.
+                    lock::Locked::Gone if vanished.wait() => continue,
+                    lock::Locked::Gone | lock::Locked::Unavailable => {}
                 }
+            }
+            // Held on an inode the entry no longer names (someone reset it without the lock):
+            // start over from the one it names.
+            if held.is_some() && !now.same_file(&id) && tries < LOCKED_TRIES {
+                held = None;
+                id = now;
+                continue;
             }
             let limit = self.at_limit(&meta, target, err);
             held = None;

@@ -23,6 +23,9 @@ pub enum Locked {
     Held(EntryLock, FileId),
     /// The path named another inode once the lock was ours: someone reset the entry meanwhile.
     Moved(FileId),
+    /// The entry's path named nothing for a moment (a reset elsewhere renaming over it, as
+    /// some FUSE filesystems show it): look again rather than go on without the lock.
+    Gone,
     /// No lock here (see the module); nothing was waited for.
     Unavailable,
 }
@@ -31,8 +34,10 @@ pub enum Locked {
 pub fn lock(entry: &Path) -> Locked {
     // Read-only: a descriptor open for writing would make exec of the entry's links fail with
     // ETXTBSY while it is held.
-    let Ok(file) = File::open(entry) else {
-        return Locked::Unavailable;
+    let file = match File::open(entry) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Locked::Gone,
+        Err(_) => return Locked::Unavailable,
     };
     if sys::lock_exclusive(&file).is_err() {
         return Locked::Unavailable;
@@ -41,8 +46,10 @@ pub fn lock(entry: &Path) -> Locked {
         .metadata()
         .ok()
         .and_then(|m| sys::file_id(entry, &m).ok());
-    let Ok(now_meta) = fs::metadata(entry) else {
-        return Locked::Unavailable;
+    let now_meta = match fs::metadata(entry) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Locked::Gone,
+        Err(_) => return Locked::Unavailable,
     };
     let Ok(now) = sys::file_id(entry, &now_meta) else {
         return Locked::Unavailable;
