@@ -4,6 +4,11 @@
 //   npm run bench                                  every filesystem, 7 rounds (about 13 minutes)
 //   npm run bench -- --quick                       2 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
 //   npm run bench -- --fs ext4 --only pnpm,floor --rounds 5
+//   npm run bench -- --fs tmpfs --only floor --verify   with the verify tables (a full run has them;
+//                                                  --no-verify leaves them out)
+//
+// The verify tables: benchmark/verify.mjs (verifyEntries against sha512sum/sha256sum on the
+// store's files), its output added to RESULTS.md.
 //
 // Root only (mounts). Work files under $CACHELINK_BENCH_DIR (default /var/tmp/cachelink-bench);
 // $CACHELINK_BENCH_DIST names the cachelink build to load (default dist/index.js).
@@ -27,6 +32,7 @@ const METHODS = { tmpfs: ['hardlink', 'copy'], ext4: ['hardlink', 'copy'], btrfs
 const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    verify: { type: 'boolean' },
     fs: { type: 'string' },
     only: { type: 'string' },
     rounds: { type: 'string' }
@@ -185,6 +191,19 @@ async function main () {
     }
   }
 
+  // verifyEntries against sha512sum/sha256sum on the store's files (benchmark/verify.mjs): in a
+  // full run, or with --verify; --no-verify leaves it out.
+  let verify = null
+  if (opts.verify ?? (!opts.fs && !opts.only)) {
+    const args = [path.join(HERE, 'verify.mjs'), '--rounds', String(Math.max(2, Math.min(rounds, 5)))]
+    const command = `node benchmark/verify.mjs ${args.slice(1).join(' ')}`
+    log(`\n== verify: ${command}`)
+    const r = sh(process.execPath, args, { allowFail: true })
+    if (r.status !== 0) throw new Error(`benchmark/verify.mjs exited ${r.status}: ${r.stderr.trim().slice(0, 500)}`)
+    log(r.stdout)
+    verify = { command, output: r.stdout }
+  }
+
   const elapsedS = Math.round((performance.now() - t0) / 1000)
   const buildAfter = cachelinkBuild()
   const buildNote = buildAfter === build ? build : `changed during the run! before: ${build}; after: ${buildAfter}`
@@ -200,7 +219,8 @@ async function main () {
     elapsedS,
     rounds,
     build: buildNote,
-    tools
+    tools,
+    verify
   })
   fs.writeFileSync(path.join(HERE, 'RESULTS.md'), md)
   fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ groups, files }, null, 2))

@@ -90,7 +90,7 @@ export function table (group, files) {
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n')
 }
 
-export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools }) {
+export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools, verify }) {
   const lines = [
     '# cachelink benchmark results',
     '',
@@ -118,5 +118,6 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
       : `size ${(g.size / 2 ** 30).toFixed(1)} GiB`
     lines.push(`## ${g.method} on ${g.fs}`, '', `Mount: \`${g.mount}\` (${where}).`, '', table(g, files), '')
   }
+  if (verify) lines.push('## verify', '', `\`${verify.command}\` (benchmark/verify.mjs), in the same run:`, '', '```', verify.output.trim(), '```', '')
   return lines.join('\n')
 }
