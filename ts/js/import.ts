@@ -30,13 +30,6 @@ import { chain, fromNative, type Method, syscallOf, withoutLinks } from './metho
 import { asPath, bytesOf, op, runSync, samePath, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
-/**
- * Files in flight when an import runs on `runAsync` and `threads` is 0: four per thread of
- * libuv's pool (each file is a chain of small calls). The async import runs on `runSliced`,
- * which makes them one after the other and does not use this.
- */
-const POOL = 4 * (Number(process.env.UV_THREADPOOL_SIZE) || 4)
-
 type Kind =
   | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean; size: number | null }
   | { kind: 'symlink'; target: P }
@@ -596,20 +589,17 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   const fast = methods[0] === 'hardlink' && link.maxLinks === 0 && t.fresh
   let linked = false
   const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
-  const tasks = entries.map((e) =>
-    function* (): Step<void> {
-      if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
-      try {
-        yield* one(e)
-      } catch (err) {
-        if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
-        throw err
-      }
-      control.done++
-    },
-  )
-  // `runAsync` keeps `threads` files in flight (0: `POOL`); `runSliced` and `runSync` one.
-  yield* op('all', tasks, io.threads > 0 ? io.threads : POOL)
+  // One file after the other: the sync and the sliced drivers make one call at a time.
+  for (const e of entries) {
+    if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
+    try {
+      yield* one(e)
+    } catch (err) {
+      if (err instanceof Error && (err as NativeError).cachelink && (err as NativeError).entry === undefined) (err as NativeError).entry = shownRel(e.rel)
+      throw err
+    }
+    control.done++
+  }
   if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', t.into)
   stats.hardlinked = counts.hardlink
   stats.cloned = counts.clone

@@ -88,12 +88,6 @@ export interface Ops {
    * thread makes one call at a time.
    */
   lockEntry(key: string): () => void
-  /**
-   * Runs the steps `tasks` make: one after the other in the sync driver; in the async one up to
-   * `limit` at once (libuv's pool works on several files). After a failure no more are started;
-   * the first failure is thrown once those running have ended.
-   */
-  all(tasks: Array<() => Step<void>>, limit: number): void
   /** Opens `p` with `flags` (fs.constants), a descriptor. */
   openFd(p: P, flags: number): number
   closeFd(fd: number): void
@@ -208,9 +202,6 @@ const SYNC: Ops = {
   accessWrite: (p) => fs.accessSync(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fs.writeFileSync(p, data, { flag }),
   lockEntry: () => () => {},
-  all: (tasks) => {
-    for (const task of tasks) runSync(task())
-  },
   openFd: (p, flags) => fs.openSync(p, flags),
   closeFd: (fd) => fs.closeSync(fd),
   fstat: (fd) => fs.fstatSync(fd, { bigint: true }),
@@ -290,23 +281,6 @@ const ASYNC: AsyncOps = {
   rmTree: (p) => fsp.rm(p, { recursive: true, force: true }),
   accessWrite: (p) => fsp.access(p, fs.constants.W_OK),
   writeFile: (p, data, flag) => fsp.writeFile(p, data, { flag }),
-  all: async (tasks, limit) => {
-    let next = 0
-    let failed = false
-    let first: unknown
-    const worker = async () => {
-      while (!failed && next < tasks.length) {
-        const task = tasks[next++]
-        try {
-          await runAsync(task())
-        } catch (e) {
-          if (!failed) [failed, first] = [true, e]
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker))
-    if (failed) throw first
-  },
   lockEntry: async (key) => {
     for (let held = locks.get(key); held; held = locks.get(key)) await held
     let release!: () => void
@@ -384,9 +358,9 @@ const WAITED = new Set<OpName>(['sleep', 'lockEntry'])
  * `setImmediate` between them: the async imports, scans and cleans. A metadata call made on
  * the JS thread costs a few microseconds; the same call through `fs.promises` costs a trip to
  * libuv's pool and back, several times that, and a package is thousands of such calls (pnpm's
- * importer makes them synchronously for the same reason). `all` runs its tasks one after the
- * other (each a few calls); `sleep` and `lockEntry` are awaited. The price: one call blocks
- * the JS thread for as long as it takes (a large copy, a slow network filesystem).
+ * importer makes them synchronously for the same reason). `sleep` and `lockEntry` are
+ * awaited. The price: one call blocks the JS thread for as long as it takes (a large copy, a
+ * slow network filesystem).
  */
 export async function runSliced<T>(step: Step<T>): Promise<T> {
   let next = step.next()
@@ -402,7 +376,7 @@ export async function runSliced<T>(step: Step<T>): Promise<T> {
           await new Promise((resolve) => setImmediate(resolve))
           slice = performance.now()
         }
-        value = name === 'all' ? await allSliced(...(args as Parameters<Ops['all']>)) : (SYNC[name] as (...a: unknown[]) => unknown)(...args)
+        value = (SYNC[name] as (...a: unknown[]) => unknown)(...args)
       }
     } catch (e) {
       next = step.throw(e)
@@ -412,9 +386,3 @@ export async function runSliced<T>(step: Step<T>): Promise<T> {
   }
   return next.value
 }
-
-/** `all` for the sliced driver: the tasks one after the other; the first failure ends it. */
-async function allSliced(tasks: Array<() => Step<void>>, _limit: number): Promise<void> {
-  for (const task of tasks) await runSliced(task())
-}
-
