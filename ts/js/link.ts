@@ -541,7 +541,7 @@ export function* reset(entry: P, meta: BigIntStats, linkTo: P | null): Step<Rese
  * microsecond, which then truncates to exactly that microsecond. What is below a microsecond
  * is lost (Node has no way to set nanoseconds); taking the seconds as they are lost up to 2 us.
  */
-function seconds(ns: bigint): number {
+export function seconds(ns: bigint): number {
   return (Number(ns / 1000n) + 0.5) / 1e6
 }
 

@@ -14,10 +14,10 @@ import type { BigIntStats } from 'node:fs'
 import type * as Binding from '../binding.js'
 import type { NativeFailure, NativeMismatch, NativeVerifyResult, RepairOutcome } from '../binding.js'
 import type { Control } from './control.js'
-import { coded, fail } from './error.js'
-import { op as fsop, runSliced, runSync, type Step } from './ops.js'
+import { coded, fail, shown } from './error.js'
+import { seconds } from './link.js'
+import { op as fsop, type P, runSliced, runSync, type Step } from './ops.js'
 
-type P = string | Buffer
 
 interface Entry {
   path: P
@@ -102,10 +102,6 @@ function* hashFile(path: P, algo: string, buf: Buffer, keep: boolean): Step<Hash
     }
     return { digest: h.digest('hex'), size, stat, bytes }
   })
-}
-
-function shownPath(path: P): string {
-  return typeof path === 'string' ? path : path.toString()
 }
 
 interface Tally {
@@ -205,7 +201,7 @@ function* writeOver(fd: number, path: P, before: BigIntStats, mode: number, byte
       code: 'ERR_CACHELINK_ENTRY_CHANGED',
       raw: 0,
       syscall: 'open',
-      path: shownPath(path),
+      path: shown(path),
       detail: 'the entry was replaced while it was verified; run verify again',
     })
   }
@@ -213,9 +209,8 @@ function* writeOver(fd: number, path: P, before: BigIntStats, mode: number, byte
   yield* step('ftruncate', op.ftruncate(fd, bytes.length))
   const after = yield* step('fstat', op.fstat(fd))
   if ((Number(after.mode) & MODE_BITS) !== mode) yield* step('chmod', op.fchmod(fd, mode))
-  // libuv truncates the seconds to microseconds: the middle of the microsecond lands on it.
-  const secs = (ns: bigint) => (Number(ns / 1000n) + 0.5) / 1e6
-  yield* step('utime', op.futimes(fd, secs(before.atimeNs), secs(before.mtimeNs)))
+  // To the microsecond, as the reset sets times (link.ts `seconds`).
+  yield* step('utime', op.futimes(fd, seconds(before.atimeNs), seconds(before.mtimeNs)))
   yield* step('fsync', op.fsync(fd))
 }
 
