@@ -35,7 +35,7 @@ const PATH = (process.env.PATH ?? '')
  * npm with no network: everything it installs is a tarball given to it. No CACHELINK_BACKEND:
  * the consumer gets what users get, on the suite's JS pass too.
  */
-const OFFLINE: NodeJS.ProcessEnv = { ...process.env, PATH, npm_config_offline: 'true', CACHELINK_BACKEND: undefined }
+const OFFLINE: NodeJS.ProcessEnv = { ...process.env, PATH, npm_config_offline: 'true' }
 delete OFFLINE.CACHELINK_BACKEND
 /** The package's runtime dependencies, `name -> version` (exact pins). */
 const dependencies = JSON.parse(fs.readFileSync(join(root, 'package.json'), 'utf8')).dependencies as Record<string, string>
