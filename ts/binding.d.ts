@@ -99,6 +99,21 @@ export declare function importFiles(entries: Buffer, into: string | Buffer, opti
 
 export declare function importFilesSync(entries: Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): ImportStats
 
+/**
+ * `packages`: every package's `into\0\0P\0\0` then its entries, in one Buffer (see
+ * `wire::parse_packages`); `store`: the store's `files` directory, which entries flagged `s`
+ * name by digest.
+ */
+export declare function importPackages(packages: Buffer, store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control): Promise<ImportPackagesStats>
+
+/** What `importPackages` did: the packages' stats summed, and how many packages. */
+export interface ImportPackagesStats {
+  stats: ImportStats
+  packages: number
+}
+
+export declare function importPackagesSync(packages: Buffer, store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control): ImportPackagesStats
+
 /** What an import did: exactly the public `ImportStats`. */
 export interface ImportStats {
   files: number

@@ -198,6 +198,14 @@ function unsafePath(path: string | Buffer, why: string, caller: Function): Error
  */
 function entriesRecord(entries: unknown, caller: Function): Buffer {
   const parts: Array<string | Buffer> = []
+  return wireRecord(parts, entryParts(entries, parts, 'entries', caller))
+}
+
+/**
+ * Appends the entries' wire records to `parts` (their fields named `<name>[i].path` in errors);
+ * returns whether any is a Buffer.
+ */
+export function entryParts(entries: unknown, parts: Array<string | Buffer>, name: string, caller: Function): boolean {
   let buffers = false
   // The field's name is built only for an error: this runs once per file of an install.
   const pathOf = (value: unknown, i: number | string, field: string): string | Buffer => {
@@ -206,14 +214,14 @@ function entriesRecord(entries: unknown, caller: Function): Buffer {
       buffers = true
       return value
     }
-    throw invalidArgType(`entries[${i}].${field}`, 'of type string or an instance of Buffer', value, caller)
+    throw invalidArgType(`${name}[${i}].${field}`, 'of type string or an instance of Buffer', value, caller)
   }
   const file = (i: number | string, path: unknown, src: unknown) => {
     const p = pathOf(path, i, 'path')
     const s = pathOf(src, i, 'src')
     if (hasNul(p)) throw unsafePath(p, 'the path contains a NUL byte', caller)
     if (s.length === 0 || hasNul(s)) {
-      throw invalidArgValue(`entries[${i}].src`, String(s), 'must be a path without null bytes', caller)
+      throw invalidArgValue(`${name}[${i}].src`, String(s), 'must be a path without null bytes', caller)
     }
     parts.push(p, s, '', '')
   }
@@ -223,35 +231,35 @@ function entriesRecord(entries: unknown, caller: Function): Buffer {
   } else if (Array.isArray(entries)) {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i] as Record<string, unknown>
-      if (typeof e !== 'object' || e === null) throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
+      if (typeof e !== 'object' || e === null) throw invalidArgType(`${name}[${i}]`, 'of type object', e, caller)
       const path = pathOf(e.path, i, 'path')
       if (hasNul(path)) throw unsafePath(path, 'the path contains a NUL byte', caller)
       if (e.dir !== undefined) {
-        if (e.dir !== true) throw invalidArgValue(`entries[${i}].dir`, e.dir, 'must be true when given', caller)
+        if (e.dir !== true) throw invalidArgValue(`${name}[${i}].dir`, e.dir, 'must be true when given', caller)
         parts.push(path, '', 'd', '')
         continue
       }
       if (e.symlink !== undefined) {
         const target = pathOf(e.symlink, i, 'symlink')
         if (target.length === 0 || hasNul(target)) {
-          throw invalidArgValue(`entries[${i}].symlink`, String(target), 'must be a path without null bytes', caller)
+          throw invalidArgValue(`${name}[${i}].symlink`, String(target), 'must be a path without null bytes', caller)
         }
         parts.push(path, target, 'l', '')
         continue
       }
       const src = pathOf(e.src, i, 'src')
       if (src.length === 0 || hasNul(src)) {
-        throw invalidArgValue(`entries[${i}].src`, String(src), 'must be a path without null bytes', caller)
+        throw invalidArgValue(`${name}[${i}].src`, String(src), 'must be a path without null bytes', caller)
       }
       const { executable, size, mutable } = e
       if (executable !== undefined && typeof executable !== 'boolean') {
-        throw invalidArgType(`entries[${i}].executable`, 'of type boolean', executable, caller)
+        throw invalidArgType(`${name}[${i}].executable`, 'of type boolean', executable, caller)
       }
       if (mutable !== undefined && typeof mutable !== 'boolean') {
-        throw invalidArgType(`entries[${i}].mutable`, 'of type boolean', mutable, caller)
+        throw invalidArgType(`${name}[${i}].mutable`, 'of type boolean', mutable, caller)
       }
       if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) {
-        throw invalidArgValue(`entries[${i}].size`, size, 'must be a byte count (an integer >= 0)', caller)
+        throw invalidArgValue(`${name}[${i}].size`, size, 'must be a byte count (an integer >= 0)', caller)
       }
       const flags = (executable === undefined ? '' : executable ? 'x' : 'n') + (mutable ? 'm' : '')
       parts.push(path, src, flags, size === undefined ? '' : String(size))
@@ -265,12 +273,17 @@ function entriesRecord(entries: unknown, caller: Function): Buffer {
     for (const path of Object.keys(record)) file(JSON.stringify(path), path, record[path])
   } else {
     throw invalidArgType(
-      'entries',
+      name,
       'an Array of entries, a Map of path to src, or a plain object of path to src',
       entries,
       caller,
     )
   }
+  return buffers
+}
+
+/** The wire records as one Buffer: UTF-8 for strings, Buffers' bytes as they are. */
+export function wireRecord(parts: Array<string | Buffer>, buffers: boolean): Buffer {
   if (!buffers) return Buffer.from(parts.join('\0'))
   const chunks: Buffer[] = []
   for (let i = 0; i < parts.length; i++) {
@@ -306,7 +319,8 @@ function keepList(value: unknown, caller: Function): string[] {
   })
 }
 
-function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
+/** The options every import takes, checked, in the addon's form. */
+export function importOptions(options: unknown, caller: Function): NativeImportOptions {
   const o = (options ?? {}) as ImportFilesOptions
   const link = normalize(options, caller)
   const atomic = o.atomic ?? true
@@ -319,10 +333,15 @@ function prepare(call: Call, what: unknown, into: unknown, options: unknown, cal
   const onExisting = oneOf(o.onExisting, 'options.onExisting', ON_EXISTING, 'merge', caller)
   const onConflict = oneOf(o.onConflict, 'options.onConflict', ON_CONFLICT, 'error', caller)
   const keep = keepList(o.keep, caller)
+  return { link, atomic, threads, onExisting, keep, onConflict }
+}
+
+function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
+  const nativeOptions = importOptions(options, caller)
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
-    options: { link, atomic, threads, onExisting, keep, onConflict },
+    options: nativeOptions,
   }
 }
 

@@ -57,6 +57,8 @@ export type {
   ImportProgress,
   ImportStats,
 } from './import.js'
+export { importPackages, importPackagesSync } from './packages.js'
+export type { ImportPackagesOptions, ImportPackagesStats, PackageImport, PnpmFileInfo, PnpmFilesIndex } from './packages.js'
 export type { LinkMethod, LinkOptions, MethodName, PathLike } from './options.js'
 export { verifyEntries, verifyEntriesSync } from './verify.js'
 export { pnpmStoreEntries } from './pnpm-store.js'

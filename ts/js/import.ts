@@ -19,7 +19,7 @@
  */
 import type { BigIntStats } from 'node:fs'
 import { dirname, join as pjoin, sep } from 'node:path'
-import type { ImportStats, NativeImportOptions } from '../binding.js'
+import type { ImportPackagesStats, ImportStats, NativeImportOptions } from '../binding.js'
 import type { NativeError } from '../native.js'
 import { resolvePath } from '../options.js'
 import type { Control } from './control.js'
@@ -71,9 +71,8 @@ function own(code: string, detail: string, path: P, dest?: P | null, entry?: str
   return err
 }
 
-/** wire.rs `parse_entries`: `path\0src\0flags\0size\0...`, checked before anything is written. */
-export function parseEntries(records: Buffer, into: P): Entry[] {
-  if (records.length === 0) return []
+/** The NUL-separated fields of a wire record list. */
+function wireFields(records: Buffer): Buffer[] {
   const fields: Buffer[] = []
   let start = 0
   for (let i = 0; i <= records.length; i++) {
@@ -82,26 +81,70 @@ export function parseEntries(records: Buffer, into: P): Entry[] {
       start = i + 1
     }
   }
+  return fields
+}
+
+/** wire.rs `parse_entries`: `path\0src\0flags\0size\0...`, checked before anything is written. */
+export function parseEntries(records: Buffer, into: P): Entry[] {
+  if (records.length === 0) return []
+  const fields = wireFields(records)
   const out: Entry[] = []
+  for (let i = 0; i < fields.length; i += 4) out.push(entryAt(fields, i, into, null))
+  return out
+}
+
+/** wire.rs `parse_packages`: `into\0\0P\0\0` then the package's entries, for each package. */
+export function parsePackages(records: Buffer, store: P | null): Array<{ into: P; entries: Entry[] }> {
+  if (records.length === 0) return []
+  const fields = wireFields(records)
+  const out: Array<{ into: P; entries: Entry[] }> = []
   for (let i = 0; i < fields.length; i += 4) {
-    const path = fields[i].toString()
-    const unsafe = (why: string) => own('ERR_CACHELINK_UNSAFE_PATH', why, path, into, path)
-    if (i + 3 >= fields.length) throw unsafe('the entry list is malformed')
-    const rel = safeRelative(fields[i].toString('latin1'))
-    if (typeof rel !== 'string') throw unsafe(rel.why)
-    const flags = fields[i + 2].toString()
-    const src = asPath(fields[i + 1])
-    let item: Kind
-    if (flags.includes('d')) item = { kind: 'dir' }
-    else if (flags.includes('l')) item = { kind: 'symlink', target: src }
-    else {
-      const executable = flags.includes('x') ? true : flags.includes('n') ? false : null
-      const size = fields[i + 3].length > 0 ? Number(fields[i + 3].toString()) : null
-      item = { kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null }
+    if (i + 3 < fields.length && fields[i + 2].toString() === 'P') {
+      out.push({ into: asPath(fields[i]), entries: [] })
+      continue
     }
-    out.push({ rel, item })
+    const last = out[out.length - 1]
+    if (last === undefined) throw own('ERR_CACHELINK_UNSAFE_PATH', 'the entry list is malformed', fields[i].toString(), '')
+    last.entries.push(entryAt(fields, i, last.into, store))
   }
   return out
+}
+
+const DIGEST_BYTES: Record<string, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 }
+
+/** store.rs `hex_digest`: SRI (the first of several) or hex, as lowercase hex; null if neither. */
+function hexDigest(digest: string): string | null {
+  const first = digest.trim().split(/\s+/)[0] ?? ''
+  const dash = first.indexOf('-')
+  if (dash < 0) return /^[0-9a-fA-F]+$/.test(first) && [40, 64, 96, 128].includes(first.length) ? first.toLowerCase() : null
+  const len = DIGEST_BYTES[first.slice(0, dash)]
+  const b64 = first.slice(dash + 1).split('?')[0]
+  if (len === undefined || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return null
+  const bytes = Buffer.from(b64, 'base64')
+  return bytes.length === len ? bytes.toString('hex') : null
+}
+
+function entryAt(fields: Buffer[], i: number, into: P, store: P | null): Entry {
+  const path = fields[i].toString()
+  const unsafe = (why: string) => own('ERR_CACHELINK_UNSAFE_PATH', why, path, into, path)
+  if (i + 3 >= fields.length) throw unsafe('the entry list is malformed')
+  const rel = safeRelative(fields[i].toString('latin1'))
+  if (typeof rel !== 'string') throw unsafe(rel.why)
+  const flags = fields[i + 2].toString()
+  const executable = flags.includes('x') ? true : flags.includes('n') ? false : null
+  const size = fields[i + 3].length > 0 ? Number(fields[i + 3].toString()) : null
+  const file = (src: P): Kind => ({ kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null })
+  if (flags.includes('d')) return { rel, item: { kind: 'dir' } }
+  if (flags.includes('s')) {
+    const bad = (why: string) => own('ERR_CACHELINK_BAD_DIGEST', why, into, null, shownRel(rel))
+    if (store === null) throw bad('an entry names its file by digest, and no store was given')
+    const hex = hexDigest(fields[i + 1].toString())
+    if (hex === null) throw bad("the entry's digest is neither SRI (sha512-<base64>) nor hex")
+    return { rel, item: file(join(join(store, hex.slice(0, 2)), hex.slice(2) + (executable === true ? '-exec' : ''))) }
+  }
+  const src = asPath(fields[i + 1])
+  if (flags.includes('l')) return { rel, item: { kind: 'symlink', target: src } }
+  return { rel, item: file(src) }
 }
 
 const WINDOWS_BAD = /[<>:"|?*\\\x00-\x1f]/
@@ -713,6 +756,73 @@ export function* treeEntries(src: P): Step<Entry[]> {
 
 export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
   return yield* importEntries(parseEntries(records, into), into, o, control)
+}
+
+/**
+ * packages.rs `import_packages`, one package after the other: each as `importFiles` imports
+ * one, counting into the install's progress; the first error stops the install.
+ */
+export function* importPackages(
+  records: Buffer,
+  store: P | null,
+  o: NativeImportOptions,
+  control: Control,
+): Step<ImportPackagesStats> {
+  const started = performance.now()
+  const packages = parsePackages(records, store)
+  control.total = packages.reduce((n, p) => n + p.entries.length, 0)
+  const sum = emptyStats()
+  let imported = 0
+  for (const pkg of packages) {
+    if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', pkg.into)
+    const stats = yield* importEntries(pkg.entries, pkg.into, o, part(control))
+    addStats(sum, stats)
+    imported++
+  }
+  sum.elapsedMs = performance.now() - started
+  return { stats: sum, packages: imported }
+}
+
+/** A package's own `Control`: its files count into the install's, the install's abort stops it. */
+function part(outer: Control): Control {
+  let done = 0
+  return {
+    get done() {
+      return done
+    },
+    set done(v: number) {
+      outer.done += v - done
+      done = v
+    },
+    total: 0,
+    get aborted() {
+      return outer.aborted
+    },
+    holdCommit: false,
+    held: null,
+    abort: () => outer.abort(),
+    commit: () => {},
+    rollback: () => {},
+  } as unknown as Control
+}
+
+/** packages.rs `add`. */
+function addStats(s: ImportStats, o: ImportStats): void {
+  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'conflicts'] as const) {
+    s[k] += o[k]
+  }
+  for (const f of o.fallbacks) {
+    const slot = s.fallbacks.find((x) => x.method === f.method && x.code === f.code)
+    if (slot) slot.count += f.count
+    else s.fallbacks.push({ ...f })
+  }
+  const rank = ['clone', 'hardlink', 'copy', 'symlink']
+  s.fallbacks.sort((a, b) => rank.indexOf(a.method) - rank.indexOf(b.method) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+  const order = ['hardlink', 'clone', 'copy', 'symlink'] as const
+  let best: ImportStats['method'] = null
+  const counts = { hardlink: s.hardlinked, clone: s.cloned, copy: s.copied, symlink: s.symlinked }
+  for (const m of order) if (counts[m] > 0 && (best === null || counts[m] >= counts[best])) best = m
+  s.method = best
 }
 
 export function* importTree(src: P, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {

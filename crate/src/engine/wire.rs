@@ -5,6 +5,7 @@
 use super::batch::{Entry, Kind};
 use super::error::{Error, Result};
 use super::paths;
+use super::store::Store;
 use std::path::{Path, PathBuf};
 
 /// A path from its raw bytes: any bytes on Unix; UTF-8 on Windows, whose paths are UTF-16.
@@ -23,55 +24,169 @@ pub fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
 /// The entries from their wire form: `path\0src\0flags\0size\0...` as raw bytes (paths as the
 /// caller gave them: UTF-8 from strings, any bytes from Buffers). `flags` is a set of letters:
 /// `x` executable, `n` not executable (neither: the cache entry's mode), `m` mutable (a clone or
-/// a copy, never a link), `l` a symlink whose target is `src`, `d` a directory (`src` empty).
+/// a copy, never a link), `l` a symlink whose target is `src`, `d` a directory (`src` empty),
+/// `s` a file of the store whose digest is `src` (`importPackages` only, see `parse_packages`).
 /// `size` is decimal or empty. Paths are checked here, before anything is written.
 pub fn parse_entries(records: &[u8], into: &Path) -> Result<Vec<Entry>> {
-    let unsafe_path = |why: &'static str, path: &[u8]| {
-        let path = bytes_to_path(path.to_vec()).unwrap_or_default();
-        Error::own("ERR_CACHELINK_UNSAFE_PATH", why, &path, Some(into)).at_entry(&path)
-    };
-    if records.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut fields = records.split(|&b| b == 0);
     let mut entries = Vec::new();
+    let mut fields = records.split(|&b| b == 0);
+    if records.is_empty() {
+        return Ok(entries);
+    }
     while let Some(path) = fields.next() {
         let (Some(src), Some(flags), Some(size)) = (fields.next(), fields.next(), fields.next())
         else {
-            return Err(unsafe_path("the entry list is malformed", path));
+            return Err(unsafe_path(into, "the entry list is malformed", path));
         };
-        let rel = paths::safe_relative(path).map_err(|why| unsafe_path(why, path))?;
-        let has = |c: u8| flags.contains(&c);
-        let kind = if has(b'd') {
-            Kind::Dir
-        } else {
-            let src = bytes_to_path(src.to_vec())
-                .ok_or_else(|| unsafe_path("the source path is not valid here", path))?;
-            if has(b'l') {
-                Kind::Symlink {
-                    target: src,
-                    dir: false,
-                }
-            } else {
-                Kind::File {
-                    src,
-                    executable: if has(b'x') {
-                        Some(true)
-                    } else if has(b'n') {
-                        Some(false)
-                    } else {
-                        None
-                    },
-                    size: std::str::from_utf8(size)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok()),
-                    mutable: has(b'm'),
-                }
-            }
-        };
-        entries.push(Entry { rel, kind });
+        entries.push(entry(into, None, path, src, flags, size)?);
     }
     Ok(entries)
+}
+
+/// A whole install's packages from their wire form: each starts with a record
+/// `into\0\0P\0\0` (`into` absolute), followed by its entries as in `parse_entries`. Entries
+/// flagged `s` name a file of `store` by its digest (`src`: SRI or hex, as pnpm's index records
+/// it) and `x`/`n` from the index's mode.
+pub fn parse_packages(records: &[u8], store: Option<&Store>) -> Result<Vec<(PathBuf, Vec<Entry>)>> {
+    split_packages(records)?
+        .into_iter()
+        .map(|(into, part)| {
+            let entries = parse_package(part, &into, store)?;
+            Ok((into, entries))
+        })
+        .collect()
+}
+
+/// The packages' `into` and the bytes of their entries (for `parse_package`), without parsing
+/// the entries: cheap, so that they can be parsed on several threads.
+pub fn split_packages(records: &[u8]) -> Result<Vec<(PathBuf, &[u8])>> {
+    let mut packages: Vec<(PathBuf, usize)> = Vec::new();
+    // Where each record starts, and the end of the last package's records.
+    let mut starts = Vec::new();
+    let mut at = 0;
+    let malformed = |path: &[u8]| unsafe_path(Path::new(""), "the entry list is malformed", path);
+    while at < records.len() {
+        let record_start = at;
+        let mut fields = [&records[0..0]; 4];
+        for (n, field) in fields.iter_mut().enumerate() {
+            let end = records[at..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(records.len(), |i| at + i);
+            if end == records.len() && n < 3 {
+                return Err(malformed(&records[record_start..end]));
+            }
+            *field = &records[at..end];
+            at = end + 1;
+        }
+        if fields[2] == b"P" {
+            starts.push(record_start);
+            packages.push((bytes_to_path(fields[0].to_vec()).unwrap_or_default(), at));
+        } else if packages.is_empty() {
+            return Err(malformed(fields[0]));
+        }
+    }
+    starts.push(records.len() + 1);
+    Ok(packages
+        .into_iter()
+        .zip(starts.into_iter().skip(1))
+        .map(|((into, from), next)| {
+            let end = next.saturating_sub(1).max(from).min(records.len());
+            (into, records.get(from..end).unwrap_or_default())
+        })
+        .collect())
+}
+
+/// One package's entries (`split_packages`).
+pub fn parse_package(records: &[u8], into: &Path, store: Option<&Store>) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    if records.is_empty() {
+        return Ok(entries);
+    }
+    let mut fields = records.split(|&b| b == 0);
+    while let Some(path) = fields.next() {
+        let (Some(src), Some(flags), Some(size)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(unsafe_path(into, "the entry list is malformed", path));
+        };
+        entries.push(entry(into, store, path, src, flags, size)?);
+    }
+    Ok(entries)
+}
+
+fn unsafe_path(into: &Path, why: &'static str, path: &[u8]) -> Error {
+    let path = bytes_to_path(path.to_vec()).unwrap_or_default();
+    Error::own("ERR_CACHELINK_UNSAFE_PATH", why, &path, Some(into)).at_entry(&path)
+}
+
+fn entry(
+    into: &Path,
+    store: Option<&Store>,
+    path: &[u8],
+    src: &[u8],
+    flags: &[u8],
+    size: &[u8],
+) -> Result<Entry> {
+    let rel = paths::safe_relative(path).map_err(|why| unsafe_path(into, why, path))?;
+    let has = |c: u8| flags.contains(&c);
+    let executable = if has(b'x') {
+        Some(true)
+    } else if has(b'n') {
+        Some(false)
+    } else {
+        None
+    };
+    let kind = if has(b'd') {
+        Kind::Dir
+    } else if has(b's') {
+        let store = store.ok_or_else(|| {
+            Error::own(
+                "ERR_CACHELINK_BAD_DIGEST",
+                "an entry names its file by digest, and no store was given",
+                into,
+                None,
+            )
+            .at_entry(&rel)
+        })?;
+        let src = store.path(src, executable == Some(true)).ok_or_else(|| {
+            Error::own(
+                "ERR_CACHELINK_BAD_DIGEST",
+                "the entry's digest is neither SRI (sha512-<base64>) nor hex",
+                into,
+                None,
+            )
+            .at_entry(&rel)
+        })?;
+        Kind::File {
+            src,
+            executable,
+            size: parse_size(size),
+            mutable: has(b'm'),
+        }
+    } else {
+        let src = bytes_to_path(src.to_vec())
+            .ok_or_else(|| unsafe_path(into, "the source path is not valid here", path))?;
+        if has(b'l') {
+            Kind::Symlink {
+                target: src,
+                dir: false,
+            }
+        } else {
+            Kind::File {
+                src,
+                executable,
+                size: parse_size(size),
+                mutable: has(b'm'),
+            }
+        }
+    };
+    Ok(Entry { rel, kind })
+}
+
+fn parse_size(size: &[u8]) -> Option<u64> {
+    std::str::from_utf8(size)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
 }
 
 #[cfg(test)]

@@ -132,6 +132,7 @@ impl Target {
             } else {
                 None
             },
+            store: opts.store.as_deref(),
             linked: AtomicBool::new(false),
             entries,
             opts: &link,

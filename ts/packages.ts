@@ -1,0 +1,209 @@
+import * as fs from 'node:fs'
+import { join } from 'node:path'
+import { addon } from './addon.js'
+import { controlled, controlledSync } from './control.js'
+import { invalidArgType, invalidArgValue } from './errors.js'
+import { entryParts, type ImportEntries, importOptions, type ImportOptions, type ImportStats, wireRecord } from './import.js'
+import type { NativeImportOptions } from './native.js'
+import { type PathLike, toPath } from './options.js'
+
+/**
+ * A file as pnpm's package index records it (the `files` of a pnpm 10 index file): its digest,
+ * its mode, its size. cachelink finds it in the store from the digest and the mode, as pnpm's
+ * `getFilePathByModeInCafs` does: `<store>/files/<2 hex>/<the rest>[-exec]`.
+ */
+export interface PnpmFileInfo {
+  /** SRI as pnpm records it: `sha512-<base64>` (the first of several, `?options` ignored). */
+  integrity?: string
+  /** The digest in hex, instead of `integrity`. */
+  digest?: string
+  /** The file's mode: any execute bit means the store's `-exec` file, and an executable copy. */
+  mode: number
+  /** Its size in bytes: lets a hard link skip a look at the store file. */
+  size?: number
+  [other: string]: unknown
+}
+
+/** A package's index: relative path → what pnpm records for the file. */
+export type PnpmFilesIndex = Record<string, PnpmFileInfo> | Map<string, PnpmFileInfo>
+
+/** One package of an install. */
+export interface PackageImport {
+  /** The package's folder (pnpm: `node_modules/.pnpm/<name>@<version>/node_modules/<name>`). */
+  into: PathLike
+  /**
+   * Its files: pnpm's index as it is (with `options.store`), or entries as
+   * {@link importFiles} takes them (sources named by path).
+   */
+  files: PnpmFilesIndex | ImportEntries
+}
+
+export interface ImportPackagesOptions extends ImportOptions {
+  /**
+   * The store the indexes' digests name files in: pnpm's store directory (`pnpm store path`,
+   * or its `v10`), whose files are at `files/<2 hex>/<the rest>[-exec]`. Needed when any
+   * package's `files` is a pnpm index.
+   */
+  store?: PathLike
+}
+
+/** What an install did: every package's {@link ImportStats} summed, and how many packages. */
+export interface ImportPackagesStats extends ImportStats {
+  /** Packages imported. */
+  packages: number
+}
+
+interface PreparedPackages {
+  records: Buffer
+  store: string | Buffer | null
+  options: NativeImportOptions
+}
+
+/** The store's `files` directory: `<dir>/v10/files` or `<dir>/files`. */
+function filesDir(store: string | Buffer, caller: Function): string | Buffer {
+  const under = (d: string | Buffer, name: string) =>
+    typeof d === 'string' ? join(d, name) : Buffer.concat([d, Buffer.from(`/${name}`)])
+  for (const dir of [under(under(store, 'v10'), 'files'), under(store, 'files')]) {
+    try {
+      if (fs.statSync(dir).isDirectory()) return dir
+    } catch {}
+  }
+  throw invalidArgValue('options.store', String(store), 'is not a store: it has no files/ or v10/files/ directory', caller)
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** Whether `files` is a pnpm index (values are objects) rather than path → src. */
+function isPnpmIndex(files: unknown): boolean {
+  if (files instanceof Map) {
+    for (const v of files.values()) return typeof v === 'object' && v !== null
+    return false
+  }
+  if (!isPlain(files)) return false
+  for (const k in files) return typeof files[k] === 'object' && files[k] !== null
+  return false
+}
+
+/**
+ * A pnpm index's files as wire records flagged `s` (see crate/src/engine/wire.rs), appended to
+ * `parts` as one string: one concatenation per file, no array of fields (this loop is the
+ * caller's whole cost per file).
+ */
+function pnpmParts(files: PnpmFilesIndex, parts: Array<string | Buffer>, name: string, caller: Function): void {
+  let out = ''
+  const one = (path: string, info: unknown) => {
+    const f = info as PnpmFileInfo
+    const digest = typeof f === 'object' && f !== null ? (f.integrity ?? f.digest) : undefined
+    const mode = f?.mode
+    const size = f?.size
+    if (
+      typeof digest !== 'string' ||
+      typeof mode !== 'number' ||
+      !(size === undefined || (Number.isSafeInteger(size) && size >= 0)) ||
+      digest.length === 0 ||
+      digest.includes('\0') ||
+      path.includes('\0') ||
+      !Number.isInteger(mode)
+    ) {
+      badFile(path, info, name, caller)
+    }
+    out += `${out === '' ? '' : '\0'}${path}\0${digest}${(mode & 0o111) !== 0 ? '\0sx\0' : '\0sn\0'}${size ?? ''}`
+  }
+  if (files instanceof Map) for (const [path, info] of files) one(path, info)
+  else {
+    const paths = Object.keys(files)
+    for (let i = 0; i < paths.length; i++) one(paths[i], files[paths[i]])
+  }
+  if (out !== '') parts.push(out)
+}
+
+/** Throws the error for a file of a pnpm index that `pnpmParts` refused. */
+function badFile(path: string, info: unknown, name: string, caller: Function): never {
+  const field = `${name}[${JSON.stringify(path)}]`
+  if (typeof info !== 'object' || info === null) throw invalidArgType(field, 'of type object', info, caller)
+  const f = info as PnpmFileInfo
+  const digest = f.integrity ?? f.digest
+  if (typeof digest !== 'string' || digest.length === 0 || digest.includes('\0')) {
+    throw invalidArgType(`${field}.integrity`, 'a non-empty string (or a hex `digest`)', digest, caller)
+  }
+  if (typeof f.mode !== 'number' || !Number.isInteger(f.mode)) throw invalidArgType(`${field}.mode`, 'an integer', f.mode, caller)
+  if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) {
+    throw invalidArgValue(`${field}.size`, f.size, 'must be a byte count (an integer >= 0)', caller)
+  }
+  const err = new Error(`Unsafe path in entry '${path}': the path contains a NUL byte`)
+  Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
+  Error.captureStackTrace(err, caller)
+  throw err
+}
+
+function prepare(packages: unknown, options: unknown, caller: Function): PreparedPackages {
+  const o = (options ?? {}) as ImportPackagesOptions
+  if (typeof o !== 'object') throw invalidArgType('options', 'of type object', options, caller)
+  const nativeOptions = importOptions(options, caller)
+  if (typeof packages !== 'object' || packages === null || !(Symbol.iterator in packages)) {
+    throw invalidArgType('packages', 'an iterable of { into, files }', packages, caller)
+  }
+  const store = o.store === undefined ? null : filesDir(toPath(o.store, 'options.store', caller), caller)
+  const parts: Array<string | Buffer> = []
+  let buffers = false
+  let i = 0
+  for (const pkg of packages as Iterable<unknown>) {
+    if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
+    const { into, files } = pkg as PackageImport
+    const dir = toPath(into, `packages[${i}].into`, caller)
+    buffers ||= typeof dir !== 'string'
+    parts.push(dir, '', 'P', '')
+    if (isPnpmIndex(files)) {
+      if (store === null) {
+        throw invalidArgValue('options.store', undefined, `is needed: packages[${i}].files is a pnpm index`, caller)
+      }
+      pnpmParts(files as PnpmFilesIndex, parts, `packages[${i}].files`, caller)
+    } else {
+      buffers = entryParts(files, parts, `packages[${i}].files`, caller) || buffers
+    }
+    i++
+  }
+  return { records: wireRecord(parts, buffers), store, options: nativeOptions }
+}
+
+function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStats {
+  return { ...out.stats, packages: out.packages }
+}
+
+/**
+ * A whole install in one call: every package imported as {@link importFiles} imports one
+ * (staged beside its folder and renamed into place when complete), all of them on
+ * cachelink's threads from one queue. With `options.store`, a package's `files` can be pnpm's
+ * index as it is (path → `{ integrity, mode, size }`): the store paths are worked out in
+ * native code, so the caller builds no object or string per file.
+ *
+ * Progress counts the files of every package. An abort, a throwing `onProgress`, or the first
+ * error stops the install: packages in flight leave nothing behind, packages already done stay
+ * in place (each complete), and the call rejects with that error.
+ *
+ * @example
+ * ```ts
+ * const stats = await importPackages(
+ *   [{ into: 'node_modules/.pnpm/foo@1.0.0/node_modules/foo', files: index.files }],
+ *   { store: '/home/me/.local/share/pnpm/store' },
+ * )
+ * stats.packages // 1
+ * ```
+ */
+export async function importPackages(
+  packages: Iterable<PackageImport>,
+  options?: ImportPackagesOptions,
+): Promise<ImportPackagesStats> {
+  const p = prepare(packages, options, importPackages)
+  return flat(await controlled(options, importPackages, (control) => addon().importPackages(p.records, p.store, p.options, control)))
+}
+
+/** The synchronous twin of {@link importPackages} (no progress until the end; the signal is checked once). */
+export function importPackagesSync(packages: Iterable<PackageImport>, options?: ImportPackagesOptions): ImportPackagesStats {
+  const p = prepare(packages, options, importPackagesSync)
+  return flat(controlledSync(options, importPackagesSync, (control) => addon().importPackagesSync(p.records, p.store, p.options, control)))
+}
