@@ -1,5 +1,7 @@
-// The benchmark: import a real npm corpus (about 38k files) from a content-addressed store into fresh
-// pnpm-layout trees, by hard link, clone and copy, with cachelink and with what it replaces.
+// The benchmark: import a real npm corpus (about 38k files) from pnpm 10's content-addressed store
+// (<store>/files/<2 hex>/<126 hex>[-exec]) into fresh pnpm-layout trees, by hard link, clone and
+// copy, with cachelink and with what it replaces, end to end from pnpm's package index (see
+// lib/child.mjs: what each implementation computes from the index is timed).
 //
 //   npm run bench                                  every filesystem, 7 rounds (about 13 minutes)
 //   npm run bench -- --quick                       2 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
@@ -20,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { benchDir, describeCorpus, ensureCorpus } from './corpus.mjs'
 import { IMPLS, killCurrent, label, prepareImpl, runImpl } from './lib/impls.mjs'
-import { loadIndex, planTree } from './lib/layout.mjs'
+import { loadIndex, planTree, pnpmIndex } from './lib/layout.mjs'
 import { cleanupAll, FILESYSTEMS, mountFs, sh, sizeFor, unmountFs } from './lib/mounts.mjs'
 import { machine, resultsMarkdown, table } from './lib/report.mjs'
 import { checkShared, makeVerifier } from './lib/verify.mjs'
@@ -73,15 +75,16 @@ function cachelinkBuild () {
   }).join(', ')
 }
 
-/** Which cachelink implementations can run: importFiles only once the batch API is in dist. */
+/** Which cachelink implementations can run: each only once its API is in dist (importPackages, importFiles, linkFile). */
 async function cachelinkSkips () {
   const skips = {}
   let mod = null
   try { mod = await import(pathToFileURL(DIST).href) } catch (e) { mod = { error: e } }
   for (const impl of impls.filter((i) => i.startsWith('cachelink-'))) {
-    const fn = impl === 'cachelink-linkFile' ? 'linkFile' : 'importFiles'
-    if (mod.error) skips[impl] = `${label(impl, 'hardlink').split(',')[0]}: ${DIST} does not load (${mod.error.code ?? mod.error.message}); run \`npm run build\``
-    else if (typeof mod[fn] !== 'function') skips[impl] = `${label(impl, 'hardlink').split(',')[0]}: \`${fn}\` is not exported by ${DIST} yet`
+    const fn = impl === 'cachelink-linkFile' ? 'linkFile' : impl === 'cachelink-packages' ? 'importPackages' : 'importFiles'
+    const name = label(impl, 'hardlink').replace(/ *[,(].*$/, '')
+    if (mod.error) skips[impl] = `${name}: ${DIST} does not load (${mod.error.code ?? mod.error.message}); run \`npm run build\``
+    else if (typeof mod[fn] !== 'function') skips[impl] = `${name}: \`${fn}\` is not exported by ${DIST} yet`
   }
   return skips
 }
@@ -96,6 +99,9 @@ async function main () {
   fs.mkdirSync(work, { recursive: true })
   const floorBin = path.join(work, 'floor')
   sh('cc', ['-O2', '-pthread', '-o', floorBin, path.join(HERE, 'floor.c')])
+  // What an installer holds: pnpm's package index (the children load it before "go").
+  const pnpmIndexPath = path.join(work, 'pnpm-index.json')
+  fs.writeFileSync(pnpmIndexPath, JSON.stringify(pnpmIndex(index)))
 
   const backing = `${BENCH} (${sh('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '-T', BENCH], { allowFail: true }).stdout.trim().replace(/\s+/, ' on ') || '?'})`
   const build = cachelinkBuild()
@@ -106,7 +112,7 @@ async function main () {
   const skipped = [...new Set(Object.values(skips))]
   for (const s of skipped) log(`not run: ${s}`)
 
-  const baseline = await runImpl('noop', { method: 'hardlink', indexPath: corpus.indexPath, storeRoot: corpus.store, tree: path.join(work, 'none') })
+  const baseline = await runImpl('noop', { method: 'hardlink', pnpmIndexPath, storeDir: path.join(work, 'none'), tree: path.join(work, 'none') })
   const groups = []
   let files = 0
 
@@ -115,11 +121,13 @@ async function main () {
     log(`\n== ${fsName}: mounting (${(size / 2 ** 30).toFixed(1)} GiB), copying the store`)
     const m = mountFs(BENCH, fsName, size)
     try {
-      const storeRoot = path.join(m.mnt, 'store')
-      sh('cp', ['-a', corpus.store, storeRoot])
+      // pnpm 10's layout: the corpus's <2 hex>/<126 hex>[-exec] files under <store>/files.
+      const storeDir = path.join(m.mnt, 'store')
+      fs.mkdirSync(storeDir)
+      sh('cp', ['-a', corpus.store, path.join(storeDir, 'files')])
       const tree = path.join(m.mnt, 'tree')
       const ref = path.join(m.mnt, 'ref')
-      const plan = planTree(index, storeRoot, tree)
+      const plan = planTree(index, storeDir, tree)
       files = plan.files
 
       // The C floor's input, and (built with it, not timed) the reference tree cp copies.
@@ -129,7 +137,7 @@ async function main () {
         fs.writeFileSync(floorDirs, p.dirs.map((d) => d + '\0').join(''))
         fs.writeFileSync(floorPairs, p.pkgs.flatMap((pkg) => pkg.files.map((f) => `${f.src}\0${f.dest}\0${f.executable ? '755' : '644'}\0`)).join(''))
       }
-      const refPlan = planTree(index, storeRoot, ref)
+      const refPlan = planTree(index, storeDir, ref)
       writeFloorLists(refPlan)
       sh(floorBin, ['hardlink', '1', floorDirs, floorPairs])
       const refProblems = makeVerifier(refPlan)('hardlink')
@@ -141,7 +149,7 @@ async function main () {
       for (const method of METHODS[fsName]) {
         const group = { fs: fsName, method, mount: m.options, mkfs: m.mkfs, img: m.img, size, backing, runs: {}, skipped }
         groups.push(group)
-        const ctx = { method, indexPath: corpus.indexPath, storeRoot, tree, ref, floorBin, floorDirs, floorPairs, dist: pathToFileURL(DIST).href }
+        const ctx = { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist: pathToFileURL(DIST).href }
         // Rounds run every implementation once, in an order rotated by one each round. The next run's
         // process is started while this run's tree is verified and deleted (see prepareImpl).
         const schedule = []

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 export const IMPLS = [
-  'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile', 'cachelink-js',
+  'cachelink-packages', 'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile', 'cachelink-js',
   'pnpm', 'node-async', 'node-sync', 'cp', 'floor-1', 'floor-2'
 ]
 
@@ -19,6 +19,7 @@ export function label (impl, method) {
     copy: ['fs.promises.copyFile', 'fs.copyFileSync']
   }[method]
   switch (impl) {
+    case 'cachelink-packages': return 'cachelink importPackages (pnpm index, one call)'
     case 'cachelink-import-1': return 'cachelink importFiles, 1 package in flight'
     case 'cachelink-import-4': return 'cachelink importFiles, 4 packages in flight'
     case 'cachelink-linkFile': return 'cachelink linkFile per file, 64 in flight'
@@ -42,15 +43,18 @@ export const killCurrent = () => { for (const c of live) killGroup(c) }
 // orchestrator would report at least the orchestrator's RSS as its own. time's own small RSS is what
 // the child inherits instead. time's %M (the child's ru_maxrss) is appended to stderr.
 const RSS_TAG = 'cachelink-bench-maxrss-kb'
+const READY_TAG = 'cachelink-bench-ready' // a Node child's stderr line once it waits for "go" (child.mjs)
 function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3, env = process.env } = {}) {
   const t0 = process.hrtime.bigint()
   const child = spawn('/usr/bin/time', ['-f', `${RSS_TAG} %M`, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env })
   live.add(child)
+  let onReady = null
+  const ready = new Promise((resolve) => { onReady = resolve })
   const done = new Promise((resolve) => {
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
+    child.stderr.on('data', (d) => { stderr += d; if (stderr.includes(READY_TAG)) onReady() })
     child.stdin.on('error', () => {}) // a child that died before reading "go"
     const timer = setTimeout(() => killGroup(child), timeoutMs)
     child.on('error', (error) => { clearTimeout(timer); live.delete(child); resolve({ status: -1, stdout, stderr: String(error) }) })
@@ -59,11 +63,12 @@ function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3, env = process.env } = {
       live.delete(child)
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
       const m = stderr.match(new RegExp(`^${RSS_TAG} (\\d+)$`, 'm'))
-      stderr = stderr.replace(/^Command (exited with non-zero status|terminated by signal).*$/m, '').replace(new RegExp(`^${RSS_TAG}.*$`, 'm'), '')
+      onReady()
+      stderr = stderr.replace(new RegExp(`^${READY_TAG}$`, 'm'), '').replace(/^Command (exited with non-zero status|terminated by signal).*$/m, '').replace(new RegExp(`^${RSS_TAG}.*$`, 'm'), '')
       resolve({ status: status ?? signal, stdout, stderr, wallMs, timeRssKb: m ? Number(m[1]) : null })
     })
   })
-  return { child, done }
+  return { child, done, ready }
 }
 
 const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
@@ -73,14 +78,16 @@ const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
  * to { ms, maxRssKb, timeRssKb, detail } (or rejects). A Node implementation's process is spawned here
  * and loads the index and plans its paths at once (while the previous tree is being verified and
  * deleted), then waits for "go" on stdin; its timing starts after that. `cancel()` kills it.
- * ctx: { method, indexPath, storeRoot, tree, ref, floorBin, floorDirs, floorPairs, dist }
+ * ctx: { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist }
  */
 export function prepareImpl (impl, ctx) {
+  const { method } = ctx
   if (impl.startsWith('floor-')) {
     return {
       cancel () {},
       async start () {
-        const r = await spawnTimed(ctx.floorBin, [ctx.method, impl.slice(6), ctx.floorDirs, ctx.floorPairs]).done
+        const args = [method, impl.slice(6), ctx.floorDirs, ctx.floorPairs]
+        const r = await spawnTimed(ctx.floorBin, args).done
         if (r.status !== 0) throw new Error(`floor exited ${r.status}: ${r.stderr.trim()}`)
         const out = lastJson(r.stdout)
         return { ms: out.ns / 1e6, maxRssKb: out.maxRssKb, timeRssKb: r.timeRssKb, detail: null }
@@ -91,13 +98,13 @@ export function prepareImpl (impl, ctx) {
     return {
       cancel () {},
       async start () {
-        const r = await spawnTimed('cp', [...CP_FLAGS[ctx.method], ctx.ref, ctx.tree]).done
+        const r = await spawnTimed('cp', [...CP_FLAGS[method], ctx.ref, ctx.tree]).done
         if (r.status !== 0) throw new Error(`cp exited ${r.status}: ${r.stderr.trim().slice(0, 500)}`)
         return { ms: r.wallMs, maxRssKb: r.timeRssKb, timeRssKb: r.timeRssKb, detail: null }
       }
     }
   }
-  const spec = { impl, method: ctx.method, indexPath: ctx.indexPath, storeRoot: ctx.storeRoot, tree: ctx.tree, dist: ctx.dist }
+  const spec = { impl, method, pnpmIndexPath: ctx.pnpmIndexPath, storeDir: ctx.storeDir, tree: ctx.tree, dist: ctx.dist }
   // cachelink-js runs on the JS backend; every other cachelink row on the native one (a missing
   // binary fails the row rather than silently measuring the JS backend).
   const env = { ...process.env, CACHELINK_BACKEND: impl === 'cachelink-js' ? 'js' : 'native' }

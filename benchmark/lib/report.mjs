@@ -56,6 +56,8 @@ export function summarize (group, files) {
     rows.splice(rows.indexOf(worse), 1)
     best.best = true
   }
+  // The headline: importPackages when it ran, else the importFiles row shown.
+  const headline = rows.find((r) => r.impl === 'cachelink-packages' && r.medianFps) ?? rows.find((r) => r.impl.startsWith('cachelink-import-') && r.medianFps)
   const floor = rows.find((r) => r.impl === 'floor-2')?.medianFps
   const pnpm = rows.find((r) => r.impl === 'pnpm')?.medianFps
   for (const r of rows) {
@@ -63,16 +65,19 @@ export function summarize (group, files) {
     r.vsFloor = floor ? r.medianFps / floor : null
     r.vsPnpm = pnpm ? r.medianFps / pnpm : null
   }
-  return { rows, other }
+  return { rows, other, headline }
 }
 
 export function table (group, files) {
-  const { rows, other } = summarize(group, files)
+  const { rows, other, headline } = summarize(group, files)
   const out = [
     '| implementation | files/s median | files/s min | ms median | ms min | vs C floor (2 threads) | vs pnpm | peak RSS | runs |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|'
   ]
   const notes = []
+  if (headline && (headline.vsFloor != null || headline.vsPnpm != null)) {
+    notes.push(`- cachelink, ${label(headline.impl, group.method).replace(/^cachelink /, '')}: ${fmtRatio(headline.vsFloor)} the C floor (2 threads), ${fmtRatio(headline.vsPnpm)} pnpm's importer (medians).`)
+  }
   for (const r of rows) {
     const name = label(r.impl, group.method) + (r.best ? ' (the faster of 1 and 4)' : '')
     const runs = `${r.ok.length}${r.failed.length ? ` (+${r.failed.length} failed)` : ''}`
@@ -83,7 +88,7 @@ export function table (group, files) {
         `${fmtRatio(r.vsFloor)} | ${fmtRatio(r.vsPnpm)} | ${r.rssMiB.toFixed(0)} MiB | ${runs} |`)
     }
     for (const f of r.failed.slice(0, 3)) notes.push(`- ${label(r.impl, group.method)} failed in round ${f.round + 1}: ${f.error}`)
-    if ((r.impl.startsWith('cachelink-import') || r.impl === 'cachelink-js') && r.detail) notes.push(`- ${label(r.impl, group.method)}, ImportStats summed over packages (last run): \`${JSON.stringify(r.detail)}\``)
+    if ((r.impl.startsWith('cachelink-import') || r.impl === 'cachelink-packages' || r.impl === 'cachelink-js') && r.detail) notes.push(`- ${label(r.impl, group.method)}, ImportStats summed over packages (last run): \`${JSON.stringify(r.detail)}\``)
   }
   if (other) notes.push(`- ${label(other.impl, group.method)}: ${fmtInt(other.medianFps)} files/s median (${fmtInt(other.medianMs)} ms).`)
   for (const s of group.skipped) notes.push(`- not run: ${s}`)
@@ -103,13 +108,18 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
     `- others: ${tools}; pnpm's importer is called as pnpm calls it, synchronously, one package at a time`,
     '  (pnpm runs it in `max(1, availableParallelism() - 1)` worker threads, pnpm/pnpm worker/src/index.ts: one on 2 cores)',
     `- corpus: ${corpus} (benchmark/corpus/package-lock.json); each run imports all ${fmtInt(files)} files into a fresh pnpm-layout tree`,
-    `  (\`node_modules/.pnpm/<name>@<version>/node_modules/<name>/...\`) on the same filesystem as the store`,
+    `  (\`node_modules/.pnpm/<name>@<version>/node_modules/<name>/...\`) on the same filesystem as the store, which is laid out as pnpm 10's`,
+    '  (`<store>/files/<2 hex>/<126 hex>[-exec]`)',
+    '- end to end: a Node run loads only pnpm\'s package index before it is timed (per package its name, version and pnpm 10\'s',
+    '  `files` map `{ [path]: { integrity, mode, size } }`); the store paths (from integrity and mode, as pnpm\'s',
+    '  getFilePathByModeInCafs), the destinations, the folders and the import are timed. The C floor and cp get their',
+    '  lists (paths) ready-made, untimed.',
     `- ${rounds} rounds; each round runs every implementation once, in an order rotated by one each round;`,
-    '  each run is a fresh process and times the import only; a run counts only if the tree verifies',
+    '  each run is a fresh process, timed end to end from pnpm\'s package index (below); a run counts only if the tree verifies',
     '  (every file present, nothing extra, sizes and exec bits right, hard links on the store inode, clones and copies',
     '  on their own inode with a sample of bytes equal; clones share extents with the store, checked with FIEMAP).',
     '- files/s min is the slowest round; ratios compare medians; peak RSS is the largest of the runs',
-    `  (a Node process that loads the index and plans the paths, importing nothing, peaks at ${baselineRssMiB.toFixed(0)} MiB).`,
+    `  (a Node process that loads pnpm's package index, importing nothing, peaks at ${baselineRssMiB.toFixed(0)} MiB).`,
     ''
   ]
   for (const g of groups) {
