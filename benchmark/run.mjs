@@ -3,14 +3,21 @@
 // copy, with cachelink and with what it replaces, end to end from pnpm's package index (see
 // lib/child.mjs: what each implementation computes from the index is timed).
 //
-//   npm run bench                                  every filesystem, 7 rounds (about 13 minutes)
+//   npm run bench                                  every filesystem, 7 rounds, the reset row and the
+//                                                  verify tables
 //   npm run bench -- --quick                       2 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
 //   npm run bench -- --fs ext4 --only pnpm,floor --rounds 5
-//   npm run bench -- --fs tmpfs --only floor --verify   with the verify tables (a full run has them;
-//                                                  --no-verify leaves them out)
+//   npm run bench -- --fs tmpfs --only floor --verify   with the verify tables
+//   npm run bench -- --fs ext4 --reset --methods reset --rounds 1   the reset row alone
 //
-// The verify tables: benchmark/verify.mjs (verifyEntries against sha512sum/sha256sum on the
-// store's files), its output added to RESULTS.md.
+// A full run has the verify tables and the reset row (--quick only the verify tables); in a partial
+// run (--fs, --only, --methods) --verify and --reset add them (--methods reset too); --no-verify and
+// --no-reset leave them out of a full one.
+// - verify: benchmark/verify.mjs (verifyEntries against sha512sum/sha256sum on the store's files),
+//   its output added to RESULTS.md.
+// - reset (ext4 only, lib/reset.mjs): hot store entries at ext4's link limit before every run;
+//   cachelink and pnpm's importer ('hardlink'), with the copies each made.
+// --methods keeps only the listed methods (hardlink, copy, clone, reset; `none` for no rounds).
 //
 // Root only (mounts). Work files under $CACHELINK_BENCH_DIR (default /var/tmp/cachelink-bench);
 // $CACHELINK_BENCH_DIST names the cachelink build to load (default dist/index.js).
@@ -24,7 +31,8 @@ import { benchDir, describeCorpus, ensureCorpus } from './corpus.mjs'
 import { IMPLS, killCurrent, label, prepareImpl, runImpl } from './lib/impls.mjs'
 import { loadIndex, planTree, pnpmIndex } from './lib/layout.mjs'
 import { cleanupAll, FILESYSTEMS, mountFs, sh, sizeFor, unmountFs } from './lib/mounts.mjs'
-import { machine, resultsMarkdown, table } from './lib/report.mjs'
+import { machine, resetTable, resultsMarkdown, table } from './lib/report.mjs'
+import { EXT4_LINK_MAX, pickHot, restoreHot, setupHot } from './lib/reset.mjs'
 import { checkShared, makeVerifier } from './lib/verify.mjs'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -32,9 +40,12 @@ const DIST = path.resolve(process.env.CACHELINK_BENCH_DIST || path.join(HERE, '.
 const METHODS = { tmpfs: ['hardlink', 'copy'], ext4: ['hardlink', 'copy'], btrfs: ['clone'], xfs: ['clone'] }
 
 const { values: opts } = parseArgs({
+  allowNegative: true,
   options: {
     quick: { type: 'boolean', default: false },
     verify: { type: 'boolean' },
+    reset: { type: 'boolean' },
+    methods: { type: 'string' },
     fs: { type: 'string' },
     only: { type: 'string' },
     rounds: { type: 'string' }
@@ -46,10 +57,19 @@ const fsList = opts.fs ? list(opts.fs) : opts.quick ? ['tmpfs', 'ext4', 'btrfs']
 // verifying and deleting its tree as in the import itself).
 const rounds = Number(opts.rounds ?? (opts.quick ? 2 : 7))
 const only = opts.only ? list(opts.only) : null
+const methodsOnly = opts.methods ? list(opts.methods) : null
+const partial = Boolean(opts.fs || opts.only || opts.methods)
+const withReset = opts.reset ?? ((!partial && !opts.quick) || Boolean(methodsOnly?.includes('reset')))
+const methodsFor = (f) => [...METHODS[f], ...(f === 'ext4' && withReset ? ['reset'] : [])].filter((m) => !methodsOnly || methodsOnly.includes(m))
+// The reset row: cachelink (which resets) and pnpm's importer (which copies); the others fail on EMLINK.
+const RESET_IMPLS = (i) => i.startsWith('cachelink-') || i === 'pnpm'
+const HOT_ENTRIES = 20
 const impls = IMPLS.filter((i) => !only || only.some((o) => i === o || i.startsWith(`${o}-`)))
 for (const f of fsList) if (!METHODS[f]) throw new Error(`--fs: unknown filesystem ${f} (known: ${FILESYSTEMS.join(', ')})`)
 if (!impls.length) throw new Error(`--only matches none of ${IMPLS.join(', ')}`)
 if (!(rounds >= 1)) throw new Error('--rounds must be a positive integer')
+if (withReset && methodsOnly?.includes('reset') === false && opts.reset) throw new Error('--reset with --methods that leaves out reset')
+if (opts.reset && !fsList.includes('ext4')) throw new Error('--reset runs on ext4: add it to --fs')
 if (process.getuid() !== 0) throw new Error('the benchmark mounts filesystems: run it as root')
 
 const BENCH = benchDir()
@@ -99,6 +119,8 @@ async function main () {
   fs.mkdirSync(work, { recursive: true })
   const floorBin = path.join(work, 'floor')
   sh('cc', ['-O2', '-pthread', '-o', floorBin, path.join(HERE, 'floor.c')])
+  const linksBin = path.join(work, 'links')
+  sh('cc', ['-O2', '-o', linksBin, path.join(HERE, 'links.c')])
   // What an installer holds: pnpm's package index (the children load it before "go").
   const pnpmIndexPath = path.join(work, 'pnpm-index.json')
   fs.writeFileSync(pnpmIndexPath, JSON.stringify(pnpmIndex(index)))
@@ -146,15 +168,33 @@ async function main () {
       const verifyTree = makeVerifier(plan)
       sh('sync', ['-f', m.mnt])
 
-      for (const method of METHODS[fsName]) {
+      const ctxFor = (method) => ({ method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist: pathToFileURL(DIST).href })
+      for (const method of methodsFor(fsName)) {
         const group = { fs: fsName, method, mount: m.options, mkfs: m.mkfs, img: m.img, size, backing, runs: {}, skipped }
+        const ctx = ctxFor(method)
+        const groupImpls = method === 'reset' ? runnable.filter(RESET_IMPLS) : runnable
+        if (!groupImpls.length) { log(`\n${fsName} ${method}: no implementation to run`); continue }
         groups.push(group)
-        const ctx = { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist: pathToFileURL(DIST).href }
+        let verifyRun = verifyTree
+        let restore = () => {}
+        if (method === 'reset') {
+          // Hot store entries at the link limit, before every run.
+          const t = performance.now()
+          const hot = pickHot(plan, HOT_ENTRIES)
+          const inodes = setupHot(hot, path.join(m.mnt, 'hot'), linksBin, EXT4_LINK_MAX, sh)
+          sh('sync', ['-f', m.mnt])
+          const setupS = (performance.now() - t) / 1000
+          verifyRun = makeVerifier(plan, { hot: inodes })
+          restore = () => restoreHot(hot, inodes, EXT4_LINK_MAX)
+          group.hot = { entries: hot.length, packages: hot.reduce((n, h) => n + h.packages, 0), files: hot.reduce((n, h) => n + h.files, 0), limit: EXT4_LINK_MAX, setupS }
+          log(`${fsName} reset: ${hot.length} hot store entries (${group.hot.files} files of the tree, in ${group.hot.packages} package folders) ` +
+            `brought to ${EXT4_LINK_MAX} links in ${setupS.toFixed(1)} s`)
+        }
         // Rounds run every implementation once, in an order rotated by one each round. The next run's
         // process is started while this run's tree is verified and deleted (see prepareImpl).
         const schedule = []
         for (let round = 0; round < rounds; round++) {
-          for (let i = 0; i < runnable.length; i++) schedule.push({ round, impl: runnable[(i + round) % runnable.length] })
+          for (let i = 0; i < groupImpls.length; i++) schedule.push({ round, impl: groupImpls[(i + round) % groupImpls.length] })
         }
         let next = prepareImpl(schedule[0].impl, ctx)
         for (let s = 0; s < schedule.length; s++) {
@@ -166,12 +206,15 @@ async function main () {
             const current = next
             next = null
             try {
+              restore()
               Object.assign(run, await current.start())
             } finally {
               if (s + 1 < schedule.length) next = prepareImpl(schedule[s + 1].impl, ctx)
             }
             tVerify = performance.now()
-            const problems = verifyTree(method)
+            const counts = {}
+            const problems = verifyRun(method === 'reset' ? 'hardlink' : method, counts)
+            if (method === 'reset') run.hot = counts
             if (method === 'clone' && !problems.length) {
               const p = checkShared(plan, sh)
               if (p) problems.push(p)
@@ -182,7 +225,8 @@ async function main () {
           }
           ;(group.runs[impl] ??= []).push(run)
           log(`${fsName} ${method} round ${round + 1}/${rounds} ${impl.padEnd(18)} ` +
-            (run.error ? `FAILED: ${run.error}` : `${Math.round(run.ms)} ms, ${Math.round(files / run.ms * 1000)} files/s, ${Math.round(run.maxRssKb / 1024)} MiB`))
+            (run.error ? `FAILED: ${run.error}` : `${Math.round(run.ms)} ms, ${Math.round(files / run.ms * 1000)} files/s, ${Math.round(run.maxRssKb / 1024)} MiB`) +
+            (run.hot ? `, ${run.hot.hotCopies} copies of hot entries (${run.hot.hotFiles} files)` : ''))
           const tClean = performance.now()
           sh('rm', ['-rf', tree])
           const tSync = performance.now()
@@ -192,7 +236,7 @@ async function main () {
             log(`  overhead: process ${ms(tStart + (run.ms ?? 0), tVerify)}, verify ${ms(tVerify, tClean)}, rm ${ms(tClean, tSync)}, sync ${ms(tSync, performance.now())} ms`)
           }
         }
-        log('\n' + table(group, files))
+        log('\n' + (method === 'reset' ? resetTable(group, files) : table(group, files)))
       }
     } finally {
       unmountFs(m)
@@ -202,7 +246,7 @@ async function main () {
   // verifyEntries against sha512sum/sha256sum on the store's files (benchmark/verify.mjs): in a
   // full run, or with --verify; --no-verify leaves it out.
   let verify = null
-  if (opts.verify ?? (!opts.fs && !opts.only)) {
+  if (opts.verify ?? !partial) {
     const args = [path.join(HERE, 'verify.mjs'), '--rounds', String(Math.max(2, Math.min(rounds, 5)))]
     const command = `node benchmark/verify.mjs ${args.slice(1).join(' ')}`
     log(`\n== verify: ${command}`)

@@ -13,6 +13,7 @@ export const IMPLS = [
 const CP_FLAGS = { hardlink: ['-al'], clone: ['-r', '--reflink=always'], copy: ['-r'] }
 
 export function label (impl, method) {
+  if (method === 'reset') method = 'hardlink'
   const node = {
     hardlink: ['fs.promises.link', 'fs.linkSync'],
     clone: ['fs.promises.copyFile(FICLONE_FORCE)', 'fs.copyFileSync(FICLONE_FORCE)'],
@@ -78,10 +79,11 @@ const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
  * to { ms, maxRssKb, timeRssKb, detail } (or rejects). A Node implementation's process is spawned here
  * and loads the index and plans its paths at once (while the previous tree is being verified and
  * deleted), then waits for "go" on stdin; its timing starts after that. `cancel()` kills it.
- * ctx: { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist }
+ * ctx: { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist }; ctx.method
+ * 'reset' is 'hardlink' (with hot store entries at the link limit).
  */
 export function prepareImpl (impl, ctx) {
-  const { method } = ctx
+  const method = ctx.method === 'reset' ? 'hardlink' : ctx.method
   if (impl.startsWith('floor-')) {
     return {
       cancel () {},

@@ -95,6 +95,50 @@ export function table (group, files) {
   return [...out, ...(notes.length ? ['', ...notes] : [])].join('\n')
 }
 
+/** The reset row: files/s, and the copies each implementation made of the hot entries (counted in the tree). */
+export function resetTable (group, files) {
+  const h = group.hot
+  const out = [
+    '| implementation | files/s median | files/s min | ms median | copies of hot entries (median) | cachelink resets / linkLimitCopies | vs pnpm | peak RSS | runs |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|'
+  ]
+  const notes = []
+  const rows = []
+  for (const impl of IMPLS) {
+    const runs = group.runs[impl]
+    if (!runs) continue
+    const ok = runs.filter((r) => !r.error)
+    const failed = runs.filter((r) => r.error)
+    const fps = ok.map((r) => files / (r.ms / 1000))
+    rows.push({ impl, ok, failed, medianFps: ok.length ? median(fps) : null, minFps: ok.length ? Math.min(...fps) : null })
+  }
+  const pnpm = rows.find((r) => r.impl === 'pnpm')?.medianFps
+  for (const r of rows) {
+    const runs = `${r.ok.length}${r.failed.length ? ` (+${r.failed.length} failed)` : ''}`
+    const name = label(r.impl, 'hardlink')
+    if (!r.ok.length) {
+      out.push(`| ${name} | failed | | | | | | | ${runs} |`)
+    } else {
+      const d = r.ok.at(-1).detail
+      const limit = d && 'resets' in d ? `${fmtInt(median(r.ok.map((x) => x.detail.resets)))} / ${fmtInt(median(r.ok.map((x) => x.detail.linkLimitCopies ?? 0)))}` : '–'
+      out.push(`| ${name} | ${fmtInt(r.medianFps)} | ${fmtInt(r.minFps)} | ${fmtInt(median(r.ok.map((x) => x.ms)))} | ` +
+        `${fmtInt(median(r.ok.map((x) => x.hot.hotCopies)))} | ${limit} | ${fmtRatio(pnpm ? r.medianFps / pnpm : null)} | ` +
+        `${(Math.max(...r.ok.map((x) => x.maxRssKb)) / 1024).toFixed(0)} MiB | ${runs} |`)
+    }
+    for (const f of r.failed.slice(0, 3)) notes.push(`- ${name} failed in round ${f.round + 1}: ${f.error}`)
+  }
+  for (const s of group.skipped) notes.push(`- not run: ${s}`)
+  return [
+    `${h.entries} hot store entries (the non-empty files used by the most packages: ${fmtInt(h.files)} files of the tree, in ${fmtInt(h.packages)} package folders) ` +
+      `at ${fmtInt(h.limit)} links (ext4's limit) before every run; made once in ${h.setupS.toFixed(1)} s (links.c, side folders outside the store), ` +
+      'the hot inode put back at its store path before each run. "Copies of hot entries": the inodes other than the entry\'s own that the tree\'s files of hot entries are on ' +
+      '(pnpm copies each file on EMLINK; a cachelink reset copies the entry once and links the copy). cachelink\'s resets and linkLimitCopies are its ImportStats, summed.',
+    '',
+    ...out,
+    ...(notes.length ? ['', ...notes] : [])
+  ].join('\n')
+}
+
 export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools, verify }) {
   const lines = [
     '# cachelink benchmark results',
@@ -126,7 +170,8 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
     const where = g.img
       ? `loop device, a ${(g.size / 2 ** 30).toFixed(1)} GiB image file in ${g.backing}, made by \`${g.mkfs}\``
       : `size ${(g.size / 2 ** 30).toFixed(1)} GiB`
-    lines.push(`## ${g.method} on ${g.fs}`, '', `Mount: \`${g.mount}\` (${where}).`, '', table(g, files), '')
+    const title = g.method === 'reset' ? `reset: hardlink on ${g.fs}, hot store entries at the link limit` : `${g.method} on ${g.fs}`
+    lines.push(`## ${title}`, '', `Mount: \`${g.mount}\` (${where}).`, '', g.method === 'reset' ? resetTable(g, files) : table(g, files), '')
   }
   if (verify) lines.push('## verify', '', `\`${verify.command}\` (benchmark/verify.mjs), in the same run:`, '', '```', verify.output.trim(), '```', '')
   return lines.join('\n')
