@@ -3,20 +3,23 @@
 // copy, with cachelink and with what it replaces, end to end from pnpm's package index (see
 // lib/child.mjs: what each implementation computes from the index is timed).
 //
-//   npm run bench                                  every filesystem, 7 rounds, the reset row and the
-//                                                  verify tables
+//   npm run bench                                  every filesystem, 7 rounds, the reset row, strace
+//                                                  counts and the verify tables
 //   npm run bench -- --quick                       2 rounds; tmpfs and ext4 (hardlink, copy), btrfs (clone)
 //   npm run bench -- --fs ext4 --only pnpm,floor --rounds 5
 //   npm run bench -- --fs tmpfs --only floor --verify   with the verify tables
 //   npm run bench -- --fs ext4 --reset --methods reset --rounds 1   the reset row alone
+//   npm run bench -- --fs tmpfs --strace --methods none             the strace counts alone
 //
-// A full run has the verify tables and the reset row (--quick only the verify tables); in a partial
-// run (--fs, --only, --methods) --verify and --reset add them (--methods reset too); --no-verify and
-// --no-reset leave them out of a full one.
+// A full run has the verify tables, the reset row and the strace counts (--quick only the verify
+// tables); in a partial run (--fs, --only, --methods) --verify, --reset and --strace add them
+// (--methods reset too); --no-verify, --no-reset, --no-strace leave them out of a full one.
 // - verify: benchmark/verify.mjs (verifyEntries against sha512sum/sha256sum on the store's files),
 //   its output added to RESULTS.md.
 // - reset (ext4 only, lib/reset.mjs): hot store entries at ext4's link limit before every run;
 //   cachelink and pnpm's importer ('hardlink'), with the copies each made.
+// - strace (tmpfs only): `strace -f -c` of one hardlink import by cachelink-packages (else the first
+//   cachelink implementation that runs) and one by floor-2: calls per file and per directory.
 // --methods keeps only the listed methods (hardlink, copy, clone, reset; `none` for no rounds).
 //
 // Root only (mounts). Work files under $CACHELINK_BENCH_DIR (default /var/tmp/cachelink-bench);
@@ -31,7 +34,7 @@ import { benchDir, describeCorpus, ensureCorpus } from './corpus.mjs'
 import { IMPLS, killCurrent, label, prepareImpl, runImpl } from './lib/impls.mjs'
 import { loadIndex, planTree, pnpmIndex } from './lib/layout.mjs'
 import { cleanupAll, FILESYSTEMS, mountFs, sh, sizeFor, unmountFs } from './lib/mounts.mjs'
-import { machine, resetTable, resultsMarkdown, table } from './lib/report.mjs'
+import { machine, resetTable, resultsMarkdown, straceTable, table } from './lib/report.mjs'
 import { EXT4_LINK_MAX, pickHot, restoreHot, setupHot } from './lib/reset.mjs'
 import { checkShared, makeVerifier } from './lib/verify.mjs'
 
@@ -45,6 +48,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     verify: { type: 'boolean' },
     reset: { type: 'boolean' },
+    strace: { type: 'boolean' },
     methods: { type: 'string' },
     fs: { type: 'string' },
     only: { type: 'string' },
@@ -60,6 +64,7 @@ const only = opts.only ? list(opts.only) : null
 const methodsOnly = opts.methods ? list(opts.methods) : null
 const partial = Boolean(opts.fs || opts.only || opts.methods)
 const withReset = opts.reset ?? ((!partial && !opts.quick) || Boolean(methodsOnly?.includes('reset')))
+const withStrace = opts.strace ?? (!partial && !opts.quick)
 const methodsFor = (f) => [...METHODS[f], ...(f === 'ext4' && withReset ? ['reset'] : [])].filter((m) => !methodsOnly || methodsOnly.includes(m))
 // The reset row: cachelink (which resets) and pnpm's importer (which copies); the others fail on EMLINK.
 const RESET_IMPLS = (i) => i.startsWith('cachelink-') || i === 'pnpm'
@@ -69,6 +74,7 @@ for (const f of fsList) if (!METHODS[f]) throw new Error(`--fs: unknown filesyst
 if (!impls.length) throw new Error(`--only matches none of ${IMPLS.join(', ')}`)
 if (!(rounds >= 1)) throw new Error('--rounds must be a positive integer')
 if (withReset && methodsOnly?.includes('reset') === false && opts.reset) throw new Error('--reset with --methods that leaves out reset')
+if (withStrace && opts.strace && !fsList.includes('tmpfs')) throw new Error('--strace runs on tmpfs: add it to --fs')
 if (opts.reset && !fsList.includes('ext4')) throw new Error('--reset runs on ext4: add it to --fs')
 if (process.getuid() !== 0) throw new Error('the benchmark mounts filesystems: run it as root')
 
@@ -137,6 +143,8 @@ async function main () {
   const baseline = await runImpl('noop', { method: 'hardlink', pnpmIndexPath, storeDir: path.join(work, 'none'), tree: path.join(work, 'none') })
   const groups = []
   let files = 0
+  let dirs = 0
+  let strace = null
 
   for (const fsName of fsList) {
     const size = sizeFor(corpus.stats)
@@ -151,6 +159,7 @@ async function main () {
       const ref = path.join(m.mnt, 'ref')
       const plan = planTree(index, storeDir, tree)
       files = plan.files
+      dirs = plan.dirs.length
 
       // The C floor's input, and (built with it, not timed) the reference tree cp copies.
       const floorDirs = path.join(work, 'dirs')
@@ -238,6 +247,7 @@ async function main () {
         }
         log('\n' + (method === 'reset' ? resetTable(group, files) : table(group, files)))
       }
+      if (fsName === 'tmpfs' && withStrace) strace = await straceCounts({ ctx: ctxFor('hardlink'), runnable, work, tree, verifyTree, files, dirs })
     } finally {
       unmountFs(m)
     }
@@ -272,11 +282,45 @@ async function main () {
     rounds,
     build: buildNote,
     tools,
-    verify
+    verify,
+    strace
   })
   fs.writeFileSync(path.join(HERE, 'RESULTS.md'), md)
   fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ groups, files }, null, 2))
   log(`\nwrote benchmark/RESULTS.md (raw runs: ${path.join(BENCH, 'results.json')}); ${elapsedS} s in all`)
+}
+
+/**
+ * `strace -f -c` of one hardlink import by cachelink-packages (else the first cachelink implementation
+ * that runs) and one by floor-2, into the tree (verified, then deleted). Returns { impls, files, dirs }
+ * with each one's calls by name.
+ */
+async function straceCounts ({ ctx, runnable, work, tree, verifyTree, files, dirs }) {
+  const cachelink = ['cachelink-packages', 'cachelink-import-4', 'cachelink-import-1'].find((i) => runnable.includes(i))
+  const impls = [cachelink, 'floor-2'].filter(Boolean)
+  const out = { files, dirs, impls: [] }
+  for (const impl of impls) {
+    const file = path.join(work, `strace-${impl}.txt`)
+    const r = await prepareImpl(impl, { ...ctx, strace: file }).start()
+    const problems = verifyTree('hardlink')
+    sh('rm', ['-rf', tree])
+    if (problems.length) throw new Error(`strace: ${impl}'s tree does not verify: ${problems.slice(0, 3).join('; ')}`)
+    const calls = {}
+    const failed = {}
+    let errors = 0
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      // % time  seconds  usecs/call  calls  [errors]  syscall
+      const f = line.trim().split(/\s+/)
+      if (f.length < 5 || !/^\d+(\.\d+)?$/.test(f[0]) || f.at(-1) === 'total') continue
+      const hasErrors = f.length === 6
+      calls[f.at(-1)] = Number(f[3])
+      if (hasErrors) { errors += Number(f[4]); failed[f.at(-1)] = Number(f[4]) }
+    }
+    out.impls.push({ impl, calls, failed, errors, ms: r.ms })
+    log(`strace ${impl}: ${Object.values(calls).reduce((a, b) => a + b, 0)} calls (${errors} errors)`)
+  }
+  log('\n' + straceTable(out))
+  return out
 }
 
 try {

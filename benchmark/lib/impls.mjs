@@ -1,5 +1,6 @@
 // The implementations compared, in report order, and how to run one (in its own process).
 import { spawn } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -72,6 +73,25 @@ function spawnTimed (cmd, args, { timeoutMs = 20 * 60e3, env = process.env } = {
   return { child, done, ready }
 }
 
+/** The pid of the process /usr/bin/time (pid `timePid`) runs. */
+const timedPid = (timePid) => Number(fs.readFileSync(`/proc/${timePid}/task/${timePid}/children`, 'utf8').trim().split(/\s+/)[0])
+
+/**
+ * Attaches `strace -f -c` to a running process (every thread, and those it starts); resolves once
+ * attached to { done } (done resolves when the process exits and strace has written `out`).
+ */
+async function attachStrace (pid, out) {
+  const st = spawn('/usr/bin/strace', ['-f', '-c', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  live.add(st)
+  let err = ''
+  const done = new Promise((resolve) => st.on('close', (status) => { live.delete(st); resolve({ status, err }) }))
+  await new Promise((resolve, reject) => {
+    st.stderr.on('data', (d) => { err += d; if (/attached/.test(err)) resolve() })
+    st.on('close', () => reject(new Error(`strace -p ${pid} failed: ${err.trim()}`)))
+  })
+  return { done }
+}
+
 const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
 
 /**
@@ -80,7 +100,10 @@ const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
  * and loads the index and plans its paths at once (while the previous tree is being verified and
  * deleted), then waits for "go" on stdin; its timing starts after that. `cancel()` kills it.
  * ctx: { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist }; ctx.method
- * 'reset' is 'hardlink' (with hot store entries at the link limit).
+ * 'reset' is 'hardlink' (with hot store entries at the link limit). With ctx.strace (a file name),
+ * the import alone runs under `strace -f -c -o <ctx.strace>`: a Node child is attached once it is
+ * ready (its start and the index load are not counted); the floor is traced whole (its start and
+ * reading its lists are).
  */
 export function prepareImpl (impl, ctx) {
   const method = ctx.method === 'reset' ? 'hardlink' : ctx.method
@@ -89,7 +112,7 @@ export function prepareImpl (impl, ctx) {
       cancel () {},
       async start () {
         const args = [method, impl.slice(6), ctx.floorDirs, ctx.floorPairs]
-        const r = await spawnTimed(ctx.floorBin, args).done
+        const r = await (ctx.strace ? spawnTimed('/usr/bin/strace', ['-f', '-c', '-o', ctx.strace, ctx.floorBin, ...args]) : spawnTimed(ctx.floorBin, args)).done
         if (r.status !== 0) throw new Error(`floor exited ${r.status}: ${r.stderr.trim()}`)
         const out = lastJson(r.stdout)
         return { ms: out.ns / 1e6, maxRssKb: out.maxRssKb, timeRssKb: r.timeRssKb, detail: null }
@@ -114,8 +137,17 @@ export function prepareImpl (impl, ctx) {
   return {
     cancel () { killGroup(p.child) },
     async start () {
+      let trace = null
+      if (ctx.strace) {
+        await p.ready
+        trace = await attachStrace(timedPid(p.child.pid), ctx.strace)
+      }
       p.child.stdin.end('go\n')
       const r = await p.done
+      if (trace) {
+        const t = await trace.done
+        if (t.status !== 0) throw new Error(`strace exited ${t.status}: ${t.err.trim().slice(0, 300)}`)
+      }
       if (r.status !== 0) throw new Error(`${impl} exited ${r.status}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`)
       return { ...lastJson(r.stdout), timeRssKb: r.timeRssKb }
     }

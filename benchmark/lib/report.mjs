@@ -139,7 +139,35 @@ export function resetTable (group, files) {
   ].join('\n')
 }
 
-export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools, verify }) {
+/** strace -f -c counts: per call, count, per file and per directory, for each implementation traced. */
+export function straceTable (s) {
+  const names = [...new Set(s.impls.flatMap((i) => Object.keys(i.calls)))]
+  const total = (i) => Object.values(i.calls).reduce((a, b) => a + b, 0)
+  const key = s.impls[0]
+  names.sort((a, b) => (key.calls[b] ?? 0) - (key.calls[a] ?? 0) || a.localeCompare(b))
+  const per = (n, d) => (n / d).toFixed(n / d < 0.01 ? 4 : 2)
+  const head = s.impls.map((i) => label(i.impl, 'hardlink'))
+  const out = [
+    `| call | ${head.map((h) => `${h}: calls | per file | per dir`).join(' | ')} |`,
+    `|---|${s.impls.map(() => '--:|--:|--:').join('|')}|`
+  ]
+  const shown = names.filter((n) => s.impls.some((i) => (i.calls[n] ?? 0) >= 10))
+  const failed = (i, n) => i.failed?.[n] ? ` (${fmtInt(i.failed[n])} failed)` : ''
+  for (const n of shown) out.push(`| ${n} | ${s.impls.map((i) => i.calls[n] ? `${fmtInt(i.calls[n])}${failed(i, n)} | ${per(i.calls[n], s.files)} | ${per(i.calls[n], s.dirs)}` : '– | | ').join(' | ')} |`)
+  const rest = (i) => Object.entries(i.calls).filter(([n]) => !shown.includes(n)).reduce((a, [, v]) => a + v, 0)
+  out.push(`| (others, under 10 each) | ${s.impls.map((i) => `${fmtInt(rest(i))} | | `).join(' | ')} |`)
+  out.push(`| **all** | ${s.impls.map((i) => `${fmtInt(total(i))} | ${per(total(i), s.files)} | ${per(total(i), s.dirs)}`).join(' | ')} |`)
+  return [
+    `\`strace -f -c\` of one hardlink import on tmpfs (${fmtInt(s.files)} files, ${fmtInt(s.dirs)} directories in the tree), each tree verified. ` +
+      'The Node process is attached once it has loaded the index and waits for "go" (its start is not counted; its exit is); ' +
+      'the floor is traced whole (its start and reading its lists are counted: a few dozen calls). Failed calls: ' +
+      s.impls.map((i) => `${label(i.impl, 'hardlink')} ${fmtInt(i.errors)}`).join(', ') + '.',
+    '',
+    ...out
+  ].join('\n')
+}
+
+export function resultsMarkdown ({ machine: m, command, date, corpus, groups, files, baselineRssMiB, elapsedS, rounds, build, tools, verify, strace }) {
   const lines = [
     '# cachelink benchmark results',
     '',
@@ -173,6 +201,7 @@ export function resultsMarkdown ({ machine: m, command, date, corpus, groups, fi
     const title = g.method === 'reset' ? `reset: hardlink on ${g.fs}, hot store entries at the link limit` : `${g.method} on ${g.fs}`
     lines.push(`## ${title}`, '', `Mount: \`${g.mount}\` (${where}).`, '', g.method === 'reset' ? resetTable(g, files) : table(g, files), '')
   }
+  if (strace) lines.push('## system calls', '', straceTable(strace), '')
   if (verify) lines.push('## verify', '', `\`${verify.command}\` (benchmark/verify.mjs), in the same run:`, '', '```', verify.output.trim(), '```', '')
   return lines.join('\n')
 }
