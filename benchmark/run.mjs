@@ -73,6 +73,7 @@ const impls = IMPLS.filter((i) => !only || only.some((o) => i === o || i.startsW
 for (const f of fsList) if (!METHODS[f]) throw new Error(`--fs: unknown filesystem ${f} (known: ${FILESYSTEMS.join(', ')})`)
 if (!impls.length) throw new Error(`--only matches none of ${IMPLS.join(', ')}`)
 if (!(rounds >= 1)) throw new Error('--rounds must be a positive integer')
+for (const m of methodsOnly ?? []) if (!['hardlink', 'copy', 'clone', 'reset', 'none'].includes(m)) throw new Error(`--methods: unknown method ${m} (known: hardlink, copy, clone, reset, none)`)
 if (withReset && methodsOnly?.includes('reset') === false && opts.reset) throw new Error('--reset with --methods that leaves out reset')
 if (withStrace && opts.strace && !fsList.includes('tmpfs')) throw new Error('--strace runs on tmpfs: add it to --fs')
 if (opts.reset && !fsList.includes('ext4')) throw new Error('--reset runs on ext4: add it to --fs')
