@@ -97,7 +97,7 @@ const lastJson = (s) => JSON.parse(s.trim().split('\n').pop())
 /**
  * Readies one import of the corpus into ctx.tree by one implementation; `start()` runs it and resolves
  * to { ms, maxRssKb, timeRssKb, detail } (or rejects). A Node implementation's process is spawned here
- * and loads the index and plans its paths at once (while the previous tree is being verified and
+ * and loads pnpm's package index at once (while the previous tree is being verified and
  * deleted), then waits for "go" on stdin; its timing starts after that. `cancel()` kills it.
  * ctx: { method, pnpmIndexPath, storeDir, tree, ref, floorBin, floorDirs, floorPairs, dist }; ctx.method
  * 'reset' is 'hardlink' (with hot store entries at the link limit). With ctx.strace (a file name),
