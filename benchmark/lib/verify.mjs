@@ -2,14 +2,20 @@
 // exactly the expected regular files and folders (nothing missing, nothing extra, no symlinks), each with its
 // entry's size and exec bit; for hardlink the store entry's inode (empty files excepted: an importer
 // may create them empty instead of linking them); for clone and copy another inode, and the bytes of a
-// sample (every 41st file and the 3 largest) equal to the entry's.
+// sample (every 41st file and the 3 largest) equal to the entry's. In the reset row (hot store entries
+// at the link limit) a file of a hot entry may be on any inode whose bytes equal the entry's: the
+// entry's own (linked), a copy of its own (pnpm on EMLINK), the new inode of a reset (cachelink's
+// reset replaces the entry with a copy of itself and links that).
 import fs from 'node:fs'
 
 /**
- * Returns verify(method) for trees of this plan: a list of problems, empty when the tree is right
- * (at most `max` listed). The store entries are stat'ed once, here.
+ * Returns verify(method, counts) for trees of this plan: a list of problems, empty when the tree is right
+ * (at most `max` listed). The store entries are stat'ed once, here. `hot`: a Map of store path to the
+ * inode number the entry has before each run (the reset row); the tree's files of those entries are
+ * counted in counts: hotFiles, hotLinked (on that inode) and hotCopies (the other inodes they are on,
+ * each a copy made during the run: one per file for pnpm, one per reset for cachelink).
  */
-export function makeVerifier (plan, max = 10) {
+export function makeVerifier (plan, { max = 10, hot = null } = {}) {
   const expected = new Map()
   const expectedDirs = new Set(plan.dirs)
   const storeStats = new Map()
@@ -22,7 +28,9 @@ export function makeVerifier (plan, max = 10) {
   const all = [...expected.values()]
   const sample = all.filter((_, i) => i % 41 === 0).concat([...all].sort((a, b) => b.size - a.size).slice(0, 3))
 
-  return (method) => {
+  return (method, counts = {}) => {
+    Object.assign(counts, { hotFiles: 0, hotLinked: 0, hotCopies: 0 })
+    const copies = new Set()
     const problems = []
     let overflow = 0
     const problem = (msg) => { if (problems.length < max) problems.push(msg); else overflow++ }
@@ -46,6 +54,15 @@ export function makeVerifier (plan, max = 10) {
         if (st.size !== f.size) problem(`size ${st.size} != ${f.size}: ${p}`)
         if (((st.mode & 0o111) !== 0) !== f.executable) problem(`mode ${(st.mode & 0o777).toString(8)} but executable=${f.executable}: ${p}`)
         const sameInode = st.ino === store.ino && st.dev === store.dev
+        if (hot?.has(f.src)) {
+          counts.hotFiles++
+          if (st.ino === hot.get(f.src)) counts.hotLinked++
+          else if (!copies.has(st.ino)) {
+            copies.add(st.ino)
+            if (!sameBytes(p, f.src)) problem(`bytes differ: ${p}`)
+          }
+          continue
+        }
         if (method === 'hardlink' && !sameInode && f.size !== 0) problem(`not a hard link of its store entry: ${p}`)
         if (method !== 'hardlink' && sameInode) problem(`a hard link, not a ${method}: ${p}`)
       }
@@ -57,6 +74,7 @@ export function makeVerifier (plan, max = 10) {
     if (method !== 'hardlink' && problems.length === 0) {
       for (const f of sample) if (!sameBytes(f.dest, f.src)) problem(`bytes differ: ${f.dest}`)
     }
+    counts.hotCopies = copies.size
     if (overflow) problems.push(`... and ${overflow} more`)
     return problems
   }
