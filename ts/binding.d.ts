@@ -16,6 +16,29 @@ export declare class Control {
   rollback(): void
 }
 
+/**
+ * One install in progress. Dropped (collected) before `finish`, it is cancelled and leaves
+ * nothing behind.
+ */
+export declare class PackageInstall {
+  /** `store`: the store's `files` directory, which entries flagged `s` name by digest. */
+  constructor(store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control)
+  /**
+   * Queues a package: its folder and its entries in their wire form (`wire::parse_package`);
+   * `files`, how many entries, counts into the progress total.
+   */
+  add(into: string | Buffer, records: Buffer, files: number): void
+  /** No more packages; settles when every package is in place (or nothing is). */
+  finish(): Promise<ImportPackagesStats>
+  /** The synchronous `finish`: waits for the install on the calling thread. */
+  finishSync(): ImportPackagesStats
+  /**
+   * Stops the install (the facade could not describe a package) and waits until what it
+   * made is removed: nothing is put in place.
+   */
+  cancel(): void
+}
+
 /** Bumped when this interface changes, so the facade can refuse a stale binary. */
 export declare const ABI: number
 
@@ -99,20 +122,11 @@ export declare function importFiles(entries: Buffer, into: string | Buffer, opti
 
 export declare function importFilesSync(entries: Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): ImportStats
 
-/**
- * `packages`: every package's `into\0\0P\0\0` then its entries, in one Buffer (see
- * `wire::parse_packages`); `store`: the store's `files` directory, which entries flagged `s`
- * name by digest.
- */
-export declare function importPackages(packages: Buffer, store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control): Promise<ImportPackagesStats>
-
 /** What `importPackages` did: the packages' stats summed, and how many packages. */
 export interface ImportPackagesStats {
   stats: ImportStats
   packages: number
 }
-
-export declare function importPackagesSync(packages: Buffer, store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control): ImportPackagesStats
 
 /** What an import did: exactly the public `ImportStats`. */
 export interface ImportStats {

@@ -7,7 +7,7 @@ import type * as Binding from './binding.js'
  */
 export type Native = typeof Binding
 
-export type { Control, NativeLinkOptions, NativeImportOptions } from './binding.js'
+export type { Control, NativeLinkOptions, NativeImportOptions, PackageInstall } from './binding.js'
 
 /** What the addon throws or rejects with: the raw OS error, libuv's name for it, and where. */
 export interface NativeError extends Error {
@@ -24,4 +24,4 @@ export interface NativeError extends Error {
 }
 
 /** The `ABI` this facade speaks; a binary reporting another one is stale. */
-export const ABI = 4
+export const ABI = 5

@@ -4,7 +4,7 @@ import { addon } from './addon.js'
 import { controlled, controlledSync } from './control.js'
 import { invalidArgType, invalidArgValue } from './errors.js'
 import { entryParts, type ImportEntries, importOptions, type ImportOptions, type ImportStats, wireRecord } from './import.js'
-import type { NativeImportOptions } from './native.js'
+import type { NativeImportOptions, PackageInstall } from './native.js'
 import { type PathLike, toPath } from './options.js'
 
 /**
@@ -53,12 +53,6 @@ export interface ImportPackagesStats extends ImportStats {
   packages: number
 }
 
-interface PreparedPackages {
-  records: Buffer
-  store: string | Buffer | null
-  options: NativeImportOptions
-}
-
 /** The store's `files` directory: `<dir>/v10/files` or `<dir>/files`. */
 function filesDir(store: string | Buffer, caller: Function): string | Buffer {
   const under = (d: string | Buffer, name: string) =>
@@ -89,12 +83,12 @@ function isPnpmIndex(files: unknown): boolean {
 }
 
 /**
- * A pnpm index's files as wire records flagged `s` (see crate/src/engine/wire.rs), appended to
- * `parts` as one string: one concatenation per file, no array of fields (this loop is the
- * caller's whole cost per file).
+ * A pnpm index's files as wire records flagged `s` (see crate/src/engine/wire.rs): one
+ * concatenation per file, no array of fields (this loop is the caller's whole cost per file).
  */
-function pnpmParts(files: PnpmFilesIndex, parts: Array<string | Buffer>, name: string, caller: Function): void {
+function pnpmRecords(files: PnpmFilesIndex, name: string, caller: Function): { records: Buffer; count: number } {
   let out = ''
+  let count = 0
   const one = (path: string, info: unknown) => {
     const f = info as PnpmFileInfo
     const digest = typeof f === 'object' && f !== null ? (f.integrity ?? f.digest) : undefined
@@ -112,13 +106,14 @@ function pnpmParts(files: PnpmFilesIndex, parts: Array<string | Buffer>, name: s
       badFile(path, info, name, caller)
     }
     out += `${out === '' ? '' : '\0'}${path}\0${digest}${(mode & 0o111) !== 0 ? '\0sx\0' : '\0sn\0'}${size ?? ''}`
+    count++
   }
   if (files instanceof Map) for (const [path, info] of files) one(path, info)
   else {
     const paths = Object.keys(files)
     for (let i = 0; i < paths.length; i++) one(paths[i], files[paths[i]])
   }
-  if (out !== '') parts.push(out)
+  return { records: Buffer.from(out), count }
 }
 
 /** Throws the error for a file of a pnpm index that `pnpmParts` refused. */
@@ -140,34 +135,52 @@ function badFile(path: string, info: unknown, name: string, caller: Function): n
   throw err
 }
 
-function prepare(packages: unknown, options: unknown, caller: Function): PreparedPackages {
+interface Checked {
+  store: string | Buffer | null
+  options: NativeImportOptions
+}
+
+function check(packages: unknown, options: unknown, caller: Function): Checked {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw invalidArgType('options', 'of type object', options, caller)
+  }
   const o = (options ?? {}) as ImportPackagesOptions
-  if (typeof o !== 'object') throw invalidArgType('options', 'of type object', options, caller)
   const nativeOptions = importOptions(options, caller)
   if (typeof packages !== 'object' || packages === null || !(Symbol.iterator in packages)) {
     throw invalidArgType('packages', 'an iterable of { into, files }', packages, caller)
   }
   const store = o.store === undefined ? null : filesDir(toPath(o.store, 'options.store', caller), caller)
-  const parts: Array<string | Buffer> = []
-  let buffers = false
-  let i = 0
-  for (const pkg of packages as Iterable<unknown>) {
-    if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
-    const { into, files } = pkg as PackageImport
-    const dir = toPath(into, `packages[${i}].into`, caller)
-    buffers ||= typeof dir !== 'string'
-    parts.push(dir, '', 'P', '')
-    if (isPnpmIndex(files)) {
-      if (store === null) {
-        throw invalidArgValue('options.store', undefined, `is needed: packages[${i}].files is a pnpm index`, caller)
+  return { store, options: nativeOptions }
+}
+
+/**
+ * Describes each package to the install as it goes (the threads start on the first), and
+ * cancels the install when one cannot be described: then nothing is put in place.
+ */
+function feed(install: PackageInstall, packages: Iterable<unknown>, store: unknown, caller: Function): void {
+  try {
+    let i = 0
+    for (const pkg of packages) {
+      if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
+      const { into, files } = pkg as PackageImport
+      const dir = toPath(into, `packages[${i}].into`, caller)
+      if (isPnpmIndex(files)) {
+        if (store === null) {
+          throw invalidArgValue('options.store', undefined, `is needed: packages[${i}].files is a pnpm index`, caller)
+        }
+        const { records, count } = pnpmRecords(files as PnpmFilesIndex, `packages[${i}].files`, caller)
+        install.add(dir, records, count)
+      } else {
+        const parts: Array<string | Buffer> = []
+        const buffers = entryParts(files, parts, `packages[${i}].files`, caller)
+        install.add(dir, wireRecord(parts, buffers), parts.length / 4)
       }
-      pnpmParts(files as PnpmFilesIndex, parts, `packages[${i}].files`, caller)
-    } else {
-      buffers = entryParts(files, parts, `packages[${i}].files`, caller) || buffers
+      i++
     }
-    i++
+  } catch (e) {
+    install.cancel()
+    throw e
   }
-  return { records: wireRecord(parts, buffers), store, options: nativeOptions }
 }
 
 function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStats {
@@ -198,12 +211,24 @@ export async function importPackages(
   packages: Iterable<PackageImport>,
   options?: ImportPackagesOptions,
 ): Promise<ImportPackagesStats> {
-  const p = prepare(packages, options, importPackages)
-  return flat(await controlled(options, importPackages, (control) => addon().importPackages(p.records, p.store, p.options, control)))
+  const c = check(packages, options, importPackages)
+  return flat(
+    await controlled(options, importPackages, (control) => {
+      const install = new (addon().PackageInstall)(c.store, c.options, control)
+      feed(install, packages, c.store, importPackages)
+      return install.finish()
+    }),
+  )
 }
 
 /** The synchronous twin of {@link importPackages} (no progress until the end; the signal is checked once). */
 export function importPackagesSync(packages: Iterable<PackageImport>, options?: ImportPackagesOptions): ImportPackagesStats {
-  const p = prepare(packages, options, importPackagesSync)
-  return flat(controlledSync(options, importPackagesSync, (control) => addon().importPackagesSync(p.records, p.store, p.options, control)))
+  const c = check(packages, options, importPackagesSync)
+  return flat(
+    controlledSync(options, importPackagesSync, (control) => {
+      const install = new (addon().PackageInstall)(c.store, c.options, control)
+      feed(install, packages, c.store, importPackagesSync)
+      return install.finishSync()
+    }),
+  )
 }

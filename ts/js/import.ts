@@ -27,7 +27,7 @@ import { coded, fail, is, shown } from './error.js'
 import { Materialize, removeQuietly, source } from './link.js'
 import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
-import { asPath, bytesOf, op, runSync, samePath, type P, type Step } from './ops.js'
+import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 type Kind =
@@ -93,20 +93,12 @@ export function parseEntries(records: Buffer, into: P): Entry[] {
   return out
 }
 
-/** wire.rs `parse_packages`: `into\0\0P\0\0` then the package's entries, for each package. */
-export function parsePackages(records: Buffer, store: P | null): Array<{ into: P; entries: Entry[] }> {
+/** wire.rs `parse_package`: one package's entries, some flagged `s` (named by digest in `store`). */
+export function parsePackage(records: Buffer, into: P, store: P | null): Entry[] {
   if (records.length === 0) return []
   const fields = wireFields(records)
-  const out: Array<{ into: P; entries: Entry[] }> = []
-  for (let i = 0; i < fields.length; i += 4) {
-    if (i + 3 < fields.length && fields[i + 2].toString() === 'P') {
-      out.push({ into: asPath(fields[i]), entries: [] })
-      continue
-    }
-    const last = out[out.length - 1]
-    if (last === undefined) throw own('ERR_CACHELINK_UNSAFE_PATH', 'the entry list is malformed', fields[i].toString(), '')
-    last.entries.push(entryAt(fields, i, last.into, store))
-  }
+  const out: Entry[] = []
+  for (let i = 0; i < fields.length; i += 4) out.push(entryAt(fields, i, into, store))
   return out
 }
 
@@ -759,34 +751,94 @@ export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, c
 }
 
 /**
- * packages.rs `import_packages`, one package after the other: each as `importFiles` imports
- * one, counting into the install's progress; the first error stops the install.
+ * packages.rs `Install`, one package after the other: every package parsed first (bad input
+ * writes nothing), then each imported as `importFiles` imports one, into its stage, counting into
+ * the install's progress; the stages are put in place in order at the end, or all removed
+ * (in reverse order, so the folders each made above its own go too) when anything failed.
  */
 export function* importPackages(
-  records: Buffer,
+  added: Array<{ into: P; records: Buffer }>,
   store: P | null,
   o: NativeImportOptions,
   control: Control,
 ): Step<ImportPackagesStats> {
   const started = performance.now()
-  const packages = parsePackages(records, store)
-  control.total = packages.reduce((n, p) => n + p.entries.length, 0)
+  const packages = added.map((a) => ({ into: a.into, entries: parsePackage(a.records, a.into, store) }))
   const sum = emptyStats()
-  let imported = 0
-  for (const pkg of packages) {
-    if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', pkg.into)
-    const stats = yield* importEntries(pkg.entries, pkg.into, o, part(control))
-    addStats(sum, stats)
-    imported++
+  const held: Array<{ commit(): void; rollback(): void }> = []
+  const rollback = () => {
+    for (const h of held.reverse()) h.rollback()
+    held.length = 0
   }
+  try {
+    for (const pkg of packages) {
+      if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', pkg.into)
+      const one = part(control)
+      addStats(sum, yield* importEntries(pkg.entries, pkg.into, o, one))
+      if (one.held !== null) held.push(one.held)
+    }
+  } catch (e) {
+    rollback()
+    throw e
+  }
+  const commitAll = () => {
+    while (held.length > 0) {
+      const h = held.shift()!
+      try {
+        h.commit()
+      } catch (e) {
+        rollback()
+        throw e
+      }
+    }
+  }
+  if (control.holdCommit) control.held = { commit: commitAll, rollback }
+  else commitAll()
   sum.elapsedMs = performance.now() - started
-  return { stats: sum, packages: imported }
+  return { stats: sum, packages: packages.length }
+}
+
+/** The JS twin of the addon's `PackageInstall`: packages are kept as added and imported at `finish`. */
+export class PackageInstall {
+  private readonly added: Array<{ into: P; records: Buffer }> = []
+  private cancelled = false
+  private readonly store: P | null
+
+  constructor(
+    store: P | null | undefined,
+    private readonly o: NativeImportOptions,
+    private readonly control: Control,
+  ) {
+    this.store = store ?? null
+  }
+
+  add(into: P, records: Buffer, files: number): void {
+    this.control.total += files
+    this.added.push({ into, records: Buffer.from(records) })
+  }
+
+  private *run(): Step<ImportPackagesStats> {
+    if (this.cancelled) throw own('ABORT_ERR', 'the import was aborted', '')
+    return yield* importPackages(this.added, this.store, this.o, this.control)
+  }
+
+  finish(): Promise<ImportPackagesStats> {
+    return runSliced(this.run())
+  }
+
+  finishSync(): ImportPackagesStats {
+    return runSync(this.run())
+  }
+
+  cancel(): void {
+    this.cancelled = true
+  }
 }
 
 /** A package's own `Control`: its files count into the install's, the install's abort stops it. */
 function part(outer: Control): Control {
   let done = 0
-  return {
+  const one = {
     get done() {
       return done
     },
@@ -798,12 +850,13 @@ function part(outer: Control): Control {
     get aborted() {
       return outer.aborted
     },
-    holdCommit: false,
+    holdCommit: true,
     held: null,
     abort: () => outer.abort(),
     commit: () => {},
     rollback: () => {},
-  } as unknown as Control
+  }
+  return one as unknown as Control
 }
 
 /** packages.rs `add`. */

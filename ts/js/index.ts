@@ -17,7 +17,7 @@ import { runAsync, runSliced, runSync } from './ops.js'
 import { hostId } from './temp.js'
 import { fsInfo } from './fsinfo.js'
 import { probe } from './probe.js'
-import { importFiles, importPackages, importTree } from './import.js'
+import { importFiles, importTree, PackageInstall } from './import.js'
 import { clean, scan } from './scan.js'
 import { verifyBackend } from './verify.js'
 
@@ -34,8 +34,7 @@ export const js = {
   hostId,
   importFiles: async (entries, into, o, control) => runSliced(importFiles(entries, into, o, control as unknown as Control)),
   importFilesSync: (entries, into, o, control) => runSync(importFiles(entries, into, o, control as unknown as Control)),
-  importPackages: async (records, store, o, control) => runSliced(importPackages(records, store ?? null, o, control as unknown as Control)),
-  importPackagesSync: (records, store, o, control) => runSync(importPackages(records, store ?? null, o, control as unknown as Control)),
+  PackageInstall: PackageInstall as unknown as typeof Binding.PackageInstall,
   importTree: async (src, into, o, control) => runSliced(importTree(src, into, o, control as unknown as Control)),
   importTreeSync: (src, into, o, control) => runSync(importTree(src, into, o, control as unknown as Control)),
   scan: async (root, near, control) => runSliced(scan(root, near, control as unknown as Control)),

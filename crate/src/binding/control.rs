@@ -10,6 +10,7 @@
 
 use super::settle;
 use crate::engine::batch::{self, Pending};
+use crate::engine::packages::commit_all;
 use napi::Env;
 use napi_derive::napi;
 use std::sync::atomic::AtomicI32;
@@ -21,8 +22,9 @@ pub struct Shared {
     done: AtomicI32,
     total: AtomicI32,
     abort: AtomicI32,
-    /// A held import, waiting for `commit` or `rollback`.
-    pending: Mutex<Option<Pending>>,
+    /// A held import (or a held install's packages, in order), waiting for `commit` or
+    /// `rollback`.
+    pending: Mutex<Vec<Pending>>,
 }
 
 impl Shared {
@@ -37,18 +39,33 @@ impl Shared {
 
     /// Keeps `pending` for the facade to commit, or commits it now.
     pub fn finish(&self, pending: Pending, hold: bool) -> crate::engine::error::Result<()> {
+        self.finish_all(vec![pending], hold)
+    }
+
+    /// `finish` for several imports: committed in order, the first failure stopping there
+    /// (those after it are removed).
+    pub fn finish_all(
+        &self,
+        pending: Vec<Pending>,
+        hold: bool,
+    ) -> crate::engine::error::Result<()> {
         if !hold {
-            return pending.commit();
+            return commit_all(pending);
         }
-        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = pending;
         Ok(())
     }
 
-    fn take(&self) -> Option<Pending> {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
+    /// Adds to the total (an install, whose packages arrive while it runs).
+    pub fn add_total(&self, n: u32) {
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        let _ = self
+            .total
+            .fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_add(n)));
+    }
+
+    fn take(&self) -> Vec<Pending> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -90,10 +107,7 @@ impl Control {
     /// Puts a held import in place (renames its stage). Nothing to do without one.
     #[napi(catch_unwind)]
     pub fn commit(&self, env: Env) -> napi::Result<()> {
-        match self.shared.take() {
-            Some(p) => settle(&env, p.commit()),
-            None => Ok(()),
-        }
+        settle(&env, commit_all(self.shared.take()))
     }
 
     /// Removes a held import's stage. Nothing to do without one.

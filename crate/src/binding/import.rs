@@ -7,8 +7,7 @@ use super::{run, settle, to_path, LinkMethod};
 use crate::engine::batch::{self, BatchOptions, OnExisting, Stats};
 use crate::engine::conflicts::OnConflict;
 use crate::engine::error::Result;
-use crate::engine::store::Store;
-use crate::engine::{packages, tree, wire};
+use crate::engine::{tree, wire};
 use napi::bindgen_prelude::{Buffer, Either};
 use napi::Env;
 use napi_derive::napi;
@@ -119,7 +118,7 @@ enum Source {
     Tree(PathBuf),
 }
 
-fn batch_options(options: NativeImportOptions) -> napi::Result<BatchOptions> {
+pub(super) fn batch_options(options: NativeImportOptions) -> napi::Result<BatchOptions> {
     Ok(BatchOptions {
         link: options.link.engine()?,
         threads: options.threads as usize,
@@ -137,6 +136,7 @@ fn batch_options(options: NativeImportOptions) -> napi::Result<BatchOptions> {
             OnConflictOption::Last => OnConflict::Last,
         },
         store: None,
+        made_dirs: None,
     })
 }
 
@@ -231,80 +231,4 @@ pub fn import_tree_sync(
 ) -> napi::Result<ImportStats> {
     let job = Job::new(Source::Tree(to_path(src, "src")?), into, options, control)?;
     settle(&env, job.run()).map(ImportStats::from)
-}
-
-/// What `importPackages` did: the packages' stats summed, and how many packages.
-#[napi(object, use_nullable = true)]
-pub struct ImportPackagesStats {
-    pub stats: ImportStats,
-    pub packages: i64,
-}
-
-/// A whole install: the packages (`wire::parse_packages`) and the store their digests name.
-struct PackagesJob {
-    records: Vec<u8>,
-    opts: BatchOptions,
-    shared: Arc<Shared>,
-}
-
-impl PackagesJob {
-    fn new(
-        packages: Buffer,
-        store: Option<Either<String, Buffer>>,
-        options: NativeImportOptions,
-        control: &Control,
-    ) -> napi::Result<PackagesJob> {
-        let mut opts = batch_options(options)?;
-        if let Some(s) = store {
-            opts.store = Some(Arc::new(Store::new(to_path(s, "options.store")?)));
-        }
-        Ok(PackagesJob {
-            records: packages.to_vec(),
-            opts,
-            shared: control.shared.clone(),
-        })
-    }
-
-    /// Each package is put in place as it completes (no held commit: a throwing final
-    /// progress report cannot take back a whole install).
-    fn run(self) -> Result<(Stats, u64)> {
-        let ctl = self.shared.engine();
-        let list = packages::parse(&self.records, self.opts.store.as_deref())?;
-        packages::import_packages(list, &self.opts, &ctl)
-    }
-}
-
-fn packages_to_js(_env: &Env, (s, n): (Stats, u64)) -> napi::Result<ImportPackagesStats> {
-    Ok(ImportPackagesStats {
-        stats: s.into(),
-        packages: count(n),
-    })
-}
-
-/// `packages`: every package's `into\0\0P\0\0` then its entries, in one Buffer (see
-/// `wire::parse_packages`); `store`: the store's `files` directory, which entries flagged `s`
-/// name by digest.
-#[napi(catch_unwind, ts_return_type = "Promise<ImportPackagesStats>")]
-pub fn import_packages<'env>(
-    env: &'env Env,
-    packages: Buffer,
-    store: Option<Either<String, Buffer>>,
-    options: NativeImportOptions,
-    control: &Control,
-) -> napi::Result<napi::bindgen_prelude::Object<'env>> {
-    let job = PackagesJob::new(packages, store, options, control)?;
-    run::spawn(env, move || job.run(), packages_to_js)
-}
-
-#[napi(catch_unwind)]
-pub fn import_packages_sync(
-    env: Env,
-    packages: Buffer,
-    store: Option<Either<String, Buffer>>,
-    options: NativeImportOptions,
-    control: &Control,
-) -> napi::Result<ImportPackagesStats> {
-    let job = PackagesJob::new(packages, store, options, control)?;
-    let out = settle(&env, job.run())?;
-    packages_to_js(&env, out)
 }

@@ -21,6 +21,7 @@
 mod cache;
 mod control;
 mod import;
+mod install;
 mod link;
 mod probe;
 mod run;
@@ -37,7 +38,7 @@ use std::path::PathBuf;
 
 /// Bumped when this interface changes, so the facade can refuse a stale binary.
 #[napi]
-pub const ABI: u32 = 4;
+pub const ABI: u32 = 5;
 
 /// A path as JavaScript gives it (`Either<String, Buffer>` in every export, so the generated
 /// type reads `string | Buffer`): a string, or a Buffer of raw bytes (a Unix name that is not

@@ -90,6 +90,9 @@ pub struct BatchOptions {
     /// The store the entries' sources are in (`importPackages`): the fast path names them from
     /// its open bucket directories.
     pub store: Option<Arc<Store>>,
+    /// Parents of `into` this import creates are recorded here instead of being removed when
+    /// it fails (an install removes them once every package's stage is gone).
+    pub made_dirs: Option<Arc<Mutex<Vec<PathBuf>>>>,
 }
 
 /// Shared with the caller while the import runs: progress out, abort in.
@@ -318,8 +321,14 @@ impl Work<'_> {
     /// `getdents` each, saved under a tenth of the CPU with a dozen files per directory, was
     /// slower by the clock and leaves a FIFO in the stage for a while.) Any failure returns
     /// false and the file takes the careful path, which tries again and handles what went wrong
-    /// (EMLINK, EXDEV, ...). A source in the import's store is named from its open bucket
-    /// directory (`Store::bucket_of`): the same two calls, each walking one name.
+    /// (EMLINK, EXDEV, ...).
+    ///
+    /// A source in the import's store (`importPackages`) is linked from its open bucket
+    /// directory (`Store::bucket_of`) without the `stat`: the store's files are taken to be
+    /// regular files, as pnpm and uv take them (the `stat` cost half as much as the link). The
+    /// first file of each package still takes the careful path, and a store file that is not a
+    /// regular file (which only someone who can write the store can make) is linked as it is;
+    /// `verifyEntries` reports it.
     fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>) -> bool {
         let Some(dir) = &self.root_dir else {
             return false;
@@ -328,7 +337,7 @@ impl Work<'_> {
             return false;
         }
         if let Some((bucket, name)) = self.store.and_then(|s| s.bucket_of(src)) {
-            return matches!(sys::link_file_at(bucket, name, dir, rel), Ok(true));
+            return sys::link_at(bucket, name, dir, rel).is_ok();
         }
         fs::metadata(src).is_ok_and(|m| m.is_file()) && sys::link_into(src, dir, rel).is_ok()
     }

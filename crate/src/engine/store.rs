@@ -2,8 +2,8 @@
 //! digest>[-exec]`, one file per (content, executable). `importPackages` is given a package's
 //! index (relative path → digest, mode, size) and names each file's source here, in Rust, so
 //! the caller builds no path per file. The 256 bucket directories are opened once per call and
-//! the fast path names sources from them (`sys::link_file_at`): a `stat` and a `link` that walk
-//! one name each instead of the store's whole path.
+//! the fast path links from them (`sys::link_at`): a `link` that walks one name for the source
+//! instead of the store's whole path, with no `stat` before it (see `batch::Work::fast_link`).
 
 use crate::sys;
 use std::path::{Path, PathBuf, MAIN_SEPARATOR};

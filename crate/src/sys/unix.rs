@@ -209,28 +209,12 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     })
 }
 
-/// `fstatat(src_dir, name)` then `linkat(src_dir, name, dir, rel, AT_SYMLINK_FOLLOW)`: `link_into`
-/// for a source named from an open directory (a store's `files/<2 hex>` bucket), so neither call
-/// walks the source's whole path again. `Ok(false)`, with nothing done, when `name` is not a
-/// regular file (symlinks followed): a FIFO or a device node is for the careful path to refuse.
-/// https://man7.org/linux/man-pages/man2/fstatat.2.html
-pub fn link_file_at(
-    src_dir: &DirHandle,
-    name: &Path,
-    dir: &DirHandle,
-    rel: &Path,
-) -> io::Result<bool> {
+/// `linkat(src_dir, name, dir, rel, AT_SYMLINK_FOLLOW)`: `link_into` for a source named from an
+/// open directory (a store's `files/<2 hex>` bucket), so the call walks one name for the
+/// source instead of the store's whole path.
+pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     let name = c_path(name)?;
     let rel = c_path(rel)?;
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `name` is NUL-terminated and lives for the call; `st` is writable and sized for
-    // a `stat`; the descriptor is open for the call.
-    cvt(unsafe { libc::fstatat(src_dir.0.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), 0) })?;
-    // SAFETY: fstatat succeeded, so it filled `st`.
-    let mode = unsafe { st.assume_init() }.st_mode;
-    if mode & libc::S_IFMT != libc::S_IFREG {
-        return Ok(false);
-    }
     // SAFETY: as in `link_into`: NUL-terminated strings, descriptors open for the call.
     cvt(unsafe {
         libc::linkat(
@@ -240,8 +224,7 @@ pub fn link_file_at(
             rel.as_ptr(),
             libc::AT_SYMLINK_FOLLOW,
         )
-    })?;
-    Ok(true)
+    })
 }
 
 /// Whether a process with this id runs on this machine: `kill(pid, 0)` succeeds, or fails with

@@ -341,19 +341,9 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     std::fs::hard_link(src, dir.0.join(rel))
 }
 
-/// `link_into` for a source named from an open directory (see unix.rs); `Ok(false)` when the
-/// source is not a regular file.
-pub fn link_file_at(
-    src_dir: &DirHandle,
-    name: &Path,
-    dir: &DirHandle,
-    rel: &Path,
-) -> io::Result<bool> {
-    let src = src_dir.0.join(name);
-    if !std::fs::metadata(&src)?.is_file() {
-        return Ok(false);
-    }
-    std::fs::hard_link(src, dir.0.join(rel)).map(|()| true)
+/// `link_into` for a source named from an open directory (see unix.rs).
+pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
+    std::fs::hard_link(src_dir.0.join(name), dir.0.join(rel))
 }
 
 /// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").

@@ -36,6 +36,20 @@ impl Pending {
         }))
     }
 
+    /// Directories made above several imports' destinations (an install's): removed, deepest
+    /// first and each only if empty, when dropped; kept when committed.
+    pub(crate) fn dirs(mut dirs: Vec<PathBuf>) -> Pending {
+        dirs.sort_by_key(|d| d.as_os_str().len());
+        Pending(Some(Target {
+            into: PathBuf::new(),
+            root: PathBuf::new(),
+            stage: None,
+            fresh: false,
+            parents: MadeDirs(dirs),
+            swap: None,
+        }))
+    }
+
     pub fn commit(self) -> Result<()> {
         match self.0 {
             Some(target) => target.commit(),
@@ -95,7 +109,13 @@ impl Target {
                 }),
             };
         }
-        let parents = make_parents(into)?;
+        let mut parents = make_parents(into)?;
+        if let Some(install) = &opts.made_dirs {
+            install
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .append(&mut parents.0);
+        }
         if !opts.atomic {
             fs::create_dir(into).map_err(|e| fail(e, into))?;
             return Ok(Target {
