@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Shared {
-    done: AtomicI32,
+    done: Arc<AtomicI32>,
     total: AtomicI32,
-    abort: AtomicI32,
+    abort: Arc<AtomicI32>,
     /// A held import (or a held install's packages, in order), waiting for `commit` or
     /// `rollback`.
     pending: Mutex<Vec<Pending>>,
@@ -54,6 +54,14 @@ impl Shared {
         }
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = pending;
         Ok(())
+    }
+
+    /// Progress out and abort in, owned by an install that outlives the call starting it.
+    pub fn counters(&self) -> crate::engine::packages::Counters {
+        crate::engine::packages::Counters {
+            done: self.done.clone(),
+            abort: self.abort.clone(),
+        }
     }
 
     /// Adds to the total (an install, whose packages arrive while it runs).

@@ -6,16 +6,15 @@
 use super::control::{Control, Shared};
 use super::import::{batch_options, ImportStats, NativeImportOptions};
 use super::{js_error, settle, to_path};
-use crate::engine::batch::{Pending, Stats};
+use crate::engine::batch::Stats;
 use crate::engine::error::Result;
 use crate::engine::packages::Install;
-use crate::engine::pool;
 use crate::engine::store::Store;
 use napi::bindgen_prelude::{Buffer, Either, Object};
 use napi::Env;
 use napi_derive::napi;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 /// What `importPackages` did: the packages' stats summed, and how many packages.
 #[napi(object, use_nullable = true)]
@@ -24,41 +23,11 @@ pub struct ImportPackagesStats {
     pub packages: i64,
 }
 
-type Outcome = Result<(Stats, u64, Vec<Pending>)>;
-
-struct State {
-    install: Install,
-    shared: Arc<Shared>,
-    outcome: Mutex<Option<Outcome>>,
-    ready: Condvar,
-}
-
-impl State {
-    /// Runs the install to its end (on a pool thread, or on the caller's when there is no
-    /// pool) and leaves the outcome for `wait`.
-    fn drive(&self) {
-        let ctl = self.shared.engine();
-        let out = self.install.run(&ctl);
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-        self.ready.notify_all();
-    }
-
-    fn wait(&self) -> Outcome {
-        let mut slot = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(out) = slot.take() {
-                return out;
-            }
-            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    /// The outcome with the stages put in place (or held for the facade's `commit`).
-    fn settle(&self, hold: bool) -> Result<(Stats, u64)> {
-        let (stats, n, pending) = self.wait()?;
-        self.shared.finish_all(pending, hold)?;
-        Ok((stats, n))
-    }
+/// The outcome with the stages put in place (or held for the facade's `commit`).
+fn settle_install(install: &Install, shared: &Shared, hold: bool) -> Result<(Stats, u64)> {
+    let (stats, n, pending) = install.wait()?;
+    shared.finish_all(pending, hold)?;
+    Ok((stats, n))
 }
 
 fn to_js((s, n): (Stats, u64)) -> ImportPackagesStats {
@@ -72,10 +41,9 @@ fn to_js((s, n): (Stats, u64)) -> ImportPackagesStats {
 /// nothing behind.
 #[napi]
 pub struct PackageInstall {
-    state: Arc<State>,
+    install: Arc<Install>,
+    shared: Arc<Shared>,
     hold: bool,
-    /// The pool runs the install; false when it could not start, and `finish` runs it.
-    on_pool: bool,
     finished: AtomicBool,
 }
 
@@ -92,21 +60,10 @@ impl PackageInstall {
         if let Some(s) = store {
             opts.store = Some(Arc::new(Store::new(to_path(s, "options.store")?)));
         }
-        let state = Arc::new(State {
-            install: Install::new(opts),
-            shared: control.shared.clone(),
-            outcome: Mutex::new(None),
-            ready: Condvar::new(),
-        });
-        let on_pool = pool::get().is_some();
-        if on_pool {
-            let s = state.clone();
-            pool::spawn(move || s.drive());
-        }
         Ok(PackageInstall {
-            state,
+            install: Install::new(opts, control.shared.counters()),
+            shared: control.shared.clone(),
             hold: control.hold_commit,
-            on_pool,
             finished: AtomicBool::new(false),
         })
     }
@@ -121,8 +78,8 @@ impl PackageInstall {
         files: u32,
     ) -> napi::Result<()> {
         let into = to_path(into, "into")?;
-        self.state.shared.add_total(files);
-        self.state.install.add(into, records.to_vec());
+        self.shared.add_total(files);
+        self.install.add(into, records.to_vec());
         Ok(())
     }
 
@@ -131,14 +88,11 @@ impl PackageInstall {
     pub fn finish<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         self.close();
         let (deferred, promise) = env.create_deferred()?;
-        let state = self.state.clone();
+        let install = self.install.clone();
+        let shared = self.shared.clone();
         let hold = self.hold;
-        let on_pool = self.on_pool;
         let settle_and_resolve = move || {
-            if !on_pool {
-                state.drive();
-            }
-            let out = state.settle(hold);
+            let out = settle_install(&install, &shared, hold);
             deferred.resolve(move |env: Env| match out {
                 Ok(v) => Ok(to_js(v)),
                 Err(e) => Err(js_error(&env, &e)),
@@ -160,10 +114,7 @@ impl PackageInstall {
     #[napi(catch_unwind)]
     pub fn finish_sync(&self, env: Env) -> napi::Result<ImportPackagesStats> {
         self.close();
-        if !self.on_pool {
-            self.state.drive();
-        }
-        settle(&env, self.state.settle(self.hold)).map(to_js)
+        settle(&env, settle_install(&self.install, &self.shared, self.hold)).map(to_js)
     }
 
     /// Stops the install (the facade could not describe a package) and waits until what it
@@ -171,24 +122,22 @@ impl PackageInstall {
     #[napi]
     pub fn cancel(&self) {
         self.finished.store(true, Relaxed);
-        self.state.install.cancel();
-        if self.on_pool {
-            drop(self.state.wait());
-        }
+        self.install.cancel();
+        drop(self.install.wait());
     }
 }
 
 impl PackageInstall {
     fn close(&self) {
         self.finished.store(true, Relaxed);
-        self.state.install.close();
+        self.install.close();
     }
 }
 
 impl Drop for PackageInstall {
     fn drop(&mut self) {
         if !self.finished.load(Relaxed) {
-            self.state.install.cancel();
+            self.install.cancel();
         }
     }
 }

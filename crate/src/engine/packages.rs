@@ -1,8 +1,8 @@
 //! A whole install in one go (`importPackages`): many packages, each imported as
 //! `batch::import` imports one, into a stage beside its folder, by every thread of cachelink's
-//! pool taking packages from one queue. The queue is fed while the threads work: the caller
-//! adds packages as it describes them (`Install::add`), so describing the install in JS and
-//! linking it overlap, and then closes the queue (`Install::close`).
+//! pool, one job per package. Packages are queued while the threads work: the caller adds
+//! them as it describes them (`Install::add`), so describing the install in JS and linking it
+//! overlap, and then closes the install (`Install::close`).
 //!
 //! Nothing is put in place until every package has been checked and imported: then the stages
 //! are renamed into place in the order the packages were added (`commit_all`). An error, bad
@@ -14,7 +14,6 @@ use super::error::{Error, Result};
 use super::method::Method;
 use super::pool;
 use super::wire;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
@@ -28,10 +27,13 @@ struct Added {
 }
 
 #[derive(Default)]
-struct Queue {
-    waiting: VecDeque<Added>,
+struct Progress {
     added: usize,
+    /// Packages added and not yet done.
+    outstanding: usize,
     closed: bool,
+    /// The outcome was made (once).
+    ended: bool,
 }
 
 /// What the threads made: each package's stats and its stage, by the order it was added.
@@ -43,147 +45,177 @@ struct Made {
     error: Option<(usize, Error)>,
 }
 
+/// The stats summed, how many packages, and their stages in the order they were added, the
+/// install's own directories last (for `commit_all`).
+pub type Outcome = Result<(Stats, u64, Vec<Pending>)>;
+
+/// The engine's side of a `Control`, owned: an install outlives the call that started it.
+pub struct Counters {
+    pub done: Arc<AtomicI32>,
+    pub abort: Arc<AtomicI32>,
+}
+
 pub struct Install {
     opts: BatchOptions,
-    queue: Mutex<Queue>,
-    more: Condvar,
+    ctl: Counters,
+    progress: Mutex<Progress>,
     stop: AtomicBool,
     made: Mutex<Made>,
     /// Directories the install created above the packages' folders (`BatchOptions::made_dirs`).
     dirs: Arc<Mutex<Vec<PathBuf>>>,
+    outcome: Mutex<Option<Outcome>>,
+    ready: Condvar,
+    started: std::time::Instant,
 }
 
 impl Install {
-    /// `opts` for every package; each package is imported by one thread (the install's
-    /// parallelism is its packages).
-    pub fn new(mut opts: BatchOptions) -> Install {
+    pub fn new(mut opts: BatchOptions, ctl: Counters) -> Arc<Install> {
         let dirs = Arc::new(Mutex::new(Vec::new()));
-        opts.threads = 1;
         opts.made_dirs = Some(dirs.clone());
-        Install {
+        Arc::new(Install {
             opts,
-            queue: Mutex::default(),
-            more: Condvar::new(),
+            ctl,
+            progress: Mutex::default(),
             stop: AtomicBool::new(false),
             made: Mutex::default(),
             dirs,
+            outcome: Mutex::new(None),
+            ready: Condvar::new(),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Queues a package (its entries in their wire form) on the pool: one job per package,
+    /// and a big package's files are shared out to idle threads as `batch` shares them.
+    pub fn add(self: &Arc<Self>, into: PathBuf, records: Vec<u8>) {
+        let index = {
+            let mut p = lock(&self.progress);
+            if p.closed {
+                return;
+            }
+            p.added += 1;
+            p.outstanding += 1;
+            p.added - 1
+        };
+        let me = self.clone();
+        pool::spawn(move || {
+            me.one(Added {
+                index,
+                into,
+                records,
+            });
+            let last = {
+                let mut p = lock(&me.progress);
+                p.outstanding -= 1;
+                p.closed && p.outstanding == 0 && !std::mem::replace(&mut p.ended, true)
+            };
+            if last {
+                me.end();
+            }
+        });
+    }
+
+    /// No more packages: the outcome is made when the last one is done.
+    pub fn close(&self) {
+        let last = {
+            let mut p = lock(&self.progress);
+            p.closed = true;
+            p.outstanding == 0 && !std::mem::replace(&mut p.ended, true)
+        };
+        if last {
+            self.end();
         }
     }
 
-    /// Queues a package (its entries in their wire form).
-    pub fn add(&self, into: PathBuf, records: Vec<u8>) {
-        let mut q = lock(&self.queue);
-        let index = q.added;
-        q.added += 1;
-        q.waiting.push_back(Added {
-            index,
-            into,
-            records,
-        });
-        drop(q);
-        self.more.notify_one();
-    }
-
-    /// No more packages: the threads finish what is queued and return.
-    pub fn close(&self) {
-        lock(&self.queue).closed = true;
-        self.more.notify_all();
-    }
-
-    /// Stops the threads between packages (and, through `ctl.abort`, between files).
+    /// Stops the install between packages (and, through the abort flag, between files).
     pub fn cancel(&self) {
         self.stop.store(true, Relaxed);
+        self.ctl.abort.store(1, Relaxed);
         self.close();
     }
 
-    /// Imports the packages as they are added, on every thread of the pool, until the queue
-    /// is closed and empty; then the stats summed, how many packages, and their stages in the
-    /// order they were added (for `commit_all`). On failure everything made is removed.
-    pub fn run(&self, ctl: &Control) -> Result<(Stats, u64, Vec<Pending>)> {
-        let started = std::time::Instant::now();
-        pool::run_parallel(pool::size(), &|| self.work(ctl));
-        let made = std::mem::take(&mut *lock(&self.made));
-        // An error set the abort flag to stop the others: the error is what is reported.
-        let failed =
-            match made.error {
-                Some((_, e)) => Some(e),
-                None if ctl.abort.load(Relaxed) != 0 || self.stop.load(Relaxed) => Some(
-                    Error::own("ABORT_ERR", "the import was aborted", &PathBuf::new(), None),
-                ),
-                None => None,
-            };
-        if let Some(e) = failed {
-            drop(made.pending);
-            self.remove_dirs();
-            return Err(e);
-        }
-        let mut pending = made.pending;
-        pending.sort_by_key(|(i, _)| *i);
-        let count = pending.len() as u64;
-        let mut stats = made.stats;
-        stats.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        // Last: committed after every stage, removed (when rolled back) after every stage.
-        let dirs = Pending::dirs(std::mem::take(&mut *lock(&self.dirs)));
-        let pending = pending.into_iter().map(|(_, p)| p).chain([dirs]);
-        Ok((stats, count, pending.collect()))
-    }
-
-    fn next(&self, ctl: &Control) -> Option<Added> {
-        let mut q = lock(&self.queue);
+    /// Waits for the outcome (after `close`); once.
+    pub fn wait(&self) -> Outcome {
+        let mut slot = lock(&self.outcome);
         loop {
-            if self.stop.load(Relaxed) || ctl.abort.load(Relaxed) != 0 {
-                return None;
+            if let Some(out) = slot.take() {
+                return out;
             }
-            if let Some(a) = q.waiting.pop_front() {
-                return Some(a);
-            }
-            if q.closed {
-                return None;
-            }
-            q = self.more.wait(q).unwrap_or_else(|e| e.into_inner());
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn work(&self, ctl: &Control) {
-        while let Some(a) = self.next(ctl) {
-            // Each package counts its own total; its files done count into the install's.
-            let total = AtomicI32::new(0);
-            let one = Control {
-                done: ctl.done,
-                total: &total,
-                abort: ctl.abort,
-            };
-            let out = wire::parse_package(&a.records, &a.into, self.opts.store.as_deref())
-                .and_then(|entries| batch::import_pending(entries, &a.into, &self.opts, &one));
-            let mut made = lock(&self.made);
-            match out {
-                Ok((stats, pending)) => {
-                    add(&mut made.stats, stats);
-                    made.pending.push((a.index, pending));
-                }
-                Err(e) => {
-                    // The error of the lowest-numbered package, but never the abort the first
-                    // error made the others stop with.
-                    let replaces = match &made.error {
-                        None => true,
-                        Some((i, first)) => {
-                            let aborted = |e: &Error| e.code == "ABORT_ERR";
-                            (aborted(first) && !aborted(&e))
-                                || (aborted(first) == aborted(&e) && a.index < *i)
-                        }
-                    };
-                    if replaces {
-                        made.error = Some((a.index, e));
+    fn one(&self, a: Added) {
+        if self.stop.load(Relaxed) || self.ctl.abort.load(Relaxed) != 0 {
+            return;
+        }
+        // Each package counts its own total; its files done count into the install's.
+        let total = AtomicI32::new(0);
+        let one = Control {
+            done: &self.ctl.done,
+            total: &total,
+            abort: &self.ctl.abort,
+        };
+        let out = wire::parse_package(&a.records, &a.into, self.opts.store.as_deref())
+            .and_then(|entries| batch::import_pending(entries, &a.into, &self.opts, &one));
+        let mut made = lock(&self.made);
+        match out {
+            Ok((stats, pending)) => {
+                add(&mut made.stats, stats);
+                made.pending.push((a.index, pending));
+            }
+            Err(e) => {
+                // The error of the lowest-numbered package, but never the abort the first
+                // error made the others stop with.
+                let replaces = match &made.error {
+                    None => true,
+                    Some((i, first)) => {
+                        let aborted = |e: &Error| e.code == "ABORT_ERR";
+                        (aborted(first) && !aborted(&e))
+                            || (aborted(first) == aborted(&e) && a.index < *i)
                     }
-                    drop(made);
-                    // Packages in flight stop between files too.
-                    ctl.abort.store(1, Relaxed);
-                    self.stop.store(true, Relaxed);
-                    self.more.notify_all();
-                    return;
+                };
+                if replaces {
+                    made.error = Some((a.index, e));
                 }
+                drop(made);
+                // Packages in flight stop between files too.
+                self.stop.store(true, Relaxed);
+                self.ctl.abort.store(1, Relaxed);
             }
         }
+    }
+
+    /// Makes the outcome: on failure everything made is removed first.
+    fn end(&self) {
+        let made = std::mem::take(&mut *lock(&self.made));
+        let failed = match made.error {
+            Some((_, e)) => Some(e),
+            None if self.stop.load(Relaxed) || self.ctl.abort.load(Relaxed) != 0 => Some(
+                Error::own("ABORT_ERR", "the import was aborted", &PathBuf::new(), None),
+            ),
+            None => None,
+        };
+        let out = match failed {
+            Some(e) => {
+                drop(made.pending);
+                self.remove_dirs();
+                Err(e)
+            }
+            None => {
+                let mut pending = made.pending;
+                pending.sort_by_key(|(i, _)| *i);
+                let count = pending.len() as u64;
+                let mut stats = made.stats;
+                stats.elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+                // Last: committed after every stage, removed (rolled back) after every stage.
+                let dirs = Pending::dirs(std::mem::take(&mut *lock(&self.dirs)));
+                let pending = pending.into_iter().map(|(_, p)| p).chain([dirs]);
+                Ok((stats, count, pending.collect()))
+            }
+        };
+        *lock(&self.outcome) = Some(out);
+        self.ready.notify_all();
     }
 
     /// Removes the directories the install created above the packages, deepest first, each
