@@ -36,7 +36,8 @@
 //!   to a directory.
 //! - `open_dir(path)`, `link_into(src, dir, rel)`: a directory kept open, and a hard link into
 //!   it by a name relative to it (`linkat`; a joined path on Windows); `link_at(src_dir, name,
-//!   dir, rel)` the same with the source named from an open directory too.
+//!   dir, rel)` the same with the source named from an open directory too; `mkdir_at(dir, rel)`
+//!   a directory named from an open one.
 //! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
@@ -141,7 +142,7 @@ pub use os::{
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_at, link_into, lock_exclusive, may_link,
-    open_dir, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
+    mkdir_at, open_dir, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
 };
 
 #[cfg(unix)]
@@ -154,7 +155,7 @@ pub use windows::dir_writable;
 #[cfg(windows)]
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_at,
-    link_into, lock_exclusive, may_link, mount_key, mount_of, open_dir, pathconf_link_max,
-    process_alive, rename_exchange, rename_noreplace, rename_over, symlink_dir, symlink_file,
-    DirHandle,
+    link_into, lock_exclusive, may_link, mkdir_at, mount_key, mount_of, open_dir,
+    pathconf_link_max, process_alive, rename_exchange, rename_noreplace, rename_over, symlink_dir,
+    symlink_file, DirHandle,
 };

@@ -227,6 +227,15 @@ pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) ->
     })
 }
 
+/// `mkdirat(dir, rel, 0777)` (the umask applies, as `fs::create_dir`): a directory named from
+/// an open one, walking `rel` only.
+/// https://man7.org/linux/man-pages/man2/mkdirat.2.html
+pub fn mkdir_at(dir: &DirHandle, rel: &Path) -> io::Result<()> {
+    let rel = c_path(rel)?;
+    // SAFETY: `rel` is NUL-terminated and lives for the call; the descriptor is open.
+    cvt(unsafe { libc::mkdirat(dir.0.as_raw_fd(), rel.as_ptr(), 0o777) })
+}
+
 /// Whether a process with this id runs on this machine: `kill(pid, 0)` succeeds, or fails with
 /// EPERM (it exists but is not ours). https://man7.org/linux/man-pages/man2/kill.2.html
 pub fn process_alive(pid: u32) -> bool {

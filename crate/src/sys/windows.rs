@@ -346,6 +346,11 @@ pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) ->
     std::fs::hard_link(src_dir.0.join(name), dir.0.join(rel))
 }
 
+/// `mkdir_at` (see unix.rs): a joined path here.
+pub fn mkdir_at(dir: &DirHandle, rel: &Path) -> io::Result<()> {
+    std::fs::create_dir(dir.0.join(rel))
+}
+
 /// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").
 /// https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
 pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {

@@ -241,10 +241,20 @@ impl Target {
                 }
             }
         }
+        // In a fresh root, named from the root kept open: each `mkdir` walks its own names only.
+        let root_dir = if self.fresh && dirs.len() > 1 {
+            sys::open_dir(&self.root).ok()
+        } else {
+            None
+        };
         let mut made = 0;
         for dir in dirs {
             let path = self.root.join(dir);
-            match fs::create_dir(&path) {
+            let created = match &root_dir {
+                Some(root) => sys::mkdir_at(root, dir),
+                None => fs::create_dir(&path),
+            };
+            match created {
                 Ok(()) => made += 1,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !self.fresh => {}
                 Err(e) => return Err(Error::io(&e, "mkdir", &path, None).at_entry(dir)),
@@ -332,17 +342,27 @@ fn needed_dirs(entries: &[Entry]) -> Vec<&Path> {
 /// Creates the missing parents of `into`, shallowest first, and returns those this call
 /// created (one made by someone else meanwhile is not ours).
 fn make_parents(into: &Path) -> Result<MadeDirs> {
+    let mut made = MadeDirs::default();
+    let Some(parent) = into.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(made);
+    };
+    // The parent first (in an install, its own parent usually exists): a `mkdir` that fails
+    // with ENOENT says a parent is missing, one that fails with EEXIST that it is there.
     let mut missing = Vec::new();
-    let mut dir = into.parent();
+    let mut dir = Some(parent);
     while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
-        match fs::symlink_metadata(d) {
-            Ok(_) => break,
+        match fs::create_dir(d) {
+            Ok(()) => {
+                made.0.push(d.to_path_buf());
+                break;
+            }
+            // Something is there (not a directory: the stage's `mkdir` below says so).
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => break,
             Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d.to_path_buf()),
             Err(e) => return Err(Error::io(&e, "mkdir", d, None)),
         }
         dir = d.parent();
     }
-    let mut made = MadeDirs::default();
     for d in missing.into_iter().rev() {
         match fs::create_dir(&d) {
             Ok(()) => made.0.push(d),
