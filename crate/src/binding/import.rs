@@ -137,6 +137,7 @@ pub(super) fn batch_options(options: NativeImportOptions) -> napi::Result<BatchO
         },
         store: None,
         made_dirs: None,
+        umask: None,
     })
 }
 

@@ -93,6 +93,9 @@ pub struct BatchOptions {
     /// Parents of `into` this import creates are recorded here instead of being removed when
     /// it fails (an install removes them once every package's stage is gone).
     pub made_dirs: Option<Arc<Mutex<Vec<PathBuf>>>>,
+    /// The process's umask, when the caller read it (`sys::read_umask`, once per install);
+    /// otherwise an import that copies or clones reads it itself.
+    pub umask: Option<u32>,
 }
 
 /// Shared with the caller while the import runs: progress out, abort in.
@@ -257,6 +260,8 @@ struct Work<'a> {
     root_dir: Option<sys::DirHandle>,
     /// The store the sources are in, when known (`BatchOptions::store`).
     store: Option<&'a Store>,
+    /// The umask, for copies and clones (`sys::with_umask`).
+    umask: Option<u32>,
     /// A file of this import was hard-linked the careful way: the fast path may be taken.
     linked: AtomicBool,
     entries: &'a [Entry],
@@ -280,7 +285,7 @@ struct Work<'a> {
 impl Work<'_> {
     fn worker(&self) {
         let mut tally = Tally::default();
-        self.work(&mut tally);
+        sys::with_umask(self.umask, || self.work(&mut tally));
         self.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())

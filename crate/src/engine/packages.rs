@@ -72,6 +72,7 @@ impl Install {
     pub fn new(mut opts: BatchOptions, ctl: Counters) -> Arc<Install> {
         let dirs = Arc::new(Mutex::new(Vec::new()));
         opts.made_dirs = Some(dirs.clone());
+        opts.umask = crate::sys::read_umask();
         Arc::new(Install {
             opts,
             ctl,

@@ -142,7 +142,8 @@ pub use os::{
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_at, link_into, lock_exclusive, may_link,
-    mkdir_at, open_dir, process_alive, rename_over, symlink_dir, symlink_file, DirHandle,
+    mkdir_at, open_dir, process_alive, read_umask, rename_over, symlink_dir, symlink_file,
+    with_umask, DirHandle,
 };
 
 #[cfg(unix)]

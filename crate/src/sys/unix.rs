@@ -38,10 +38,16 @@ pub(super) fn create_new(path: &Path, meta: &Metadata) -> io::Result<File> {
 /// setuid / setgid only where `file` has the owner / group of `meta`, so a copy never becomes
 /// a set-id program of someone else. EPERM is a volume without Unix modes (vfat, exFAT, CIFS:
 /// libuv's `fs.copyFile` lets CIFS pass the same way): the file keeps what it was given.
+///
+/// Within `with_umask`, where the umask took nothing from the mode (no set-id or sticky bit,
+/// and none of the umask's bits in the mode), the file already has it and no call is made.
 #[allow(clippy::useless_conversion)] // mode_t is u32 on Linux, u16 on macOS
 pub(super) fn give_mode(file: &File, meta: &Metadata) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let source = meta.mode() & 0o7777;
+    if source & 0o7000 == 0 && UMASK.get().is_some_and(|u| source & u == 0) {
+        return Ok(());
+    }
     let mut mode = source & 0o1777;
     if source & 0o6000 != 0 {
         let now = file.metadata()?;
@@ -56,6 +62,31 @@ pub(super) fn give_mode(file: &File, meta: &Metadata) -> io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
         done => done,
     }
+}
+
+thread_local! {
+    /// The process's umask while this thread runs an import (`with_umask`).
+    static UMASK: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// The process's umask, as Linux reports it (`Umask:` in /proc/self/status, Linux 4.7 and
+/// later), without changing it (`umask(2)` can only be read by setting it, which races with
+/// other threads creating files). `None` elsewhere, or when it cannot be read.
+pub fn read_umask() -> Option<u32> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+/// Runs `f` with `umask` (read at the start of an import) known to `give_mode` on this thread.
+pub fn with_umask<T>(umask: Option<u32>, f: impl FnOnce() -> T) -> T {
+    let before = UMASK.replace(umask);
+    let out = f();
+    UMASK.set(before);
+    out
 }
 
 /// `src` open for reading; `None` when it is empty (nothing to read, so it need not be

@@ -351,6 +351,16 @@ pub fn mkdir_at(dir: &DirHandle, rel: &Path) -> io::Result<()> {
     std::fs::create_dir(dir.0.join(rel))
 }
 
+/// No umask on Windows.
+pub fn read_umask() -> Option<u32> {
+    None
+}
+
+/// Runs `f` (modes are not set on Windows).
+pub fn with_umask<T>(_umask: Option<u32>, f: impl FnOnce() -> T) -> T {
+    f()
+}
+
 /// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").
 /// https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
 pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {

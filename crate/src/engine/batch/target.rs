@@ -153,6 +153,10 @@ impl Target {
                 None
             },
             store: opts.store.as_deref(),
+            umask: match methods[0] {
+                Method::Hardlink => None,
+                _ => opts.umask.or_else(sys::read_umask),
+            },
             linked: AtomicBool::new(false),
             entries,
             opts: &link,
