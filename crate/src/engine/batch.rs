@@ -30,7 +30,7 @@ use super::store::Store;
 use crate::sys;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -264,6 +264,9 @@ struct Work<'a> {
     umask: Option<u32>,
     /// A file of this import was hard-linked the careful way: the fast path may be taken.
     linked: AtomicBool,
+    /// A file of this import was cloned (1) or copied (2) the careful way, with no fallback:
+    /// the same method's fast path (`fast_place`) may be taken for store files.
+    placed: AtomicU8,
     entries: &'a [Entry],
     opts: &'a Options,
     methods: Chain,
@@ -347,17 +350,49 @@ impl Work<'_> {
         fs::metadata(src).is_ok_and(|m| m.is_file()) && sys::link_into(src, dir, rel).is_ok()
     }
 
+    /// A clone or a copy of a store file named from its open bucket and the open root
+    /// (`sys::place_at`): taken when the import clones or copies into a fresh root from a store
+    /// and a first file of it was placed the careful way by the same method with no fallback.
+    /// `None` (nothing left behind) sends the file to the careful path.
+    fn fast_place(&self, src: &Path, rel: &Path) -> Option<(Method, fs::Metadata)> {
+        let dir = self.root_dir.as_ref()?;
+        let method = match self.placed.load(Relaxed) {
+            1 => Method::Clone,
+            2 => Method::Copy,
+            _ => return None,
+        };
+        if memo::any_unsupported() {
+            return None;
+        }
+        let (bucket, name) = self.store?.bucket_of(src)?;
+        let meta = sys::place_at(bucket, name, dir, rel, method == Method::Clone)?;
+        Some((method, meta))
+    }
+
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
         if let Kind::File {
             src,
             size,
-            mutable: false,
-            ..
+            mutable,
+            executable,
         } = &entry.kind
         {
-            if self.fast_link(src, &entry.rel, *size) {
+            if !mutable && self.fast_link(src, &entry.rel, *size) {
                 c.files += 1;
                 c.hardlinked += 1;
+                return Ok(());
+            }
+            if let Some((method, meta)) = self.fast_place(src, &entry.rel) {
+                c.files += 1;
+                if method == Method::Clone {
+                    c.cloned += 1;
+                } else {
+                    c.copied += 1;
+                    c.bytes_copied += meta.len();
+                }
+                if let Some(exec) = executable {
+                    set_executable(&self.root.join(&entry.rel), &meta, *exec)?;
+                }
                 return Ok(());
             }
         }
@@ -403,8 +438,15 @@ impl Work<'_> {
                     staged: self.staged,
                 };
                 let outcome = m.place(&target)?;
-                if outcome.method == Some(Method::Hardlink) && outcome.fallbacks.is_empty() {
-                    self.linked.store(true, Relaxed);
+                if outcome.fallbacks.is_empty() && outcome.link_limit.is_none() {
+                    match outcome.method {
+                        Some(Method::Hardlink) => self.linked.store(true, Relaxed),
+                        Some(Method::Clone) if meta.len() > 0 => self.placed.store(1, Relaxed),
+                        Some(Method::Copy) if meta.len() > 0 && methods[0] == Method::Copy => {
+                            self.placed.store(2, Relaxed)
+                        }
+                        _ => {}
+                    }
                 }
                 for &(method, code) in &outcome.fallbacks {
                     c.fallback(method, code, 1);

@@ -37,7 +37,8 @@
 //! - `open_dir(path)`, `link_into(src, dir, rel)`: a directory kept open, and a hard link into
 //!   it by a name relative to it (`linkat`; a joined path on Windows); `link_at(src_dir, name,
 //!   dir, rel)` the same with the source named from an open directory too; `mkdir_at(dir, rel)`
-//!   a directory named from an open one.
+//!   a directory named from an open one; `place_at(src_dir, name, dir, rel, clone)` a clone or
+//!   a copy named from open directories (Unix; `None` elsewhere).
 //! - `mount_of(path, device)`: the filesystem type and mount source of the volume holding `path`.
 //! - `pathconf_link_max(path)`: the link limit, where the OS answers for the volume itself.
 //! - `process_alive(pid)`: whether a process with that id runs on this machine.
@@ -142,8 +143,8 @@ pub use os::{
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_at, link_into, lock_exclusive, may_link,
-    mkdir_at, open_dir, process_alive, read_umask, rename_over, symlink_dir, symlink_file,
-    with_umask, DirHandle,
+    mkdir_at, open_dir, place_at, process_alive, read_umask, rename_over, symlink_dir,
+    symlink_file, with_umask, DirHandle,
 };
 
 #[cfg(unix)]
@@ -157,6 +158,6 @@ pub use windows::dir_writable;
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_at,
     link_into, lock_exclusive, may_link, mkdir_at, mount_key, mount_of, open_dir,
-    pathconf_link_max, process_alive, rename_exchange, rename_noreplace, rename_over, symlink_dir,
-    symlink_file, DirHandle,
+    pathconf_link_max, place_at, process_alive, read_umask, rename_exchange, rename_noreplace,
+    rename_over, symlink_dir, symlink_file, with_umask, DirHandle,
 };

@@ -267,6 +267,87 @@ pub fn mkdir_at(dir: &DirHandle, rel: &Path) -> io::Result<()> {
     cvt(unsafe { libc::mkdirat(dir.0.as_raw_fd(), rel.as_ptr(), 0o777) })
 }
 
+/// A clone (`ioctl(FICLONE)`, Linux) or a copy of `name` in `src_dir` at `rel` under `dir`, both
+/// named from open directories, so no call walks a whole path: `openat` and `fstat` of the
+/// source, `openat(O_CREAT|O_EXCL)` of the destination with the source's mode, the data, the
+/// exact mode (`give_mode`). The source's metadata, or `None` with nothing left behind when
+/// anything did not work, or the source is empty or not a regular file: the caller then takes
+/// its careful path, which says why.
+pub fn place_at(
+    src_dir: &DirHandle,
+    name: &Path,
+    dir: &DirHandle,
+    rel: &Path,
+    clone: bool,
+) -> Option<Metadata> {
+    use std::os::fd::FromRawFd;
+    if clone && !cfg!(target_os = "linux") {
+        return None;
+    }
+    let name = c_path(name).ok()?;
+    let rel = c_path(rel).ok()?;
+    // SAFETY: `name` is NUL-terminated; the descriptor is open; the result is a new descriptor
+    // we own (checked below), wrapped once.
+    let fd = unsafe {
+        libc::openat(
+            src_dir.0.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nothing else.
+    let mut input = unsafe { File::from_raw_fd(fd) };
+    let meta = input.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
+    let mode = libc::c_uint::from(meta.mode() as libc::mode_t & 0o777);
+    // SAFETY: as above; `mode` is passed as the variadic argument O_CREAT reads.
+    let fd = unsafe {
+        libc::openat(
+            dir.0.as_raw_fd(),
+            rel.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    let mut out = unsafe { File::from_raw_fd(fd) };
+    let filled = if clone {
+        clone_into(&input, &out)
+    } else {
+        super::os::copy_data(&mut input, &mut out, meta.len())
+            .and_then(|copied| super::whole(copied, meta.len()))
+    };
+    match filled.and_then(|()| give_mode(&out, &meta)) {
+        Ok(()) => Some(meta),
+        Err(_) => {
+            drop(out);
+            // SAFETY: `rel` is NUL-terminated; the descriptor is open; removes what we created.
+            unsafe { libc::unlinkat(dir.0.as_raw_fd(), rel.as_ptr(), 0) };
+            None
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn clone_into(input: &File, out: &File) -> io::Result<()> {
+    // SAFETY: both descriptors are open and owned by live `File`s; FICLONE reads only its
+    // descriptor argument. https://man7.org/linux/man-pages/man2/ioctl_ficlone.2.html
+    cvt(unsafe { libc::ioctl(out.as_raw_fd(), libc::FICLONE, input.as_raw_fd()) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clone_into(_input: &File, _out: &File) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 /// Whether a process with this id runs on this machine: `kill(pid, 0)` succeeds, or fails with
 /// EPERM (it exists but is not ours). https://man7.org/linux/man-pages/man2/kill.2.html
 pub fn process_alive(pid: u32) -> bool {

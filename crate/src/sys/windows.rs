@@ -361,6 +361,17 @@ pub fn with_umask<T>(_umask: Option<u32>, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// `place_at` (see unix.rs): not here; the careful path places every file.
+pub fn place_at(
+    _src_dir: &DirHandle,
+    _name: &Path,
+    _dir: &DirHandle,
+    _rel: &Path,
+    _clone: bool,
+) -> Option<std::fs::Metadata> {
+    None
+}
+
 /// The volume holding `path` and its filesystem ("NTFS", "ReFS", "FAT32").
 /// https://learn.microsoft.com/windows/win32/api/fileapi/nf-fileapi-getvolumepathnamew
 pub fn mount_of(path: &Path, _device: u64) -> Option<super::Mount> {

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 
 /// A complete import not yet in place: `commit` renames its stage (if it has one) to the
@@ -147,7 +147,7 @@ impl Target {
         let fast = methods[0] == Method::Hardlink && link.max_links.is_none() && self.fresh;
         let work = Work {
             root: &self.root,
-            root_dir: if fast {
+            root_dir: if fast || (self.fresh && opts.store.is_some()) {
                 sys::open_dir(&self.root).ok()
             } else {
                 None
@@ -158,6 +158,7 @@ impl Target {
                 _ => opts.umask.or_else(sys::read_umask),
             },
             linked: AtomicBool::new(false),
+            placed: AtomicU8::new(0),
             entries,
             opts: &link,
             methods,
