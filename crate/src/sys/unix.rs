@@ -66,6 +66,8 @@ pub(super) fn give_mode(file: &File, meta: &Metadata) -> io::Result<()> {
 
 thread_local! {
     /// The process's umask while this thread runs an import (`with_umask`).
+    // Clippy asks for `const` on Android targets even though the initializer is one.
+    #[allow(clippy::missing_const_for_thread_local)]
     static UMASK: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
 }
 
