@@ -112,6 +112,21 @@ for (const kind of ['tmpfs', 'ext4', 'btrfs'] as const) {
       expect(leftovers(tree)).toEqual([])
     })
 
+    it('hard-links every file but a mutable one, whatever comes first', async () => {
+      const tree = sandbox(fsys.dir)
+      const [pkg] = install(tree, indexes).filter((p) => String(p.into).endsWith('c2'))
+      const entries = Object.entries(pkg.files as Record<string, PnpmFileInfo>).map(([rel, f], i) => {
+        const hex = Buffer.from(f.integrity!.slice(7), 'base64').toString('hex')
+        return { path: rel, src: join(store, 'v10', 'files', hex.slice(0, 2), hex.slice(2)), size: f.size, mutable: i === 0 }
+      })
+      const stats = await importPackages([{ into: pkg.into, files: entries }], { store, method: 'hardlink' })
+      expect(stats.copied).toBe(1)
+      expect(stats.hardlinked).toBe(entries.length - 1)
+      for (const [i, e] of entries.entries()) {
+        expect(fs.statSync(join(String(pkg.into), e.path)).ino === fs.statSync(e.src).ino).toBe(i !== 0)
+      }
+    })
+
     it('takes hex digests, Maps, and importFiles entries in the same install', async () => {
       const tree = sandbox(fsys.dir)
       const [first, second, ...rest] = install(tree, indexes)

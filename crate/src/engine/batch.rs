@@ -352,16 +352,22 @@ impl Work<'_> {
 
     /// A clone or a copy of a store file named from its open bucket and the open root
     /// (`sys::place_at`): taken when the import clones or copies into a fresh root from a store
-    /// and a first file of it was placed the careful way by the same method with no fallback.
-    /// `None` (nothing left behind) sends the file to the careful path.
-    fn fast_place(&self, src: &Path, rel: &Path) -> Option<(Method, fs::Metadata)> {
+    /// and a first file of it was placed the careful way by the same method with no fallback,
+    /// the method this file's chain (`mutable` or not) tries first. `None` (nothing left
+    /// behind) sends the file to the careful path.
+    fn fast_place(&self, src: &Path, rel: &Path, mutable: bool) -> Option<(Method, fs::Metadata)> {
         let dir = self.root_dir.as_ref()?;
         let method = match self.placed.load(Relaxed) {
             1 => Method::Clone,
             2 => Method::Copy,
             _ => return None,
         };
-        if memo::any_unsupported() {
+        let first = if mutable {
+            self.mutable_methods[0]
+        } else {
+            self.methods[0]
+        };
+        if first != method || memo::any_unsupported() {
             return None;
         }
         let (bucket, name) = self.store?.bucket_of(src)?;
@@ -382,7 +388,7 @@ impl Work<'_> {
                 c.hardlinked += 1;
                 return Ok(());
             }
-            if let Some((method, meta)) = self.fast_place(src, &entry.rel) {
+            if let Some((method, meta)) = self.fast_place(src, &entry.rel, *mutable) {
                 c.files += 1;
                 if method == Method::Clone {
                     c.cloned += 1;
@@ -441,7 +447,9 @@ impl Work<'_> {
                 if outcome.fallbacks.is_empty() && outcome.link_limit.is_none() {
                     match outcome.method {
                         Some(Method::Hardlink) => self.linked.store(true, Relaxed),
-                        Some(Method::Clone) if meta.len() > 0 => self.placed.store(1, Relaxed),
+                        Some(Method::Clone) if meta.len() > 0 && methods[0] == Method::Clone => {
+                            self.placed.store(1, Relaxed)
+                        }
                         Some(Method::Copy) if meta.len() > 0 && methods[0] == Method::Copy => {
                             self.placed.store(2, Relaxed)
                         }

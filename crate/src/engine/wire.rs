@@ -1,6 +1,7 @@
-//! `importFiles`' entries as they cross from JavaScript: one Buffer, `path\0src\0x\0size\0...`,
-//! instead of an object per file (see the README's "The binding" for why), parsed here on the
-//! pool thread. Paths are checked before anything is written.
+//! `importFiles`' entries (and each package's of `importPackages`) as they cross from
+//! JavaScript: one Buffer, `path\0src\0x\0size\0...`, instead of an object per file (see the
+//! README's "The binding" for why), parsed here on the pool thread. Paths are checked before
+//! anything is written.
 
 use super::batch::{Entry, Kind};
 use super::error::{Error, Result};
@@ -25,79 +26,15 @@ pub fn bytes_to_path(bytes: Vec<u8>) -> Option<PathBuf> {
 /// caller gave them: UTF-8 from strings, any bytes from Buffers). `flags` is a set of letters:
 /// `x` executable, `n` not executable (neither: the cache entry's mode), `m` mutable (a clone or
 /// a copy, never a link), `l` a symlink whose target is `src`, `d` a directory (`src` empty),
-/// `s` a file of the store whose digest is `src` (`importPackages` only, see `parse_packages`).
+/// `s` a file of the store whose digest is `src` (`importPackages` only: `parse_package`).
 /// `size` is decimal or empty. Paths are checked here, before anything is written.
 pub fn parse_entries(records: &[u8], into: &Path) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
-    let mut fields = records.split(|&b| b == 0);
-    if records.is_empty() {
-        return Ok(entries);
-    }
-    while let Some(path) = fields.next() {
-        let (Some(src), Some(flags), Some(size)) = (fields.next(), fields.next(), fields.next())
-        else {
-            return Err(unsafe_path(into, "the entry list is malformed", path));
-        };
-        entries.push(entry(into, None, path, src, flags, size)?);
-    }
-    Ok(entries)
+    parse_package(records, into, None)
 }
 
-/// A whole install's packages from their wire form: each starts with a record
-/// `into\0\0P\0\0` (`into` absolute), followed by its entries as in `parse_entries`. Entries
-/// flagged `s` name a file of `store` by its digest (`src`: SRI or hex, as pnpm's index records
-/// it) and `x`/`n` from the index's mode.
-pub fn parse_packages(records: &[u8], store: Option<&Store>) -> Result<Vec<(PathBuf, Vec<Entry>)>> {
-    split_packages(records)?
-        .into_iter()
-        .map(|(into, part)| {
-            let entries = parse_package(part, &into, store)?;
-            Ok((into, entries))
-        })
-        .collect()
-}
-
-/// The packages' `into` and the bytes of their entries (for `parse_package`), without parsing
-/// the entries: cheap, so that they can be parsed on several threads.
-pub fn split_packages(records: &[u8]) -> Result<Vec<(PathBuf, &[u8])>> {
-    let mut packages: Vec<(PathBuf, usize)> = Vec::new();
-    // Where each record starts, and the end of the last package's records.
-    let mut starts = Vec::new();
-    let mut at = 0;
-    let malformed = |path: &[u8]| unsafe_path(Path::new(""), "the entry list is malformed", path);
-    while at < records.len() {
-        let record_start = at;
-        let mut fields = [&records[0..0]; 4];
-        for (n, field) in fields.iter_mut().enumerate() {
-            let end = records[at..]
-                .iter()
-                .position(|&b| b == 0)
-                .map_or(records.len(), |i| at + i);
-            if end == records.len() && n < 3 {
-                return Err(malformed(&records[record_start..end]));
-            }
-            *field = &records[at..end];
-            at = end + 1;
-        }
-        if fields[2] == b"P" {
-            starts.push(record_start);
-            packages.push((bytes_to_path(fields[0].to_vec()).unwrap_or_default(), at));
-        } else if packages.is_empty() {
-            return Err(malformed(fields[0]));
-        }
-    }
-    starts.push(records.len() + 1);
-    Ok(packages
-        .into_iter()
-        .zip(starts.into_iter().skip(1))
-        .map(|((into, from), next)| {
-            let end = next.saturating_sub(1).max(from).min(records.len());
-            (into, records.get(from..end).unwrap_or_default())
-        })
-        .collect())
-}
-
-/// One package's entries (`split_packages`).
+/// One package's entries (`importPackages`), as `parse_entries` reads them; those flagged `s`
+/// name a file of `store` by its digest (`src`: SRI or hex, as pnpm's index records it), with
+/// `x`/`n` from the index's mode.
 pub fn parse_package(records: &[u8], into: &Path, store: Option<&Store>) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     if records.is_empty() {
@@ -243,5 +180,44 @@ mod tests {
             ("ERR_CACHELINK_UNSAFE_PATH", Some(Path::new("../x")))
         );
         assert!(parse_entries(b"a\0/s\0", into).is_err());
+    }
+
+    #[test]
+    fn store_entries_by_digest() {
+        let into = Path::new("/into");
+        let store = Store::new(PathBuf::from("/store/files"));
+        let hex = "ab".repeat(64);
+        let records = format!("bin/x\0{hex}\0sx\03\0lib/y\0{hex}\0sn\0");
+        let e = parse_package(records.as_bytes(), into, Some(&store)).unwrap();
+        let srcs: Vec<_> = e
+            .iter()
+            .map(|e| match &e.kind {
+                Kind::File {
+                    src, executable, ..
+                } => (src.clone(), *executable),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let name = &hex[2..];
+        assert_eq!(
+            srcs,
+            [
+                (
+                    PathBuf::from(format!("/store/files/ab/{name}-exec")),
+                    Some(true)
+                ),
+                (
+                    PathBuf::from(format!("/store/files/ab/{name}")),
+                    Some(false)
+                ),
+            ]
+        );
+        for (store, records) in [
+            (None, records.as_str()),
+            (Some(&store), "a\0sha512-AAAA\0sn\0\0"),
+        ] {
+            let err = parse_package(records.as_bytes(), into, store).unwrap_err();
+            assert_eq!(err.code, "ERR_CACHELINK_BAD_DIGEST");
+        }
     }
 }
