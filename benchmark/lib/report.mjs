@@ -25,8 +25,8 @@ export function machine () {
   }
 }
 
-/** Summary of one (filesystem, method) group: one row per implementation that ran. */
-export function summarize (group, files) {
+/** One row per implementation that ran in the group: its runs and their medians. */
+function rowsOf (group, files) {
   const rows = []
   for (const impl of IMPLS) {
     const runs = group.runs[impl]
@@ -47,6 +47,12 @@ export function summarize (group, files) {
       detail: ok.at(-1).detail
     })
   }
+  return rows
+}
+
+/** Summary of one (filesystem, method) group: one row per implementation that ran. */
+export function summarize (group, files) {
+  const rows = rowsOf(group, files)
   // cachelink importFiles: 1 and 4 packages in flight both run; the table shows the faster.
   const batch = rows.filter((r) => r.impl.startsWith('cachelink-import-') && r.medianFps)
   let other = null
@@ -103,15 +109,7 @@ export function resetTable (group, files) {
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|'
   ]
   const notes = []
-  const rows = []
-  for (const impl of IMPLS) {
-    const runs = group.runs[impl]
-    if (!runs) continue
-    const ok = runs.filter((r) => !r.error)
-    const failed = runs.filter((r) => r.error)
-    const fps = ok.map((r) => files / (r.ms / 1000))
-    rows.push({ impl, ok, failed, medianFps: ok.length ? median(fps) : null, minFps: ok.length ? Math.min(...fps) : null })
-  }
+  const rows = rowsOf(group, files)
   const pnpm = rows.find((r) => r.impl === 'pnpm')?.medianFps
   for (const r of rows) {
     const runs = `${r.ok.length}${r.failed.length ? ` (+${r.failed.length} failed)` : ''}`
@@ -121,9 +119,9 @@ export function resetTable (group, files) {
     } else {
       const d = r.ok.at(-1).detail
       const limit = d && 'resets' in d ? `${fmtInt(median(r.ok.map((x) => x.detail.resets)))} / ${fmtInt(median(r.ok.map((x) => x.detail.linkLimitCopies ?? 0)))}` : '–'
-      out.push(`| ${name} | ${fmtInt(r.medianFps)} | ${fmtInt(r.minFps)} | ${fmtInt(median(r.ok.map((x) => x.ms)))} | ` +
+      out.push(`| ${name} | ${fmtInt(r.medianFps)} | ${fmtInt(r.minFps)} | ${fmtInt(r.medianMs)} | ` +
         `${fmtInt(median(r.ok.map((x) => x.hot.hotCopies)))} | ${limit} | ${fmtRatio(pnpm ? r.medianFps / pnpm : null)} | ` +
-        `${(Math.max(...r.ok.map((x) => x.maxRssKb)) / 1024).toFixed(0)} MiB | ${runs} |`)
+        `${r.rssMiB.toFixed(0)} MiB | ${runs} |`)
     }
     for (const f of r.failed.slice(0, 3)) notes.push(`- ${name} failed in round ${f.round + 1}: ${f.error}`)
   }

@@ -208,9 +208,13 @@ mod tests {
             files.join("ab").join("c").join("d"),
             files.join("abc").join("d"),
             dir.join("elsewhere").join("ab").join("cd"),
-            files.join("cd").join("ef"), // no such bucket directory
         ] {
             assert!(store.bucket_of(&other).is_none(), "{}", other.display());
+        }
+        // A bucket that cannot be opened: the careful path then says why. (Windows opens no
+        // directory: its `DirHandle` is the path, and a missing one fails at the link.)
+        if cfg!(unix) {
+            assert!(store.bucket_of(&files.join("cd").join("ef")).is_none());
         }
     }
 }
