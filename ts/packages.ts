@@ -116,7 +116,7 @@ function pnpmRecords(files: PnpmFilesIndex, name: string, caller: Function): { r
   return { records: Buffer.from(out), count }
 }
 
-/** Throws the error for a file of a pnpm index that `pnpmParts` refused. */
+/** Throws the error for a file of a pnpm index that `pnpmRecords` refused. */
 function badFile(path: string, info: unknown, name: string, caller: Function): never {
   const field = `${name}[${JSON.stringify(path)}]`
   if (typeof info !== 'object' || info === null) throw invalidArgType(field, 'of type object', info, caller)
@@ -189,14 +189,16 @@ function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStat
 
 /**
  * A whole install in one call: every package imported as {@link importFiles} imports one
- * (staged beside its folder and renamed into place when complete), all of them on
- * cachelink's threads from one queue. With `options.store`, a package's `files` can be pnpm's
- * index as it is (path → `{ integrity, mode, size }`): the store paths are worked out in
- * native code, so the caller builds no object or string per file.
+ * (into a stage beside its folder), each a job on cachelink's threads as soon as it is
+ * described. With `options.store`, a package's `files` can be pnpm's index as it is (path →
+ * `{ integrity, mode, size }`): the store paths are worked out in native code, so the caller
+ * builds no object or string per file.
  *
- * Progress counts the files of every package. An abort, a throwing `onProgress`, or the first
- * error stops the install: packages in flight leave nothing behind, packages already done stay
- * in place (each complete), and the call rejects with that error.
+ * All or nothing: the stages are renamed into place, in the order given, only once every
+ * package is checked and imported. An error in any package, bad input, an abort or a throwing
+ * `onProgress` removes every stage and every folder the install made: the call rejects and the
+ * tree is as it was. Progress counts the files of every package. Store files are trusted to be
+ * regular files (see the README).
  *
  * @example
  * ```ts
