@@ -14,6 +14,7 @@ use super::error::{Error, Result};
 use super::method::Method;
 use super::pool;
 use super::wire;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
@@ -100,11 +101,18 @@ impl Install {
         };
         let me = self.clone();
         pool::spawn(move || {
-            me.one(Added {
+            let at = into.clone();
+            let a = Added {
                 index,
                 into,
                 records,
-            });
+            };
+            // A panic must not take the process down (rayon aborts on one) nor leave the
+            // install waiting for this package for ever: it fails the install.
+            if catch_unwind(AssertUnwindSafe(|| me.one(a))).is_err() {
+                let why = "cachelink's engine panicked while importing this package";
+                me.fail(index, Error::own("ERR_CACHELINK_PANIC", why, &at, None));
+            }
             let last = {
                 let mut p = lock(&me.progress);
                 p.outstanding -= 1;
@@ -159,32 +167,35 @@ impl Install {
         };
         let out = wire::parse_package(&a.records, &a.into, self.opts.store.as_deref())
             .and_then(|entries| batch::import_pending(entries, &a.into, &self.opts, &one));
-        let mut made = lock(&self.made);
         match out {
             Ok((stats, pending)) => {
+                let mut made = lock(&self.made);
                 add(&mut made.stats, stats);
                 made.pending.push((a.index, pending));
             }
-            Err(e) => {
-                // The error of the lowest-numbered package, but never the abort the first
-                // error made the others stop with.
-                let replaces = match &made.error {
-                    None => true,
-                    Some((i, first)) => {
-                        let aborted = |e: &Error| e.code == "ABORT_ERR";
-                        (aborted(first) && !aborted(&e))
-                            || (aborted(first) == aborted(&e) && a.index < *i)
-                    }
-                };
-                if replaces {
-                    made.error = Some((a.index, e));
-                }
-                drop(made);
-                // Packages in flight stop between files too.
-                self.stop.store(true, Relaxed);
-                self.ctl.abort.store(1, Relaxed);
-            }
+            Err(e) => self.fail(a.index, e),
         }
+    }
+
+    /// Records a package's error and stops the others.
+    fn fail(&self, index: usize, e: Error) {
+        let mut made = lock(&self.made);
+        // The error of the lowest-numbered package, but never the abort the first error made
+        // the others stop with.
+        let replaces = match &made.error {
+            None => true,
+            Some((i, first)) => {
+                let aborted = |e: &Error| e.code == "ABORT_ERR";
+                (aborted(first) && !aborted(&e)) || (aborted(first) == aborted(&e) && index < *i)
+            }
+        };
+        if replaces {
+            made.error = Some((index, e));
+        }
+        drop(made);
+        // Packages in flight stop between files too.
+        self.stop.store(true, Relaxed);
+        self.ctl.abort.store(1, Relaxed);
     }
 
     /// Makes the outcome: on failure everything made is removed first.
