@@ -3,11 +3,12 @@
  * clones on macOS. They run in the GitHub matrix (.github/workflows/ci.yml) on the runner's own
  * temp directory; on Linux they do not apply (the loop-mounted filesystems cover Linux).
  */
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { getSystemErrorName } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { clearFallbackMemo, fsInfoSync, importFiles, importTree, linkFile, linkFileSync } from '../ts/index.js'
+import { clearFallbackMemo, fsInfoSync, importFiles, importPackages, importTree, linkFile, linkFileSync } from '../ts/index.js'
 import { expectFsError, leftovers, sandbox } from './helpers.js'
 
 /**
@@ -197,4 +198,30 @@ describe.runIf(process.platform === 'win32')('names Windows refuses', () => {
       expect(fs.existsSync(into)).toBe(false)
     })
   }
+})
+
+describe.runIf(process.platform === 'win32' || process.platform === 'darwin')("importPackages from a pnpm store in the OS's own temp directory", () => {
+  it('hard-links every package from pnpm index objects: the store files themselves, in place all at once', async () => {
+    const store = join(dir, 'store')
+    const files: Record<string, { integrity: string; mode: number; size: number }> = {}
+    for (const [rel, text] of [['package.json', '{"name":"p"}'], ['lib/a.js', 'a\n'], ['lib/deep/b.js', 'b\n']]) {
+      const digest = createHash('sha512').update(text).digest()
+      const hex = digest.toString('hex')
+      const path = join(store, 'files', hex.slice(0, 2), hex.slice(2))
+      fs.mkdirSync(join(path, '..'), { recursive: true })
+      fs.writeFileSync(path, text)
+      files[rel] = { integrity: `sha512-${digest.toString('base64')}`, mode: 0o644, size: text.length }
+    }
+    const into = (n: number) => join(dir, 'node_modules', '.pnpm', `p${n}@1.0.0`, 'node_modules', `p${n}`)
+    const stats = await importPackages([0, 1, 2].map((n) => ({ into: into(n), files })), { store, method: 'hardlink' })
+    expect(stats.packages).toBe(3)
+    expect(stats.hardlinked).toBe(9)
+    for (const n of [0, 1, 2]) {
+      for (const [rel, f] of Object.entries(files)) {
+        const hex = Buffer.from(f.integrity.slice(7), 'base64').toString('hex')
+        expect(fileId(join(into(n), rel))).toBe(fileId(join(store, 'files', hex.slice(0, 2), hex.slice(2))))
+      }
+    }
+    expect(leftovers(join(dir, 'node_modules'))).toEqual([])
+  })
 })
