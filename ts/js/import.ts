@@ -787,6 +787,7 @@ export function* importPackages(
       try {
         h.commit()
       } catch (e) {
+        h.rollback()
         rollback()
         throw e
       }
