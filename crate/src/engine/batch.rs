@@ -178,14 +178,61 @@ impl Tally {
     }
 
     fn fallback(&mut self, method: Method, code: &'static str, n: u64) {
-        match self
-            .fallbacks
-            .iter_mut()
-            .find(|(m, c, _)| *m == method && *c == code)
-        {
-            Some(slot) => slot.2 += n,
-            None => self.fallbacks.push((method, code, n)),
+        add_fallback(&mut self.fallbacks, method, code, n);
+    }
+}
+
+/// `n` more files for which `method` failed with `code`, in a list of such counts.
+fn add_fallback(
+    list: &mut Vec<(Method, &'static str, u64)>,
+    method: Method,
+    code: &'static str,
+    n: u64,
+) {
+    match list.iter_mut().find(|(m, c, _)| *m == method && *c == code) {
+        Some(slot) => slot.2 += n,
+        None => list.push((method, code, n)),
+    }
+}
+
+/// The method most files were placed with (on a tie, the later of hard link, clone, copy,
+/// symlink); `None` when no file was.
+fn most_used(hardlinked: u64, cloned: u64, copied: u64, symlinked: u64) -> Option<Method> {
+    [
+        (hardlinked, Method::Hardlink),
+        (cloned, Method::Clone),
+        (copied, Method::Copy),
+        (symlinked, Method::Symlink),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .max_by_key(|(n, _)| *n)
+    .map(|(_, m)| m)
+}
+
+impl Stats {
+    /// `o` added in (several imports' stats, summed); `method` is again the one most files used.
+    pub fn add(&mut self, o: Stats) {
+        self.files += o.files;
+        self.dirs += o.dirs;
+        self.cloned += o.cloned;
+        self.hardlinked += o.hardlinked;
+        self.copied += o.copied;
+        self.symlinked += o.symlinked;
+        self.resets += o.resets;
+        self.bytes_copied += o.bytes_copied;
+        self.kept += o.kept;
+        self.empty_created += o.empty_created;
+        self.link_limit_copies += o.link_limit_copies;
+        self.readonly_cache_copies += o.readonly_cache_copies;
+        self.link_refused_copies += o.link_refused_copies;
+        self.conflicts += o.conflicts;
+        for (m, code, n) in o.fallbacks {
+            add_fallback(&mut self.fallbacks, m, code, n);
         }
+        self.fallbacks
+            .sort_by_key(|(m, code, _)| (m.index(), *code));
+        self.method = most_used(self.hardlinked, self.cloned, self.copied, self.symlinked);
     }
 }
 

@@ -11,7 +11,6 @@
 
 use super::batch::{self, BatchOptions, Control, Pending, Stats};
 use super::error::{Error, Result};
-use super::method::Method;
 use super::pool;
 use super::wire;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -170,7 +169,7 @@ impl Install {
         match out {
             Ok((stats, pending)) => {
                 let mut made = lock(&self.made);
-                add(&mut made.stats, stats);
+                made.stats.add(stats);
                 made.pending.push((a.index, pending));
             }
             Err(e) => self.fail(a.index, e),
@@ -258,43 +257,4 @@ pub fn commit_all(pending: Vec<Pending>) -> Result<()> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `o` added into `s`; `method` is again the one most files used.
-fn add(s: &mut Stats, o: Stats) {
-    s.files += o.files;
-    s.dirs += o.dirs;
-    s.cloned += o.cloned;
-    s.hardlinked += o.hardlinked;
-    s.copied += o.copied;
-    s.symlinked += o.symlinked;
-    s.resets += o.resets;
-    s.bytes_copied += o.bytes_copied;
-    s.kept += o.kept;
-    s.empty_created += o.empty_created;
-    s.link_limit_copies += o.link_limit_copies;
-    s.readonly_cache_copies += o.readonly_cache_copies;
-    s.link_refused_copies += o.link_refused_copies;
-    s.conflicts += o.conflicts;
-    for (m, code, n) in o.fallbacks {
-        match s
-            .fallbacks
-            .iter_mut()
-            .find(|(sm, sc, _)| *sm == m && *sc == code)
-        {
-            Some(slot) => slot.2 += n,
-            None => s.fallbacks.push((m, code, n)),
-        }
-    }
-    s.fallbacks.sort_by_key(|(m, code, _)| (m.index(), *code));
-    s.method = [
-        (s.hardlinked, Method::Hardlink),
-        (s.cloned, Method::Clone),
-        (s.copied, Method::Copy),
-        (s.symlinked, Method::Symlink),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .max_by_key(|(n, _)| *n)
-    .map(|(_, m)| m);
 }

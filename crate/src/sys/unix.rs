@@ -322,12 +322,11 @@ pub fn place_at(
     // SAFETY: as above.
     let mut out = unsafe { File::from_raw_fd(fd) };
     let filled = if clone {
-        clone_into(&input, &out)
+        clone_into(&input, &out).and_then(|()| give_mode(&out, &meta))
     } else {
-        super::os::copy_data(&mut input, &mut out, meta.len())
-            .and_then(|copied| super::whole(copied, meta.len()))
+        fill(Some(&mut input), &mut out, &meta)
     };
-    match filled.and_then(|()| give_mode(&out, &meta)) {
+    match filled {
         Ok(()) => Some(meta),
         Err(_) => {
             drop(out);

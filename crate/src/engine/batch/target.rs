@@ -4,7 +4,9 @@
 //! completes.
 
 use super::FILES_PER_THREAD;
-use super::{existing, BatchOptions, Control, Entry, Kind, OnExisting, Stats, Tally, Work};
+use super::{
+    existing, most_used, BatchOptions, Control, Entry, Kind, OnExisting, Stats, Tally, Work,
+};
 use crate::engine::error::{Error, Result};
 use crate::engine::link::IfExists;
 use crate::engine::method::{chain, Method};
@@ -136,7 +138,14 @@ impl Target {
         opts: &BatchOptions,
         ctl: &Control,
     ) -> Result<Stats> {
-        let dirs = self.make_dirs(entries)?;
+        // A fresh root is kept open: its directories are made from it (`make_dirs`), and the
+        // fast paths name files from it.
+        let root_dir = if self.fresh {
+            sys::open_dir(&self.root).ok()
+        } else {
+            None
+        };
+        let dirs = self.make_dirs(entries, root_dir.as_ref())?;
         let mut link = opts.link;
         if self.fresh {
             // Nothing can exist in a fresh root: a duplicate entry is an error, not a replace.
@@ -147,11 +156,7 @@ impl Target {
         let fast = methods[0] == Method::Hardlink && link.max_links.is_none() && self.fresh;
         let work = Work {
             root: &self.root,
-            root_dir: if fast || (self.fresh && opts.store.is_some()) {
-                sys::open_dir(&self.root).ok()
-            } else {
-                None
-            },
+            root_dir: root_dir.filter(|_| fast || opts.store.is_some()),
             store: opts.store.as_deref(),
             umask: match methods[0] {
                 Method::Hardlink => None,
@@ -193,16 +198,7 @@ impl Target {
         }
         let mut c = work.tally.into_inner().unwrap_or_else(|e| e.into_inner());
         c.fallbacks.sort_by_key(|(m, code, _)| (m.index(), *code));
-        let by_method = [
-            (c.hardlinked, Method::Hardlink),
-            (c.cloned, Method::Clone),
-            (c.copied, Method::Copy),
-            (c.symlinked, Method::Symlink),
-        ];
-        let method = by_method
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .max_by_key(|(n, _)| *n);
+        let method = most_used(c.hardlinked, c.cloned, c.copied, c.symlinked);
         Ok(Stats {
             files: c.files,
             dirs,
@@ -213,7 +209,7 @@ impl Target {
             resets: c.resets,
             bytes_copied: c.bytes_copied,
             elapsed_ms: 0.0,
-            method: method.map(|(_, m)| *m),
+            method,
             kept: c.kept,
             empty_created: c.empty_created,
             link_limit_copies: c.link_limit_copies,
@@ -225,7 +221,7 @@ impl Target {
     }
 
     /// Creates every directory once, parents first; returns how many were created.
-    fn make_dirs(&self, entries: &[Entry]) -> Result<u64> {
+    fn make_dirs(&self, entries: &[Entry], root_dir: Option<&sys::DirHandle>) -> Result<u64> {
         let dirs = needed_dirs(entries);
         if !self.fresh {
             // Before anything is written: a directory already under `into` that is a symlink
@@ -246,16 +242,11 @@ impl Target {
                 }
             }
         }
-        // In a fresh root, named from the root kept open: each `mkdir` walks its own names only.
-        let root_dir = if self.fresh && dirs.len() > 1 {
-            sys::open_dir(&self.root).ok()
-        } else {
-            None
-        };
         let mut made = 0;
         for dir in dirs {
             let path = self.root.join(dir);
-            let created = match &root_dir {
+            // Named from the open root (a fresh one): each `mkdir` walks its own names only.
+            let created = match root_dir {
                 Some(root) => sys::mkdir_at(root, dir),
                 None => fs::create_dir(&path),
             };
