@@ -181,11 +181,16 @@ interface Prepared {
 
 const SEP = Buffer.from([0])
 
+/** An object literal (or one made with a null prototype): a record of path to source. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && [Object.prototype, null].includes(Object.getPrototypeOf(v))
+}
+
 function hasNul(value: string | Buffer): boolean {
   return typeof value === 'string' ? value.includes('\0') : value.includes(0)
 }
 
-function unsafePath(path: string | Buffer, why: string, caller: Function): Error {
+export function unsafePath(path: string | Buffer, why: string, caller: Function): Error {
   const err = new Error(`Unsafe path in entry '${String(path)}': ${why}`)
   Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: String(path) })
   Error.captureStackTrace(err, caller)
@@ -264,11 +269,7 @@ export function entryParts(entries: unknown, parts: Array<string | Buffer>, name
       const flags = (executable === undefined ? '' : executable ? 'x' : 'n') + (mutable ? 'm' : '')
       parts.push(path, src, flags, size === undefined ? '' : String(size))
     }
-  } else if (
-    typeof entries === 'object' &&
-    entries !== null &&
-    [Object.prototype, null].includes(Object.getPrototypeOf(entries))
-  ) {
+  } else if (isPlainObject(entries)) {
     const record = entries as Record<string, unknown>
     for (const path of Object.keys(record)) file(JSON.stringify(path), path, record[path])
   } else {

@@ -3,7 +3,16 @@ import { join } from 'node:path'
 import { addon } from './addon.js'
 import { controlled, controlledSync } from './control.js'
 import { invalidArgType, invalidArgValue } from './errors.js'
-import { entryParts, type ImportEntries, importOptions, type ImportOptions, type ImportStats, wireRecord } from './import.js'
+import {
+  entryParts,
+  type ImportEntries,
+  importOptions,
+  type ImportOptions,
+  type ImportStats,
+  isPlainObject,
+  unsafePath,
+  wireRecord,
+} from './import.js'
 import type { NativeImportOptions, PackageInstall } from './native.js'
 import { type PathLike, toPath } from './options.js'
 
@@ -65,19 +74,13 @@ function filesDir(store: string | Buffer, caller: Function): string | Buffer {
   throw invalidArgValue('options.store', String(store), 'is not a store: it has no files/ or v10/files/ directory', caller)
 }
 
-function isPlain(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null) return false
-  const proto = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
-}
-
 /** Whether `files` is a pnpm index (values are objects) rather than path → src. */
 function isPnpmIndex(files: unknown): boolean {
   if (files instanceof Map) {
     for (const v of files.values()) return typeof v === 'object' && v !== null
     return false
   }
-  if (!isPlain(files)) return false
+  if (!isPlainObject(files)) return false
   for (const k in files) return typeof files[k] === 'object' && files[k] !== null
   return false
 }
@@ -129,10 +132,7 @@ function badFile(path: string, info: unknown, name: string, caller: Function): n
   if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) {
     throw invalidArgValue(`${field}.size`, f.size, 'must be a byte count (an integer >= 0)', caller)
   }
-  const err = new Error(`Unsafe path in entry '${path}': the path contains a NUL byte`)
-  Object.assign(err, { code: 'ERR_CACHELINK_UNSAFE_PATH', entry: path })
-  Error.captureStackTrace(err, caller)
-  throw err
+  throw unsafePath(path, 'the path contains a NUL byte', caller)
 }
 
 interface Checked {

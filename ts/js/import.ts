@@ -643,8 +643,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   let best: Method | null = null
   for (const m of ['hardlink', 'clone', 'copy', 'symlink'] as Method[]) if (counts[m] > 0 && (best === null || counts[m] > counts[best])) best = m
   stats.method = best
-  const order: Method[] = ['clone', 'hardlink', 'copy', 'symlink']
-  stats.fallbacks = [...fallbacks.values()].sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+  stats.fallbacks = sortFallbacks([...fallbacks.values()])
   return stats
 
   function* one(e: Entry): Step<void> {
@@ -860,7 +859,13 @@ function part(outer: Control): Control {
   return one as unknown as Control
 }
 
-/** packages.rs `add`. */
+/** The engine's order of fallbacks: by method (clone, hardlink, copy, symlink), then code. */
+function sortFallbacks<F extends { method: string; code: string }>(list: F[]): F[] {
+  const rank = ['clone', 'hardlink', 'copy', 'symlink']
+  return list.sort((a, b) => rank.indexOf(a.method) - rank.indexOf(b.method) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+}
+
+/** batch.rs `Stats::add`. */
 function addStats(s: ImportStats, o: ImportStats): void {
   for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'conflicts'] as const) {
     s[k] += o[k]
@@ -870,8 +875,7 @@ function addStats(s: ImportStats, o: ImportStats): void {
     if (slot) slot.count += f.count
     else s.fallbacks.push({ ...f })
   }
-  const rank = ['clone', 'hardlink', 'copy', 'symlink']
-  s.fallbacks.sort((a, b) => rank.indexOf(a.method) - rank.indexOf(b.method) || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0))
+  sortFallbacks(s.fallbacks)
   const order = ['hardlink', 'clone', 'copy', 'symlink'] as const
   let best: ImportStats['method'] = null
   const counts = { hardlink: s.hardlinked, clone: s.cloned, copy: s.copied, symlink: s.symlinked }
