@@ -460,11 +460,22 @@ function* mkdirAll(dir: P): Step<void> {
  * existing.rs `in_place`: `into` already holds exactly the entries: each file is the cache
  * file's own inode (not for a mutable entry) or a file of its own with the same bytes and mode,
  * each symlink points where its entry says, each directory is one, and nothing else is there
- * (but the paths in `keep`, not looked into). Any doubt is `false` (the caller then replaces).
+ * (but the paths in `keep`, not looked into). `into` and every folder the entries need must be a
+ * directory: a symlink there is not in place, even one named in `keep`. Any doubt is `false`
+ * (the caller then replaces).
  */
 function* inPlace(entries: Entry[], into: P, keep: string[]): Step<boolean> {
   try {
-    for (const e of entries) if (!(yield* entryInPlace(e, into))) return false
+    if (!(yield* op('lstat', into)).isDirectory()) return false
+    const dirs = new Set<string>()
+    for (const e of entries) {
+      // The folders above the entry, deepest first: each looked at once, without following.
+      for (let d = parentOf(e.rel); d !== '' && !dirs.has(d); d = parentOf(d)) {
+        dirs.add(d)
+        if (!(yield* op('lstat', join(into, d))).isDirectory()) return false
+      }
+      if (!(yield* entryInPlace(e, into))) return false
+    }
   } catch {
     return false
   }

@@ -16,11 +16,27 @@ use std::path::{Path, PathBuf};
 /// Whether `into` already holds exactly the entries: each file is the cache file's own inode
 /// (not for a mutable entry, which must be a file of its own) or a file of its own with the
 /// same bytes and mode, each symlink points where its entry says, each directory is one, and
-/// nothing else is there (but the paths in `keep`, not looked into). Anything unreadable, or
-/// any doubt, is `false`: the caller then replaces the destination, which reports real errors.
+/// nothing else is there (but the paths in `keep`, not looked into). `into` and every folder
+/// the entries need must be a directory: a symlink there (even to a folder holding the right
+/// files, even one named in `keep`) is not in place. Anything unreadable, or any doubt, is
+/// `false`: the caller then replaces the destination, which reports real errors.
 pub fn in_place(entries: &[Entry], into: &Path, keep: &[PathBuf]) -> bool {
+    let is_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if !is_dir(into) {
+        return false;
+    }
     let mut expected: HashSet<&OsStr> = HashSet::with_capacity(entries.len() * 2);
+    let mut dirs: HashSet<&Path> = HashSet::new();
     for e in entries {
+        // The folders above the entry, deepest first: each looked at once, without following.
+        for dir in e.rel.ancestors().skip(1) {
+            if dir.as_os_str().is_empty() || !dirs.insert(dir) {
+                break;
+            }
+            if !is_dir(&into.join(dir)) {
+                return false;
+            }
+        }
         if !entry_in_place(e, into) {
             return false;
         }
