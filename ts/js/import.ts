@@ -24,6 +24,7 @@ import type { NativeError } from '../native.js'
 import { resolvePath } from '../options.js'
 import type { Control } from './control.js'
 import { coded, fail, is, shown } from './error.js'
+import { checkKeep, swapIn } from './existing.js'
 import { Materialize, removeQuietly, source } from './link.js'
 import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
@@ -310,6 +311,7 @@ function* openTarget(into: P, o: NativeImportOptions): Step<Target> {
   if (exists) {
     if (o.onExisting === 'error') throw coded('EEXIST', 'mkdir', into)
     if (o.onExisting === 'merge') return { into, root: into, stage: null, fresh: false, parents: [], swap: null }
+    yield* checkKeep(into, o.keep.map((k) => Buffer.from(k).toString('latin1')))
     return yield* staged([], o.keep)
   }
   const parents = yield* makeParents(into)
@@ -364,59 +366,14 @@ function* undo(t: Target): Step<void> {
 function* commit(t: Target): Step<void> {
   if (t.stage === null) return
   if (t.swap !== null) {
-    const moved: Array<[P, P]> = []
-    const old = stageBeside(t.into)
     try {
-      for (const k of t.swap) {
-        const [from, to] = [join(t.into, k), join(t.stage, k)]
-        let meta: BigIntStats
-        try {
-          meta = yield* op('lstat', from)
-        } catch {
-          continue
-        }
-        let there: BigIntStats | null = null
-        try {
-          there = yield* op('lstat', to)
-        } catch {}
-        if (there === null) {
-          yield* mkdirAll(dirOf(to))
-          yield* renameOrFail(from, to)
-          moved.push([from, to])
-        } else if (there.isDirectory() && meta.isDirectory()) {
-          for (const item of yield* op('readdirRaw', from)) {
-            const [a, b] = [Buffer.concat([bytesOf(from), SEP, item.name]), Buffer.concat([bytesOf(to), SEP, item.name])]
-            let free = false
-            try {
-              yield* op('lstat', b)
-            } catch {
-              free = true
-            }
-            if (free) {
-              yield* renameOrFail(a, b)
-              moved.push([a, b])
-            }
-          }
-        }
-      }
-      // No RENAME_EXCHANGE in Node: `into` aside, the stage in (into is missing in between).
-      yield* renameOrFail(t.into, old)
-      try {
-        yield* renameOrFail(t.stage, t.into)
-      } catch (e) {
-        yield* op('rename', old, t.into)
-        throw e
-      }
+      yield* swapIn(t.stage, t.into, t.swap)
     } catch (e) {
-      for (const [from, to] of moved.reverse()) {
-        try {
-          yield* op('rename', to, from)
-        } catch {}
-      }
       yield* undo(t)
       throw e
     }
-    yield* op('rmTree', old)
+    // The old tree is at the stage's name now.
+    yield* op('rmTree', t.stage)
     return
   }
   // No RENAME_NOREPLACE in Node: checked absent, then renamed.
@@ -435,24 +392,6 @@ function* commit(t: Target): Step<void> {
   } catch (e) {
     yield* undo(t)
     throw fail(e, 'rename', t.stage, t.into)
-  }
-}
-
-function* renameOrFail(from: P, to: P): Step<void> {
-  try {
-    yield* op('rename', from, to)
-  } catch (e) {
-    throw fail(e, 'rename', from, to)
-  }
-}
-
-function* mkdirAll(dir: P): Step<void> {
-  if (yield* op('isDir', dir)) return
-  yield* mkdirAll(dirOf(dir))
-  try {
-    yield* op('mkdir', dir, 0o777)
-  } catch (e) {
-    if (!is(e, 'EEXIST')) throw fail(e, 'mkdir', dir)
   }
 }
 

@@ -99,6 +99,7 @@ impl Target {
             return match opts.on_existing {
                 OnExisting::Error => Err(Error::new("EEXIST", "mkdir", into, None)),
                 OnExisting::Replace | OnExisting::SkipIfLinked => {
+                    existing::check_keep(into, &opts.keep)?;
                     staged(MadeDirs::default(), Some(opts.keep.clone()))
                 }
                 OnExisting::Merge => Ok(Target {
