@@ -74,9 +74,12 @@ export interface ImportOptions extends LinkOptions, Controlled {
    *   one step (Linux `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`): a reader
    *   sees the old tree or the new one, never a mix. Where the OS cannot (Windows, some
    *   network and FUSE filesystems) the old one is renamed aside and the new one renamed in,
-   *   so for that moment the destination is missing. The old tree is then removed; the paths
-   *   in `keep` are carried over first.
-   * - `'skip-if-linked'`: when every entry is already there (the cache file's own inode, or
+   *   so for that moment the destination is missing. On overlayfs a lower layer's directory
+   *   (EXDEV) has its names moved aside one by one, then the new tree is renamed over the
+   *   emptied destination (readers may see it part-moved). The old tree is then removed; the
+   *   paths in `keep` are carried over first. If anything fails, the old tree stays whole.
+   * - `'skip-if-linked'`: when the destination and every folder the entries need is a
+   *   directory (not a symlink), every entry is already there (the cache file's own inode, or
    *   a file of its own with the same bytes and mode; symlinks and directories as described)
    *   and nothing else is (but the paths in `keep`), nothing is written and `stats.kept` counts
    *   the files; otherwise as `'replace'`.
@@ -88,6 +91,10 @@ export interface ImportOptions extends LinkOptions, Controlled {
    * With `onExisting: 'replace'` (or `'skip-if-linked'` when it replaces): paths under the old
    * destination moved into the new one before the swap, such as `['node_modules']` (pnpm's
    * `keepModulesDir`). When the new tree has a directory there too, it gets the names it lacks.
+   * Never reached through a symlink: a kept path below a symlink of the old destination is
+   * refused before anything is written (`ERR_CACHELINK_UNSAFE_PATH`, `entry` the kept path,
+   * `path` the symlink); below a symlink or file of the new tree it stays with the old tree. A
+   * kept path that is a symlink is carried over as the symlink.
    * @default []
    */
   keep?: string[]
