@@ -254,6 +254,11 @@ function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStat
  * tree is as it was. Progress counts the files of every package. Store files are trusted to be
  * regular files (see the README).
  *
+ * A package below another of the same call (`x` and `x/node_modules/y`, in any order) is imported
+ * into the outer's stage and placed with it. Refused before anything is written: the same `into`
+ * twice (`ERR_INVALID_ARG_VALUE`, after `path.resolve`), and an existing `into` that is or holds
+ * the store or a `src` (`ERR_CACHELINK_INTO_SOURCE`).
+ *
  * @example
  * ```ts
  * const stats = await importPackages(
