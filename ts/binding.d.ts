@@ -25,9 +25,11 @@ export declare class PackageInstall {
   constructor(store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control)
   /**
    * Queues a package: its folder and its entries in their wire form (`wire::parse_package`);
-   * `files`, how many entries, counts into the progress total.
+   * `files`, how many entries, counts into the progress total. `outer` and `rel`: the package
+   * is nested in the package of that index (in the order added, before or after this one),
+   * at `rel` (relative, in the platform's separators) under its folder.
    */
-  add(into: string | Buffer, records: Buffer, files: number): void
+  add(into: string | Buffer, records: Buffer, files: number, outer?: number | undefined | null, rel?: Buffer | undefined | null): void
   /** No more packages; settles when every package is in place (or nothing is). */
   finish(): Promise<ImportPackagesStats>
   /** The synchronous `finish`: waits for the install on the calling thread. */

@@ -379,7 +379,8 @@ function runSync(call: Call, what: unknown, into: unknown, options: ImportOption
 
 /**
  * Materializes a package's file map into `options.into` in one native call, on cachelink's own
- * threads. Every option of {@link linkFile} applies per file.
+ * threads. Every option of {@link linkFile} applies per file. An existing `into` that is or holds
+ * a `src` (symlinks resolved) is refused before anything is written (`ERR_CACHELINK_INTO_SOURCE`).
  *
  * @example
  * ```ts
@@ -404,7 +405,8 @@ export function importFilesSync(entries: ImportEntries, options: ImportFilesOpti
 
 /**
  * Mirrors the directory `src` at `into`: files (by the chosen method), subdirectories,
- * symlinks as symlinks, exec bits.
+ * symlinks as symlinks, exec bits. An `into` inside `src`, or one that is or holds `src`, is
+ * refused before anything is written (`ERR_CACHELINK_INTO_SOURCE`).
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 import { addon } from './addon.js'
 import { controlled, controlledSync } from './control.js'
 import { invalidArgType, invalidArgValue } from './errors.js'
@@ -138,6 +138,63 @@ function badFile(path: string, info: unknown, name: string, caller: Function): n
 interface Checked {
   store: string | Buffer | null
   options: NativeImportOptions
+  packages: Listed[]
+}
+
+/** A package as given, its folder checked, and where it sits in another package of the install. */
+interface Listed {
+  pkg: PackageImport
+  into: string | Buffer
+  /** Nested in the package of this index (its folder below that one's), at `rel`. */
+  outer?: number
+  rel?: Buffer
+}
+
+/**
+ * A folder as a key: resolved lexically as `path.resolve` does (`./`, `..`, repeated and trailing
+ * separators; symlinks are not looked at), over its bytes (one char per byte), so a Buffer and
+ * a string naming the same folder meet.
+ */
+function folderKey(into: string | Buffer): string {
+  const bytes = (s: string) => Buffer.from(s).toString('latin1')
+  return resolve(bytes(process.cwd()), typeof into === 'string' ? bytes(into) : into.toString('latin1'))
+}
+
+/**
+ * Every package's folder, checked before anything is written: the same folder twice is refused
+ * (`ERR_INVALID_ARG_VALUE` naming both), and a package whose folder is below another's is
+ * marked nested in the nearest one (pnpm's hoisted `x` and `x/node_modules/y`).
+ */
+function listPackages(packages: Iterable<unknown>, caller: Function): Listed[] {
+  const list: Listed[] = []
+  const keys: string[] = []
+  const byKey = new Map<string, number>()
+  let i = 0
+  for (const pkg of packages) {
+    if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
+    const into = toPath((pkg as PackageImport).into, `packages[${i}].into`, caller)
+    const key = folderKey(into)
+    const first = byKey.get(key)
+    if (first !== undefined) {
+      throw invalidArgValue(`packages[${i}].into`, String(into), `names the same folder as packages[${first}].into`, caller)
+    }
+    byKey.set(key, i)
+    keys.push(key)
+    list.push({ pkg: pkg as PackageImport, into })
+    i++
+  }
+  if (list.length > 1) {
+    for (let j = 0; j < list.length; j++) {
+      for (let d = dirname(keys[j]), up = keys[j]; d !== up; up = d, d = dirname(d)) {
+        const outer = byKey.get(d)
+        if (outer === undefined) continue
+        list[j].outer = outer
+        list[j].rel = Buffer.from(keys[j].slice(d.length + (d.endsWith(sep) ? 0 : 1)), 'latin1')
+        break
+      }
+    }
+  }
+  return list
 }
 
 function check(packages: unknown, options: unknown, caller: Function): Checked {
@@ -150,32 +207,29 @@ function check(packages: unknown, options: unknown, caller: Function): Checked {
     throw invalidArgType('packages', 'an iterable of { into, files }', packages, caller)
   }
   const store = o.store === undefined ? null : filesDir(toPath(o.store, 'options.store', caller), caller)
-  return { store, options: nativeOptions }
+  return { store, options: nativeOptions, packages: listPackages(packages as Iterable<unknown>, caller) }
 }
 
 /**
  * Describes each package to the install as it goes (the threads start on the first), and
  * cancels the install when one cannot be described: then nothing is put in place.
  */
-function feed(install: PackageInstall, packages: Iterable<unknown>, store: unknown, caller: Function): void {
+function feed(install: PackageInstall, packages: Listed[], store: unknown, caller: Function): void {
   try {
-    let i = 0
-    for (const pkg of packages) {
-      if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
-      const { into, files } = pkg as PackageImport
-      const dir = toPath(into, `packages[${i}].into`, caller)
+    for (let i = 0; i < packages.length; i++) {
+      const { pkg, into: dir, outer, rel } = packages[i]
+      const { files } = pkg
       if (isPnpmIndex(files)) {
         if (store === null) {
           throw invalidArgValue('options.store', undefined, `is needed: packages[${i}].files is a pnpm index`, caller)
         }
         const { records, count } = pnpmRecords(files as PnpmFilesIndex, `packages[${i}].files`, caller)
-        install.add(dir, records, count)
+        install.add(dir, records, count, outer, rel)
       } else {
         const parts: Array<string | Buffer> = []
         const buffers = entryParts(files, parts, `packages[${i}].files`, caller)
-        install.add(dir, wireRecord(parts, buffers), parts.length / 4)
+        install.add(dir, wireRecord(parts, buffers), parts.length / 4, outer, rel)
       }
-      i++
     }
   } catch (e) {
     install.cancel()
@@ -200,6 +254,11 @@ function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStat
  * tree is as it was. Progress counts the files of every package. Store files are trusted to be
  * regular files (see the README).
  *
+ * A package below another of the same call (`x` and `x/node_modules/y`, in any order) is imported
+ * into the outer's stage and placed with it. Refused before anything is written: the same `into`
+ * twice (`ERR_INVALID_ARG_VALUE`, after `path.resolve`), and an existing `into` that is or holds
+ * the store or a `src` (`ERR_CACHELINK_INTO_SOURCE`).
+ *
  * @example
  * ```ts
  * const stats = await importPackages(
@@ -217,7 +276,7 @@ export async function importPackages(
   return flat(
     await controlled(options, importPackages, (control) => {
       const install = new (addon().PackageInstall)(c.store, c.options, control)
-      feed(install, packages, c.store, importPackages)
+      feed(install, c.packages, c.store, importPackages)
       return install.finish()
     }),
   )
@@ -229,7 +288,7 @@ export function importPackagesSync(packages: Iterable<PackageImport>, options?: 
   return flat(
     controlledSync(options, importPackagesSync, (control) => {
       const install = new (addon().PackageInstall)(c.store, c.options, control)
-      feed(install, packages, c.store, importPackagesSync)
+      feed(install, c.packages, c.store, importPackagesSync)
       return install.finishSync()
     }),
   )

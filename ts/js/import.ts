@@ -29,6 +29,7 @@ import { Materialize, removeQuietly, source } from './link.js'
 import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } from './ops.js'
+import { HOLDS_SOURCE, type Known, nestedOrder, refuseIntoSources, type Source, unstageNested, within } from './sources.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 type Kind =
@@ -471,7 +472,7 @@ function emptyStats(): ImportStats {
 }
 
 /** batch.rs `import_pending` and the workers' `one`, then the commit (or a held one). */
-export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
+export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control, known: Known = new Map()): Step<ImportStats> {
   const started = performance.now()
   control.total = entries.length
   let exists = true
@@ -480,6 +481,8 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   } catch {
     exists = false
   }
+  // Before anything is written: an `into` that is or holds a source (sources.ts).
+  if (exists) yield* refuseIntoSources(fileSources(entries), into, known)
   let conflicts: number
   let target: Target
   if (o.onExisting === 'skip-if-linked' && exists) {
@@ -530,7 +533,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   stats.conflicts = conflicts
   stats.elapsedMs = performance.now() - started
   if (control.holdCommit) {
-    control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)) }
+    control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)), root: t.root }
   } else {
     yield* commit(t)
   }
@@ -695,6 +698,11 @@ export function* treeEntries(src: P): Step<Entry[]> {
   return out
 }
 
+/** The file entries' sources. */
+function* fileSources(entries: Entry[]): Generator<Source> {
+  for (const e of entries) if (e.item.kind === 'file') yield { src: e.item.src, rel: shownRel(e.rel) }
+}
+
 export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
   return yield* importEntries(parseEntries(records, into), into, o, control)
 }
@@ -704,32 +712,53 @@ export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, c
  * writes nothing), then each imported as `importFiles` imports one, into its stage, counting into
  * the install's progress; the stages are put in place in order at the end, or all removed
  * (in reverse order, so the folders each made above its own go too) when anything failed.
+ * A package nested in another (`outer`, at `rel` below it) is imported after it, into where
+ * that one's files are (its stage), and put in place just before it.
  */
 export function* importPackages(
-  added: Array<{ into: P; records: Buffer }>,
+  added: Added[],
   store: P | null,
   o: NativeImportOptions,
   control: Control,
 ): Step<ImportPackagesStats> {
   const started = performance.now()
-  const packages = added.map((a) => ({ into: a.into, entries: parsePackage(a.records, a.into, store) }))
+  const packages = added.map((a) => ({ ...a, entries: parsePackage(a.records, a.into, store) }))
   const sum = emptyStats()
-  const held: Array<{ commit(): void; rollback(): void }> = []
+  const { pre, post } = nestedOrder(packages.map((p) => p.outer))
+  type Held = NonNullable<Control['held']>
+  const held: Held[] = []
+  const byIndex = new Map<number, Held>()
+  const placed = new Map<number, { root: P; into: P }>()
+  const known: Known = new Map()
   const rollback = () => {
     for (const h of held.reverse()) h.rollback()
     held.length = 0
   }
   try {
-    for (const pkg of packages) {
+    for (const i of pre) {
+      const pkg = packages[i]
       if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', pkg.into)
+      const base = pkg.outer === null || pkg.outer === undefined ? null : placed.get(pkg.outer)!
+      const at = base === null ? pkg.into : join(base.root, pkg.rel!.toString('latin1').split(sep).join('/'))
       const one = part(control)
-      addStats(sum, yield* importEntries(pkg.entries, pkg.into, o, one))
-      if (one.held !== null) held.push(one.held)
+      try {
+        addStats(sum, yield* importEntries(pkg.entries, at, o, one, known))
+      } catch (e) {
+        throw base === null ? e : unstageNested(e, base.root, base.into)
+      }
+      if (one.held !== null) {
+        held.push(one.held)
+        byIndex.set(i, one.held)
+      }
+      placed.set(i, { root: one.held?.root ?? at, into: pkg.into })
     }
   } catch (e) {
     rollback()
     throw e
   }
+  // Put in place nested packages first (each inside its outer's stage), then their outer.
+  held.length = 0
+  for (const i of post) if (byIndex.has(i)) held.push(byIndex.get(i)!)
   const commitAll = () => {
     while (held.length > 0) {
       const h = held.shift()!
@@ -749,8 +778,16 @@ export function* importPackages(
 }
 
 /** The JS twin of the addon's `PackageInstall`: packages are kept as added and imported at `finish`. */
+/** A package as added: nested in the package `outer` (its index), at `rel` below its folder. */
+interface Added {
+  into: P
+  records: Buffer
+  outer?: number | null
+  rel?: Buffer | null
+}
+
 export class PackageInstall {
-  private readonly added: Array<{ into: P; records: Buffer }> = []
+  private readonly added: Added[] = []
   private cancelled = false
   private readonly store: P | null
 
@@ -762,9 +799,9 @@ export class PackageInstall {
     this.store = store ?? null
   }
 
-  add(into: P, records: Buffer, files: number): void {
+  add(into: P, records: Buffer, files: number, outer?: number | null, rel?: Buffer | null): void {
     this.control.total += files
-    this.added.push({ into, records: Buffer.from(records) })
+    this.added.push({ into, records: Buffer.from(records), outer, rel })
   }
 
   private *run(): Step<ImportPackagesStats> {
@@ -839,8 +876,9 @@ export function* importTree(src: P, into: P, o: NativeImportOptions, control: Co
 }
 
 /**
- * tree.rs `refuse_into_source`: `into` is `src` or inside it (both canonicalized; `into` need
- * not exist: its nearest existing ancestor is, the rest appended, `..` taken lexically).
+ * tree.rs `refuse_into_source`: `into` is `src` or inside it, or holds it (both canonicalized;
+ * `into` need not exist: its nearest existing ancestor is, the rest appended, `..` taken
+ * lexically).
  */
 function* refuseIntoSource(src: P, into: P): Step<void> {
   // Paths as byte strings (latin1: one char per byte), so names that are not UTF-8 compare and
@@ -863,8 +901,9 @@ function* refuseIntoSource(src: P, into: P): Step<void> {
     } catch {}
   }
   if (intoReal === null) return
-  const inside = intoReal === srcReal || intoReal.startsWith(srcReal.endsWith(sep) ? srcReal : srcReal + sep)
-  if (inside) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
+  if (within(intoReal, srcReal)) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
+  // `replace` would delete the source with the old `into`.
+  if (within(srcReal, intoReal)) throw own('ERR_CACHELINK_INTO_SOURCE', HOLDS_SOURCE, src, into)
 }
 
 export { removeQuietly }

@@ -55,9 +55,15 @@ function isSep(byte: number): boolean {
   return byte === 0x2f || (isWindows && byte === 0x5c)
 }
 
-/** `[directory with its trailing separator, or empty; file name]` of a path, as bytes. */
+/**
+ * `[directory with its trailing separator, or empty; file name]` of a path, as bytes. Trailing
+ * separators are not a name (`a/b/` is `b` in `a/`), as Rust's `Path` takes them.
+ */
 function split(p: P): [Buffer, Buffer] {
-  const b = typeof p === 'string' ? Buffer.from(p) : p
+  let b = typeof p === 'string' ? Buffer.from(p) : p
+  let end = b.length
+  while (end > 1 && isSep(b[end - 1])) end--
+  b = b.subarray(0, end)
   let i = b.length
   while (i > 0 && !isSep(b[i - 1])) i--
   return [b.subarray(0, i), b.subarray(i)]

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod probe;
 pub mod reset;
 pub mod scan;
+pub mod sources;
 pub mod store;
 pub mod temp;
 pub mod tree;

@@ -88,7 +88,8 @@ pub fn import_tree_pending(
 }
 
 /// `ERR_CACHELINK_INTO_SOURCE`: `into` is `src` or inside it, where the import would copy the
-/// tree into itself (Node's `fs.cp` refuses the same with `ERR_FS_CP_EINVAL`). Both are compared
+/// tree into itself (Node's `fs.cp` refuses the same with `ERR_FS_CP_EINVAL`), or `into` holds
+/// `src`, where replacing it would delete the source (`sources`). Both are compared
 /// canonicalized, symlinks resolved; `into` need not exist yet: its nearest existing ancestor is
 /// canonicalized and the rest appended (`..` in the rest taken lexically). A `src` that cannot
 /// be canonicalized is left to `walk`, which says why.
@@ -99,15 +100,20 @@ fn refuse_into_source(src: &Path, into: &Path) -> Result<()> {
     let Some(into_real) = canonical_maybe_missing(into) else {
         return Ok(());
     };
-    if into_real.starts_with(&src_real) {
-        return Err(Error::own(
-            "ERR_CACHELINK_INTO_SOURCE",
-            "cannot import a directory into itself or a subdirectory of itself",
-            src,
-            Some(into),
-        ));
-    }
-    Ok(())
+    let why = if into_real.starts_with(&src_real) {
+        "cannot import a directory into itself or a subdirectory of itself"
+    } else if src_real.starts_with(&into_real) {
+        // `replace` would delete the source with the old `into`.
+        "cannot import into a directory that is or holds a source of the import"
+    } else {
+        return Ok(());
+    };
+    Err(Error::own(
+        "ERR_CACHELINK_INTO_SOURCE",
+        why,
+        src,
+        Some(into),
+    ))
 }
 
 /// `path` canonicalized where it exists, else its nearest existing ancestor canonicalized with
@@ -197,6 +203,10 @@ mod tests {
                 (err.path.as_path(), err.dest.as_deref()),
                 (src.as_path(), Some(into.as_path()))
             );
+        }
+        for into in [dir.clone(), src.join("..")] {
+            let err = refuse_into_source(&src, &into).unwrap_err();
+            assert_eq!(err.code, "ERR_CACHELINK_INTO_SOURCE", "{into:?}");
         }
         for into in [dir.join("pkg2"), dir.join("out"), src.join("..").join("x")] {
             assert!(refuse_into_source(&src, &into).is_ok(), "{into:?}");

@@ -52,6 +52,12 @@ impl Pending {
         }))
     }
 
+    /// Where the import's files are until `commit`: its stage, or `into` itself; `None` when
+    /// nothing was written (found in place).
+    pub fn root(&self) -> Option<&Path> {
+        self.0.as_ref().map(|t| t.root.as_path())
+    }
+
     pub fn commit(self) -> Result<()> {
         match self.0 {
             Some(target) => target.commit(),
