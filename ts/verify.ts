@@ -1,9 +1,10 @@
 import { addon } from './addon.js'
-import { type Controlled, controlled, controlledSync } from './control.js'
+import { CONTROLLED, type Controlled, controlled, controlledSync } from './control.js'
 import { type CachelinkError, fsError, invalidArgType, invalidArgValue } from './errors.js'
 import type { NativeError } from './native.js'
 import type { NativeFailure, NativeVerifyResult } from './binding.js'
 import { type PathLike, toPath } from './options.js'
+import { checkKeys, checkOptions, type Known } from './suggest.js'
 
 /** A store entry to check, with the digest its index records. */
 export interface VerifyEntry {
@@ -23,6 +24,9 @@ export interface VerifyEntry {
   good?: PathLike
 }
 
+/** An entry's fields, one line each: any other is refused (see `LINK_OPTIONS` in options.ts). */
+export const VERIFY_ENTRY = { path: true, integrity: true, good: true } as const satisfies Known<keyof VerifyEntry>
+
 export interface VerifyOptions extends Controlled {
   /**
    * Repair mismatched entries that have a `good` copy. `false` only reports (good copies are
@@ -31,6 +35,9 @@ export interface VerifyOptions extends Controlled {
    */
   repair?: boolean
 }
+
+/** `verifyEntries`' options, one line each. */
+export const VERIFY_OPTIONS = { ...CONTROLLED, repair: true } as const satisfies Known<keyof VerifyOptions>
 
 /** What happened to a mismatched entry that had a good copy. */
 export interface VerifyRepair {
@@ -154,6 +161,7 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
   let i = 0
   for (const e of entries as Iterable<unknown>) {
     if (e === null || typeof e !== 'object') throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
+    checkKeys(e, VERIFY_ENTRY, `entries[${i}]`, 'a field of an entry', caller)
     const { path, integrity, good } = e as VerifyEntry
     const p = toPath(path, `entries[${i}].path`, caller)
     if (typeof integrity !== 'string') throw invalidArgType(`entries[${i}].integrity`, 'of type string', integrity, caller)
@@ -173,6 +181,7 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
 }
 
 function repairFlag(options: VerifyOptions, caller: Function): boolean {
+  checkOptions(options, VERIFY_OPTIONS, 'verifyEntries', caller)
   const repair = options.repair ?? true
   if (typeof repair !== 'boolean') throw invalidArgType('options.repair', 'of type boolean', repair, caller)
   return repair
