@@ -77,7 +77,6 @@ describe.skipIf(skipWithout('tmpfs'))('misspelled options, on tmpfs', () => {
     ['cleanTemp: olderThan', (t) => cleanTemp(t, { olderThan: 0 } as never), (t) => cleanTempSync(t, { olderThan: 0 } as never), 'options.olderThan', 'olderThanMs'],
     ['scanCache: nearat', (t) => scanCache(t, { nearat: 2 } as never), (t) => scanCacheSync(t, { nearat: 2 } as never), 'options.nearat', 'nearAt'],
     ['verifyEntries: repiar', () => verifyEntries([], { repiar: false } as never), () => verifyEntriesSync([], { repiar: false } as never), 'options.repiar', 'repair'],
-    ['verifyEntries: an entry with godo', () => verifyEntries([{ path: src, integrity: index['index.js'].integrity, godo: src } as never]), null, 'entries[0].godo', 'good'],
     ['probe: any option', (t) => probe(dir, t, { bogus: 1 } as never), (t) => probeSync(dir, t, { bogus: 1 } as never), 'options.bogus', null],
     ['pnpmStoreEntries: repairfrom', () => pnpmStoreEntries(store, { repairfrom: store } as never), null, 'options.repairfrom', 'repairFrom'],
   ]

@@ -4,9 +4,12 @@ import { type CachelinkError, fsError, invalidArgType, invalidArgValue } from '.
 import type { NativeError } from './native.js'
 import type { NativeFailure, NativeVerifyResult } from './binding.js'
 import { type PathLike, toPath } from './options.js'
-import { checkKeys, checkOptions, type Known } from './suggest.js'
+import { checkOptions, type Known } from './suggest.js'
 
-/** A store entry to check, with the digest its index records. */
+/**
+ * A store entry to check, with the digest its index records. Other fields are ignored (a
+ * {@link PnpmStoreEntry}'s `mode`, `size`, `uses`), unlike a misspelled option.
+ */
 export interface VerifyEntry {
   /** The store file (followed if it is a symlink). */
   path: PathLike
@@ -23,9 +26,6 @@ export interface VerifyEntry {
    */
   good?: PathLike
 }
-
-/** An entry's fields, one line each: any other is refused (see `LINK_OPTIONS` in options.ts). */
-export const VERIFY_ENTRY = { path: true, integrity: true, good: true } as const satisfies Known<keyof VerifyEntry>
 
 export interface VerifyOptions extends Controlled {
   /**
@@ -161,7 +161,6 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
   let i = 0
   for (const e of entries as Iterable<unknown>) {
     if (e === null || typeof e !== 'object') throw invalidArgType(`entries[${i}]`, 'of type object', e, caller)
-    checkKeys(e, VERIFY_ENTRY, `entries[${i}]`, 'a field of an entry', caller)
     const { path, integrity, good } = e as VerifyEntry
     const p = toPath(path, `entries[${i}].path`, caller)
     if (typeof integrity !== 'string') throw invalidArgType(`entries[${i}].integrity`, 'of type string', integrity, caller)
