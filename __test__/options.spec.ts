@@ -2,6 +2,7 @@
 // refuses a name it does not know with ERR_INVALID_ARG_VALUE and a "did you mean", before it
 // writes anything (async functions reject, their sync twins throw). On a real tmpfs.
 import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,7 +25,9 @@ import {
   verifyEntries,
   verifyEntriesSync,
 } from '../ts/index.js'
+import { FILE_ENTRY, IMPORT_FILES_OPTIONS } from '../ts/import.js'
 import { withOptions } from '../ts/pnpm.js'
+import { similar } from '../ts/suggest.js'
 import { catchSync, mount, type Mounted, sandbox, skipWithout, snapshot } from './helpers.js'
 
 /** The error of a misspelled name: ERR_INVALID_ARG_VALUE (a TypeError) naming it, with the suggestion. */
@@ -157,5 +160,21 @@ describe('misspelled options of the pnpm hook', () => {
     } finally {
       delete process.env.CACHELINK_PNPM
     }
+  })
+})
+
+describe('the "did you mean" rules (ts/suggest.ts)', () => {
+  it('agree with commander\'s, which the CLI\'s unknown flags use, where cachelink adds nothing', () => {
+    const require = createRequire(import.meta.url)
+    const { suggestSimilar } = require(join(import.meta.dirname, '..', 'node_modules', 'commander', 'lib', 'suggestSimilar.js'))
+    const known = Object.keys(IMPORT_FILES_OPTIONS)
+    for (const word of ['onExisitng', 'treads', 'atomc', 'fallbak', 'maxLink', 'ifExist', 'xyz', 'kep', 'onConflic', 'sginal']) {
+      const theirs = /Did you mean (?:one of )?(.*)\?\)/.exec(suggestSimilar(word, known))?.[1].split(', ') ?? []
+      expect(similar(word, known)).toEqual(theirs)
+    }
+    // Added: case is ignored first; a word that starts a name; of equally close ones, those it starts.
+    expect(similar('maxlinks', known)).toEqual(['maxLinks'])
+    expect(similar('exec', Object.keys(FILE_ENTRY))).toEqual(['executable'])
+    expect(similar('of', ['on', 'off'])).toEqual(['off'])
   })
 })
