@@ -1,7 +1,8 @@
 import { addon } from './addon.js'
-import { type Controlled, controlled, controlledSync } from './control.js'
+import { CONTROLLED, type Controlled, controlled, controlledSync } from './control.js'
 import { invalidArgType, outOfRange, rethrow } from './errors.js'
 import { type PathLike, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 
 /** The filesystem a path is on. */
 export interface FsInfo {
@@ -118,6 +119,9 @@ export interface ScanOptions extends Controlled {
   nearAt?: number
 }
 
+/** `scanCache`'s options, one line each (see `LINK_OPTIONS` in options.ts). */
+export const SCAN_OPTIONS = { ...CONTROLLED, nearAt: true } as const satisfies Known<keyof ScanOptions>
+
 export interface ScanResult {
   /** Regular files (symlinks not followed) and their bytes. */
   files: number
@@ -140,6 +144,7 @@ export interface ScanResult {
 }
 
 function nearAt(options: ScanOptions, caller: Function): number {
+  checkOptions(options, SCAN_OPTIONS, 'scanCache', caller)
   const n = options.nearAt ?? 0
   if (typeof n !== 'number') throw invalidArgType('options.nearAt', 'of type number', n, caller)
   if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('options.nearAt', 'an integer >= 0', n, caller)
@@ -184,10 +189,17 @@ export interface CleanTempOptions extends Controlled {
   dryRun?: boolean
 }
 
+/** `cleanTemp`'s options, one line each. */
+export const CLEAN_TEMP_OPTIONS = { ...CONTROLLED, olderThanMs: true, dryRun: true } as const satisfies Known<keyof CleanTempOptions>
+
 function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolean] {
+  checkOptions(options, CLEAN_TEMP_OPTIONS, 'cleanTemp', caller)
   const older = options.olderThanMs ?? 60_000
   if (typeof older !== 'number') throw invalidArgType('options.olderThanMs', 'of type number', older, caller)
-  if (!(older >= 0) || !Number.isFinite(older)) throw outOfRange('options.olderThanMs', '>= 0', older, caller)
+  // The addon takes whole milliseconds up to 2 ** 53 - 1 (285,000 years): more is not a time.
+  if (!(older >= 0 && older <= Number.MAX_SAFE_INTEGER)) {
+    throw outOfRange('options.olderThanMs', `>= 0 and <= ${Number.MAX_SAFE_INTEGER}`, older, caller)
+  }
   const dryRun = options.dryRun ?? false
   if (typeof dryRun !== 'boolean') throw invalidArgType('options.dryRun', 'of type boolean', dryRun, caller)
   return [Math.floor(older), dryRun]

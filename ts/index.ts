@@ -6,7 +6,8 @@
 import { debuglog } from 'node:util'
 import { rethrow } from './errors.js'
 import { addon } from './addon.js'
-import { type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, toPath } from './options.js'
+import { LINK_OPTIONS, type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, toPath } from './options.js'
+import { checkOptions } from './suggest.js'
 
 export type { CachelinkError } from './errors.js'
 /**
@@ -147,6 +148,7 @@ export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOpti
   const s = toPath(src, 'src', linkFile)
   const d = toPath(dest, 'dest', linkFile)
   const o = normalize(options, linkFile)
+  checkOptions(options, LINK_OPTIONS, 'linkFile', linkFile)
   try {
     const r = await addon().linkFile(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)
@@ -160,6 +162,7 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   const s = toPath(src, 'src', linkFileSync)
   const d = toPath(dest, 'dest', linkFileSync)
   const o = normalize(options, linkFileSync)
+  checkOptions(options, LINK_OPTIONS, 'linkFile', linkFileSync)
   try {
     const r = addon().linkFileSync(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)

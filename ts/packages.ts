@@ -2,9 +2,11 @@ import * as fs from 'node:fs'
 import { dirname, join, resolve, sep } from 'node:path'
 import { addon } from './addon.js'
 import { controlled, controlledSync } from './control.js'
-import { invalidArgType, invalidArgValue } from './errors.js'
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import {
+  badSize,
   entryParts,
+  IMPORT_OPTIONS,
   type ImportEntries,
   importOptions,
   type ImportOptions,
@@ -15,6 +17,7 @@ import {
 } from './import.js'
 import type { NativeImportOptions, PackageInstall } from './native.js'
 import { type PathLike, toPath } from './options.js'
+import { checkKeys, type Known, similar } from './suggest.js'
 
 /**
  * A file as pnpm's package index records it (the `files` of a pnpm 10 index file): its digest,
@@ -47,6 +50,9 @@ export interface PackageImport {
   files: PnpmFilesIndex | ImportEntries
 }
 
+/** A package's fields, one line each: any other is refused (see `LINK_OPTIONS` in options.ts). */
+export const PACKAGE_FIELDS = { into: true, files: true } as const satisfies Known<keyof PackageImport>
+
 export interface ImportPackagesOptions extends ImportOptions {
   /**
    * The store the indexes' digests name files in: pnpm's store directory (`pnpm store path`,
@@ -55,6 +61,13 @@ export interface ImportPackagesOptions extends ImportOptions {
    */
   store?: PathLike
 }
+
+/** `importPackages`' options, one line each. */
+export const IMPORT_PACKAGES_OPTIONS = {
+  ...IMPORT_OPTIONS,
+  store: true,
+  trustStore: true,
+} as const satisfies Known<keyof ImportPackagesOptions | 'trustStore'>
 
 /** What an install did: every package's {@link ImportStats} summed, and how many packages. */
 export interface ImportPackagesStats extends ImportStats {
@@ -104,7 +117,8 @@ function pnpmRecords(files: PnpmFilesIndex, name: string, caller: Function): { r
       digest.length === 0 ||
       digest.includes('\0') ||
       path.includes('\0') ||
-      !Number.isInteger(mode)
+      // An integer from 0 to 0o177777 (one `&`, cheaper than Number.isInteger: this runs per file).
+      (mode & 0o177777) !== mode
     ) {
       badFile(path, info, name, caller)
     }
@@ -125,13 +139,19 @@ function badFile(path: string, info: unknown, name: string, caller: Function): n
   if (typeof info !== 'object' || info === null) throw invalidArgType(field, 'of type object', info, caller)
   const f = info as PnpmFileInfo
   const digest = f.integrity ?? f.digest
+  // The index is pnpm's own format, so other fields are not refused; but this path is slow
+  // anyway, so a missing field gets a guess among the record's fields (`integrty`, `Mode`).
+  const guess = (want: string) => {
+    const found = similar(want, Object.keys(f)).filter((k) => k !== want)
+    return found.length === 0 ? '' : ` (the record has ${found.map((k) => `'${k}'`).join(', ')}: a misspelling?)`
+  }
   if (typeof digest !== 'string' || digest.length === 0 || digest.includes('\0')) {
-    throw invalidArgType(`${field}.integrity`, 'a non-empty string (or a hex `digest`)', digest, caller)
+    const hint = digest === undefined ? guess('integrity') || guess('digest') : ''
+    throw invalidArgType(`${field}.integrity`, `a non-empty string (or a hex \`digest\`)${hint}`, digest, caller)
   }
-  if (typeof f.mode !== 'number' || !Number.isInteger(f.mode)) throw invalidArgType(`${field}.mode`, 'an integer', f.mode, caller)
-  if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) {
-    throw invalidArgValue(`${field}.size`, f.size, 'must be a byte count (an integer >= 0)', caller)
-  }
+  if (typeof f.mode !== 'number') throw invalidArgType(`${field}.mode`, `an integer${f.mode === undefined ? guess('mode') : ''}`, f.mode, caller)
+  if ((f.mode & 0o177777) !== f.mode) throw outOfRange(`${field}.mode`, 'an integer from 0 to 0o177777', f.mode, caller)
+  if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) badSize(`${field}.size`, f.size, caller)
   throw unsafePath(path, 'the path contains a NUL byte', caller)
 }
 
@@ -172,6 +192,10 @@ function listPackages(packages: Iterable<unknown>, caller: Function): Listed[] {
   let i = 0
   for (const pkg of packages) {
     if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
+    checkKeys(pkg, PACKAGE_FIELDS, `packages[${i}]`, 'a field of a package', caller, {
+      known: IMPORT_PACKAGES_OPTIONS,
+      name: 'an option of importPackages: options',
+    })
     const into = toPath((pkg as PackageImport).into, `packages[${i}].into`, caller)
     const key = folderKey(into)
     const first = byKey.get(key)
@@ -202,7 +226,7 @@ function check(packages: unknown, options: unknown, caller: Function): Checked {
     throw invalidArgType('options', 'of type object', options, caller)
   }
   const o = (options ?? {}) as ImportPackagesOptions
-  const nativeOptions = importOptions(options, caller)
+  const nativeOptions = importOptions(options, caller, IMPORT_PACKAGES_OPTIONS, 'importPackages')
   if (typeof packages !== 'object' || packages === null || !(Symbol.iterator in packages)) {
     throw invalidArgType('packages', 'an iterable of { into, files }', packages, caller)
   }

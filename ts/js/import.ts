@@ -512,7 +512,9 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   control.total = entries.length
   const t = target
   const unstaged = (e: unknown) => {
-    if (t.stage !== null && e instanceof Error) {
+    // Not ENAMETOOLONG: a legal destination whose stage's longer name went over PATH_MAX names
+    // the stage path, the one that was too long (as batch/target.rs's `unstaged`).
+    if (t.stage !== null && e instanceof Error && (e as NativeError).code !== 'ENAMETOOLONG') {
       const n = e as NativeError
       // Errors show paths as text (U+FFFD for bytes that are not UTF-8); the stage's name ends
       // in ASCII, so a path under it shows as the stage's text and the rest.

@@ -431,6 +431,12 @@ export class Materialize {
     const tmp = pathBeside(target)
     try {
       yield* copyPlain(this.src, tmp, this.meta)
+    } catch (e) {
+      yield* removeQuietly(tmp)
+      // A legal `target` whose temp's longer name went over PATH_MAX: name the temp.
+      throw is(e, 'ENAMETOOLONG') ? fail(e, 'copyfile', this.src, tmp) : failed(e)
+    }
+    try {
       yield* publish(tmp, target)
     } catch (e) {
       yield* removeQuietly(tmp)

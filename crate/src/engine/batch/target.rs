@@ -267,8 +267,11 @@ impl Target {
     }
 
     /// The error with paths in the stage shown where they were going.
+    ///
+    /// Not for ENAMETOOLONG: a destination can be legal while its stage's longer name goes over
+    /// PATH_MAX (or NAME_MAX), and that error must name the path that was too long.
     pub(super) fn unstaged(&self, mut e: Error) -> Error {
-        if self.stage.is_some() {
+        if self.stage.is_some() && !e.is("ENAMETOOLONG") {
             let fix = |p: &mut PathBuf| {
                 if let Ok(rest) = p.strip_prefix(&self.root) {
                     *p = self.into.join(rest);
