@@ -44,6 +44,18 @@ export function leftoverName(name: Buffer): LeftoverName | null {
   return { pid: n, stage, host, dotted: name[0] === 0x2e }
 }
 
+/**
+ * scan.rs `is_own`: a name cachelink made for its own work, on the kind of file it makes there (a
+ * temp: a regular file or a symlink; a stage: a directory). Never an entry of a walk that
+ * materializes a cache (`importTree`): other processes' resets rename their temps away at any
+ * moment. Look-alikes are someone else's files.
+ */
+export function isOwn(name: Buffer, kind: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): boolean {
+  const n = leftoverName(name)
+  if (n === null || !n.dotted) return false
+  return n.stage ? kind.isDirectory() : kind.isFile() || kind.isSymbolicLink()
+}
+
 /** scan.rs `display`: the path as text, bytes that are not UTF-8 written `\xNN`. */
 export function display(raw: Buffer): [string, boolean] {
   let out = ''

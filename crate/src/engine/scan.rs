@@ -156,6 +156,22 @@ pub fn leftover_name(name: &[u8]) -> Option<LeftoverName> {
     })
 }
 
+/// A name cachelink made for its own work, on the kind of file it makes there (what `scan`
+/// collects as a leftover instead of visiting): a temp (a regular file or a symlink), a stage (a
+/// directory). Never an entry of a walk that materializes or reports a cache (`import_tree`):
+/// another process's reset renames its temp over the entry at any moment, and a stage is half
+/// an import. Look-alikes (no leading dot, another kind of file) are someone else's files.
+pub fn is_own(name: &std::ffi::OsStr, kind: fs::FileType) -> bool {
+    leftover_name(&path_bytes(Path::new(name))).is_some_and(|n| {
+        n.dotted
+            && if n.stage {
+                kind.is_dir()
+            } else {
+                kind.is_file() || kind.is_symlink()
+            }
+    })
+}
+
 fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
     (0..=hay.len().checked_sub(needle.len())?)
         .rev()
