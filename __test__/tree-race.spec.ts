@@ -108,6 +108,7 @@ describe.skipIf(skipWithout('tmpfs'))('a uv-style cache imported by 8 processes 
     // Cachelink's own names (this version's and an older one's), which are never entries...
     fs.writeFileSync(join(pkg, `.a.py.cachelink-${host}-1234-0123456789abcdef`), 'temp')
     fs.writeFileSync(join(pkg, 'sub', '.b.py.cachelink-1234-0123456789abcdef'), 'old temp')
+    fs.linkSync(join(pkg, 'a.py'), join(pkg, `.a.py.cachelink-held-${host}-1234-0123456789abcdef`))
     fs.mkdirSync(join(pkg, `.sub.cachelink-stage-${host}-1234-0123456789abcdef`))
     fs.writeFileSync(join(pkg, `.sub.cachelink-stage-${host}-1234-0123456789abcdef`, 'x'), 'staged')
     // ...and names that only look like them, which are someone else's files.
