@@ -155,7 +155,7 @@ export declare function importTree(src: string | Buffer, into: string | Buffer, 
 
 export declare function importTreeSync(src: string | Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): ImportStats
 
-export type LeftoverKind = 'temp' | 'stage'
+export type LeftoverKind = 'temp' | 'stage' | 'held'
 
 /** A cache file with many links: exactly the public `LinkedFile`. */
 export interface LinkedFile {
@@ -332,9 +332,9 @@ export type RepairOutcome = 'done' | 'good-mismatch' | 'failed'
 /** The method asked for: `auto`, or one by name. */
 export type RequestedMethod = 'auto' | 'clone' | 'hardlink' | 'copy' | 'symlink'
 
-export declare function resetEntry(path: string | Buffer): Promise<void>
+export declare function resetEntry(path: string | Buffer, hold: boolean): Promise<void>
 
-export declare function resetEntrySync(path: string | Buffer): void
+export declare function resetEntrySync(path: string | Buffer, hold: boolean): void
 
 /** Walks `root`; files with at least `nearAt` links (0: none) are listed. */
 export declare function scan(root: string | Buffer, near: number, control: Control): Promise<ScanResult>

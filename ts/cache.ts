@@ -68,11 +68,13 @@ export interface LinkedFile extends FoundPath {
 /**
  * What interrupted work left: a reset's temp file (`.<name>.cachelink-<host>-<pid>-<random>`, a
  * regular file or a symlink) or an import's stage directory
- * (`.<name>.cachelink-stage-<host>-<pid>-<random>`). Names of versions before host ids
+ * (`.<name>.cachelink-stage-<host>-<pid>-<random>`); or a reset's hold
+ * (`.<name>.cachelink-held-<host>-<pid>-<random>`, a regular file: a second link to a reset
+ * entry's fresh inode, see `resetEntry`'s `hold`). Names of versions before host ids
  * (`.<name>.cachelink-<pid>-<random>`) are recognized too.
  */
 export interface Leftover extends FoundPath {
-  kind: 'temp' | 'stage'
+  kind: 'temp' | 'stage' | 'held'
   /** The process that made it (from its name), on the host that made it. */
   pid: number
   /**
@@ -209,7 +211,10 @@ function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolea
  * Removes what interrupted work left under `dir` (walked natively): reset temp files
  * (`.<name>.cachelink-<host>-<pid>-<random>`) and import stages
  * (`.<name>.cachelink-stage-<host>-<pid>-<random>`) at least `olderThanMs` old whose process
- * is gone. Whether the process runs is asked only for leftovers of this host (and for older
+ * is gone; and the holds of `resetEntry` (`.<name>.cachelink-held-…`) that have done their work:
+ * the entry has a link besides the hold (a project linked it), or the entry names another inode
+ * or nothing and the hold is `olderThanMs` old, or nothing linked or unlinked the inode for 30
+ * days. Whether the process runs is asked only for leftovers of this host (and for older
  * versions' names, which have no host); another host's go by age alone. Only exact names on the
  * right kind of file (a temp: regular file or symlink; a stage: directory) are removed; look-alikes
  * are left and listed in `unrecognized`. On a cache shared between machines, pick an

@@ -30,6 +30,7 @@ import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } from './ops.js'
 import { HOLDS_SOURCE, type Known, nestedOrder, refuseIntoSources, type Source, unstageNested, within } from './sources.js'
+import { isOwn } from './scan.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 type Kind =
@@ -664,7 +665,10 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   }
 }
 
-/** tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits). */
+/**
+ * tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits);
+ * cachelink's own temps and stages (`isOwn`) are not entries.
+ */
 export function* treeEntries(src: P): Step<Entry[]> {
   let meta: BigIntStats
   try {
@@ -676,13 +680,22 @@ export function* treeEntries(src: P): Step<Entry[]> {
   const out: Entry[] = []
   function* walk(dir: Buffer, rel: string): Step<void> {
     let list
-    try {
-      list = yield* op('readdirRaw', dir)
-    } catch (e) {
-      throw fail(e, 'scandir', dir)
+    for (let tries = 1; ; tries++) {
+      try {
+        list = yield* op('readdirRaw', dir)
+        break
+      } catch (e) {
+        // Where the listing gives no types (FUSE), Node asks each name's with lstat, and a name
+        // gone meanwhile (a temp another process's reset renamed, FUSE's `.fuse_hidden*` of a
+        // replaced file) fails the whole listing: list again (tree.rs skips such a name).
+        if (!is(e, 'ENOENT') || tries >= 8 || !(yield* op('isDir', dir))) throw fail(e, 'scandir', dir)
+      }
     }
     list.sort((a, b) => Buffer.compare(a.name, b.name))
     for (const item of list) {
+      // Cachelink's own temps and stages are not part of the tree: in a cache, other processes'
+      // resets make and rename them away while this walk runs.
+      if (isOwn(item.name, item)) continue
       const path = Buffer.concat([dir, SEP, item.name])
       const name = item.name.toString('latin1')
       const r = rel === '' ? name : `${rel}/${name}`

@@ -12,6 +12,8 @@ import type { P } from './ops.js'
 
 export const MARKER = '.cachelink-'
 export const STAGE_MARKER = '.cachelink-stage-'
+/** A reset's hold (reset.rs `hold_link`): `.<name>.cachelink-held-<host>-<pid>-<random>`. */
+export const HELD_MARKER = '.cachelink-held-'
 const MAX_NAME = 160
 
 const isWindows = process.platform === 'win32'
@@ -85,6 +87,13 @@ export function pathBeside(beside: P): P {
 /** A fresh stage path beside `into`. */
 export function stageBeside(into: P): P {
   return nameBeside(into, STAGE_MARKER)
+}
+
+/** A fresh hold path beside `entry`, or null for a name too long to be carried in it. */
+export function heldBeside(entry: P): P | null {
+  const [, base] = split(entry)
+  if (base.length === 0 || base.length > MAX_NAME) return null
+  return nameBeside(entry, HELD_MARKER)
 }
 
 /** The directory `p` is in (`.` for a bare name). */

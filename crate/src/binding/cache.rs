@@ -90,6 +90,7 @@ fn found(path: &Path) -> FoundPath {
 pub enum LeftoverKind {
     Temp,
     Stage,
+    Held,
 }
 
 /// What interrupted work left: exactly the public `Leftover`.
@@ -115,6 +116,8 @@ fn leftovers(list: Vec<Leftover>) -> Vec<NativeLeftover> {
                 exact,
                 kind: if l.stage {
                     LeftoverKind::Stage
+                } else if l.held {
+                    LeftoverKind::Held
                 } else {
                     LeftoverKind::Temp
                 },

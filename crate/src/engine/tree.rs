@@ -4,6 +4,7 @@
 use super::batch::{self, BatchOptions, Control, Entry, Kind, Pending, Stats};
 use super::error::{Error, Result};
 use super::method::{Method, Requested};
+use super::scan;
 use super::temp;
 use crate::sys;
 use std::fs;
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-/// The entries of the tree under `root`, directories before what they contain.
+/// The entries of the tree under `root`, directories before what they contain; cachelink's own
+/// temps and stages (`scan::is_own`) are not entries.
 pub fn walk(root: &Path) -> Result<Vec<Entry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(&e, "scandir", root, None))?;
     if !meta.is_dir() {
@@ -25,9 +27,20 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
         for item in list {
             let item = item.map_err(|e| Error::io(&e, "scandir", &dir, None))?;
             let path = item.path();
-            let kind = item
-                .file_type()
-                .map_err(|e| Error::io(&e, "lstat", &path, None))?;
+            let kind = match item.file_type() {
+                Ok(kind) => kind,
+                // Gone since the listing (where it gives no types, as through FUSE, the type
+                // is an `lstat`): a temp renamed over its entry, FUSE's `.fuse_hidden*` of a
+                // replaced file. Not in the tree as it is now.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&e, "lstat", &path, None)),
+            };
+            // Cachelink's own temps and stages are not part of the tree: in a cache, other
+            // processes' resets make and rename them away while this walk runs.
+            if scan::is_own(&item.file_name(), kind) {
+                crate::engine::debug(|| format!("import_tree skips {path:?}: cachelink's own"));
+                continue;
+            }
             let rel = rel.join(item.file_name());
             if kind.is_dir() {
                 out.push(Entry {
