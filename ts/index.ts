@@ -7,7 +7,7 @@ import { debuglog } from 'node:util'
 import { invalidArgType, rethrow } from './errors.js'
 import { addon } from './addon.js'
 import { LINK_OPTIONS, type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, resolvePath, toPath } from './options.js'
-import { checkOptions } from './suggest.js'
+import { checkOptions, type Known } from './suggest.js'
 
 export type { CachelinkError } from './errors.js'
 /**
@@ -188,6 +188,8 @@ export interface ResetOptions {
   hold?: boolean
 }
 
+export const RESET_OPTIONS = { hold: true } as const satisfies Known<keyof ResetOptions>
+
 /** A file of a pnpm store: `…/files/<2 lowercase hex>/<name>` (pnpm 10's `v10` and older). */
 function inPnpmStore(path: string | Buffer): boolean {
   const full = resolvePath(path)
@@ -200,6 +202,7 @@ function inPnpmStore(path: string | Buffer): boolean {
 function holdOf(p: string | Buffer, options: unknown, caller: Function): boolean {
   if (options === undefined || options === null) options = {}
   if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller)
+  checkOptions(options, RESET_OPTIONS, 'resetEntry', caller)
   const hold = (options as ResetOptions).hold
   if (hold === undefined) return inPnpmStore(p)
   if (typeof hold !== 'boolean') throw invalidArgType('options.hold', 'of type boolean', hold, caller)
