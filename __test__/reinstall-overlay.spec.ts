@@ -1,10 +1,11 @@
 // Re-installs on overlayfs (issue 19, point 7): a package folder of the lower layer (a container
 // image's node_modules) cannot be renamed (EXDEV without redirect_dir), so 'replace' moves it by
 // pieces. Lower layer on the upper's tmpfs, and on an ext4 of its own.
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { clearFallbackMemo, type ImportFileEntry, importFiles, importFilesSync } from '../ts/index.js'
+import { clearFallbackMemo, type ImportFileEntry, importFiles, importFilesSync, importPackages } from '../ts/index.js'
 import { catchSync, expectFsError, leftovers, mountOverlay, type Overlay, skipWithoutOverlay } from './helpers.js'
 
 beforeEach(() => clearFallbackMemo())
@@ -90,6 +91,24 @@ for (const lower of ['same', 'ext4'] as const) {
       // Again, now that the tree is the upper layer's: a plain replace.
       importFilesSync(version('v3', { 'index.js': 'three' }), { into, onExisting: 'replace', keep: ['node_modules/dep'] })
       expect(fs.readdirSync(into).sort()).toEqual(['index.js', 'node_modules'])
+      expect(fs.readFileSync(join(into, 'node_modules', 'dep', 'sub', 'y.js'), 'utf8')).toBe('why')
+      expect(leftovers(join(ov!.dir, 'project'))).toEqual([])
+    })
+
+    it("importPackages re-installs an image's package with keep (pnpm install --force)", async () => {
+      const into = setUp()
+      // A pnpm 10 store on the upper layer: v10/files/<2 hex>/<126 hex>.
+      const bytes = 'module.exports = 2\n'
+      const digest = createHash('sha512').update(bytes).digest()
+      const hex = digest.toString('hex')
+      const file = join(store, 'v10', 'files', hex.slice(0, 2), hex.slice(2))
+      fs.mkdirSync(join(file, '..'), { recursive: true })
+      fs.writeFileSync(file, bytes)
+      const files = { 'index.js': { integrity: `sha512-${digest.toString('base64')}`, mode: 0o644, size: bytes.length } }
+      const stats = await importPackages([{ into, files }], { store, onExisting: 'replace', keep: ['node_modules'] })
+      expect(stats).toMatchObject({ files: 1, packages: 1 })
+      expect(fs.readdirSync(into).sort()).toEqual(['index.js', 'node_modules'])
+      expect(fs.readFileSync(join(into, 'index.js'), 'utf8')).toBe(bytes)
       expect(fs.readFileSync(join(into, 'node_modules', 'dep', 'sub', 'y.js'), 'utf8')).toBe('why')
       expect(leftovers(join(ov!.dir, 'project'))).toEqual([])
     })
