@@ -27,8 +27,8 @@ pub fn refuse_into_sources(entries: &[Entry], into: &Path, store: Option<&Store>
     };
     // The store's files: only when `into` is in the store or holds it can it hold one.
     let store_real = store.and_then(|s| {
-        let real = fs::canonicalize(&s.files).ok()?;
-        (real.starts_with(&into_real) || into_real.starts_with(&real)).then_some((s, real))
+        let real = s.real()?;
+        (real.starts_with(&into_real) || into_real.starts_with(real)).then_some((s, real))
     });
     let verdict = |dir: &Path| {
         if dir.starts_with(&into_real) {

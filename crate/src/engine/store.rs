@@ -18,6 +18,8 @@ pub struct Store {
     /// The bucket directories, opened on first use (`None`: could not be opened; the file then
     /// takes the careful path, which says why).
     buckets: Vec<OnceLock<Option<sys::DirHandle>>>,
+    /// `files` with symlinks resolved, found once per install (`sources`).
+    real: OnceLock<Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -31,7 +33,15 @@ impl Store {
         Store {
             files,
             buckets: (0..256).map(|_| OnceLock::new()).collect(),
+            real: OnceLock::new(),
         }
+    }
+
+    /// `files` with symlinks resolved (once; `None`: it cannot be).
+    pub fn real(&self) -> Option<&Path> {
+        self.real
+            .get_or_init(|| std::fs::canonicalize(&self.files).ok())
+            .as_deref()
     }
 
     /// Where the file with this digest lives: `digest` as pnpm's index records it (SRI,
