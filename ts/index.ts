@@ -39,7 +39,7 @@ export type {
 } from './cache.js'
 export type { Progress } from './control.js'
 export { probe, probeSync } from './probe.js'
-export type { MethodProbe, ProbeResult } from './probe.js'
+export type { MethodProbe, ProbeOptions, ProbeResult } from './probe.js'
 export {
   importFiles,
   importFilesSync,
