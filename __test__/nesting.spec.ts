@@ -42,15 +42,19 @@ for (const kind of ['tmpfs', 'ext4'] as const) {
     afterAll(() => fsys?.unmount())
 
     /** Runs `layout` RUNS times in a fresh tree each; returns how many runs failed (and why). */
-    async function loop(layout: (tree: string, dir: string) => Array<{ into: string; name: string }>, sync = false) {
+    async function loop(
+      layout: (tree: string, dir: string) => Array<{ into: string; name: string }>,
+      sync = false,
+      onExisting: 'merge' | 'error' | 'skip-if-linked' = 'merge',
+    ) {
       const failures: string[] = []
       for (let run = 0; run < RUNS; run++) {
         const dir = sandbox(fsys.dir)
         const pkgs = layout(join(dir, 'node_modules'), dir)
         const install: PackageImport[] = pkgs.map((p) => ({ into: p.into, files: files(dir, p.name) }))
         try {
-          if (sync) importPackagesSync(install, { method: 'hardlink' })
-          else await importPackages(install, { method: 'hardlink' })
+          if (sync) importPackagesSync(install, { method: 'hardlink', onExisting })
+          else await importPackages(install, { method: 'hardlink', onExisting })
           expectPlaced(dir, pkgs)
         } catch (e) {
           failures.push(String((e as Error).message))
@@ -72,6 +76,15 @@ for (const kind of ['tmpfs', 'ext4'] as const) {
     it(`places the outer, then the inner into it, every time (${RUNS} runs, inner given first)`, async () => {
       expect(await loop(innerFirst)).toEqual([])
     })
+
+    // A fresh tree: the outer's folder must not exist before it is placed (the old code made it
+    // for the inner's stage, and the outer then failed EEXIST or traded it away).
+    for (const onExisting of ['error', 'skip-if-linked'] as const) {
+      it(`places nested packages into a fresh tree with onExisting: '${onExisting}' (${RUNS} runs each order)`, async () => {
+        expect(await loop(innerFirst, false, onExisting)).toEqual([])
+        expect(await loop(outerFirst, false, onExisting)).toEqual([])
+      })
+    }
 
     it(`does the same in the sync twin, in both orders (${RUNS} runs each)`, async () => {
       expect(await loop(outerFirst, true)).toEqual([])
