@@ -665,6 +665,8 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   }
 }
 
+const FUSE_HIDDEN = Buffer.from('.fuse_hidden')
+
 /**
  * tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits);
  * cachelink's own temps and stages (`isOwn`) are not entries.
@@ -696,6 +698,9 @@ export function* treeEntries(src: P): Step<Entry[]> {
       // Cachelink's own temps and stages are not part of the tree: in a cache, other processes'
       // resets make and rename them away while this walk runs.
       if (isOwn(item.name, item)) continue
+      // tree.rs `FUSE_HIDDEN`: libfuse's name for a file unlinked while open (a replaced entry's
+      // old inode), gone at the close.
+      if (item.name.subarray(0, FUSE_HIDDEN.length).equals(FUSE_HIDDEN)) continue
       const path = Buffer.concat([dir, SEP, item.name])
       const name = item.name.toString('latin1')
       const r = rel === '' ? name : `${rel}/${name}`

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
+/// The prefix of libfuse's names for files unlinked while open.
+const FUSE_HIDDEN: &[u8] = b".fuse_hidden";
+
 /// The entries of the tree under `root`, directories before what they contain; cachelink's own
 /// temps and stages (`scan::is_own`) are not entries.
 pub fn walk(root: &Path) -> Result<Vec<Entry>> {
@@ -39,6 +42,11 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
             // processes' resets make and rename them away while this walk runs.
             if scan::is_own(&item.file_name(), kind) {
                 crate::engine::debug(|| format!("import_tree skips {path:?}: cachelink's own"));
+                continue;
+            }
+            // libfuse's name for a file unlinked while open (`hard_remove` off): a cache
+            // entry's old inode that a reset replaced while someone read it, gone at the close.
+            if item.file_name().as_encoded_bytes().starts_with(FUSE_HIDDEN) {
                 continue;
             }
             let rel = rel.join(item.file_name());
