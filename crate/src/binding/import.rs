@@ -138,6 +138,8 @@ pub(super) fn batch_options(options: NativeImportOptions) -> napi::Result<BatchO
         store: None,
         made_dirs: None,
         umask: None,
+        check_sources: false,
+        trust_store: false,
     })
 }
 
@@ -157,10 +159,14 @@ impl Job {
         options: NativeImportOptions,
         control: &Control,
     ) -> napi::Result<Job> {
+        let mut opts = batch_options(options)?;
+        // importFiles' sources are checked (README, "The store's trust model"); importTree's
+        // come from its own walk.
+        opts.check_sources = matches!(what, Source::Files(_));
         Ok(Job {
             what,
             into: to_path(into, "into")?,
-            opts: batch_options(options)?,
+            opts,
             shared: control.shared.clone(),
             hold: control.hold_commit,
         })

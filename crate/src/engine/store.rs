@@ -52,8 +52,28 @@ impl Store {
     }
 
     /// The open bucket directory holding `src` and its name in it, when `src` is a path this
-    /// store made (`path`).
+    /// store made (`path`). Buckets are opened with `O_NOFOLLOW|O_DIRECTORY`: a bucket that is
+    /// a symlink (or anything but a directory) is never opened, and `None` sends the file to the
+    /// careful path, which refuses it (`batch::Work::check_source`).
     pub fn bucket_of<'a>(&self, src: &'a Path) -> Option<(&sys::DirHandle, &'a Path)> {
+        let (bucket, d) = self.bucket_index(src)?;
+        let dir = self.buckets[bucket]
+            .get_or_init(|| {
+                let name = std::str::from_utf8(&d).ok()?;
+                sys::open_dir_nofollow(&self.files.join(name)).ok()
+            })
+            .as_ref()?;
+        // The name is the path's last `rest.len() - 4` bytes: a whole component.
+        Some((dir, Path::new(src.file_name()?)))
+    }
+
+    /// Whether `src` is a path this store made (`files/<2 hex>/<name>`), whatever is there.
+    pub fn holds(&self, src: &Path) -> bool {
+        self.bucket_index(src).is_some()
+    }
+
+    /// The bucket (0-255) and its name's two hex digits, for a path this store made.
+    fn bucket_index(&self, src: &Path) -> Option<(usize, [u8; 2])> {
         let src_bytes = src.as_os_str().as_encoded_bytes();
         let root = self.files.as_os_str().as_encoded_bytes();
         let rest = src_bytes.strip_prefix(root)?;
@@ -64,16 +84,7 @@ impl Store {
         if s1 != sep || s2 != sep || rest[4..].contains(&sep) || rest.len() == 4 {
             return None;
         }
-        let bucket = usize::from(hex_value(h1)? * 16 + hex_value(h2)?);
-        let dir = self.buckets[bucket]
-            .get_or_init(|| {
-                let d = [h1, h2];
-                let name = std::str::from_utf8(&d).ok()?;
-                sys::open_dir(&self.files.join(name)).ok()
-            })
-            .as_ref()?;
-        // The name is the path's last `rest.len() - 4` bytes: a whole component.
-        Some((dir, Path::new(src.file_name()?)))
+        Some((usize::from(hex_value(h1)? * 16 + hex_value(h2)?), [h1, h2]))
     }
 }
 
@@ -215,6 +226,14 @@ mod tests {
         // directory: its `DirHandle` is the path, and a missing one fails at the link.)
         if cfg!(unix) {
             assert!(store.bucket_of(&files.join("cd").join("ef")).is_none());
+        }
+        // A bucket that is a symlink is never opened (`O_NOFOLLOW`), though the store made it.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(files.join("ab"), files.join("ef")).unwrap();
+            let src = files.join("ef").join("0123");
+            assert!(store.holds(&src));
+            assert!(store.bucket_of(&src).is_none());
         }
     }
 }
