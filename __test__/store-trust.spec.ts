@@ -135,6 +135,37 @@ for (const kind of ['tmpfs', 'ext4'] as const) {
       }
     }
 
+    it('trustStore: true installs as before, and still follows no symlink: a symlinked bucket or first store file is refused', async () => {
+      const s = setup(sandbox(fsys.dir))
+      const ok = s.good('t', 30)
+      const stats = await importPackages([{ into: s.into('ok'), files: ok }], { store: s.store, method: 'hardlink', trustStore: true })
+      expect(stats.hardlinked).toBe(30)
+      for (const [rel, f] of Object.entries(ok)) {
+        const hex = Buffer.from(f.integrity!.slice(7), 'base64').toString('hex')
+        expect(fs.statSync(join(s.into('ok'), rel)).ino).toBe(fs.statSync(join(s.files, hex.slice(0, 2), hex.slice(2))).ino)
+      }
+      // A bucket that is a symlink, later in a package: never opened, so never trusted.
+      let n = 0
+      let w = s.where(`trusted ${n}\n`)
+      while (fs.existsSync(join(w.path, '..'))) w = s.where(`trusted ${++n}\n`)
+      const hidden = join(s.outside, 'bucket')
+      fs.mkdirSync(hidden)
+      fs.writeFileSync(join(hidden, w.hex.slice(2)), `trusted ${n}\n`)
+      fs.symlinkSync(hidden, join(w.path, '..'))
+      const was = s.before()
+      for (const method of ['hardlink', 'copy'] as const) {
+        const err = await importPackages([{ into: s.into('t'), files: { ...ok, 'zz/bad.js': w.info } }], { store: s.store, method, trustStore: true }).catch((e) => e)
+        expectFsError(err, 'EINVAL', { path: w.path })
+        expectUnchanged(s, was)
+      }
+      const link = s.where('a symlink, first')
+      fs.mkdirSync(join(link.path, '..'), { recursive: true })
+      fs.symlinkSync(join(s.outside, 'secret'), link.path)
+      const err = await importPackages([{ into: s.into('u'), files: { 'a.js': link.info } }], { store: s.store, trustStore: true }).catch((e) => e)
+      expectFsError(err, 'EINVAL', { path: link.path })
+      expectUnchanged(s, was)
+    })
+
     it('refuses a FIFO later in a package (the fast path too) with EINVAL, placing nothing', async () => {
       const s = setup(sandbox(fsys.dir))
       const w = s.where('a fifo')

@@ -638,7 +638,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   let linked = false
   // Buckets found to be real directories (batch.rs opens each once, with O_NOFOLLOW).
   const buckets = new Set<string>()
-  const trustStore = false
+  const trustStore = io.trustStore === true
   const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
   // One file after the other: the sync and the sliced drivers make one call at a time.
   for (const e of entries) {
@@ -683,7 +683,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
     const ms = item.mutable ? mutableMethods : methods
     // batch.rs `one`: checked before any path, unless the store is trusted and this is its file.
     let checked = false
-    if (check && !(trustStore && item.bucket !== undefined)) {
+    if (check && !(trustStore && item.bucket !== undefined && buckets.has(shown(item.bucket)))) {
       yield* checkSource(item, target, syscallOf(ms[0]))
       checked = true
     }

@@ -43,6 +43,9 @@ pub struct NativeImportOptions {
     /// Checked by the facade: plain relative paths.
     pub keep: Vec<String>,
     pub on_conflict: OnConflictOption,
+    /// `trustStore`: store files are not looked at on the fast path (README, "The store's
+    /// trust model").
+    pub trust_store: Option<bool>,
 }
 
 /// A method that did not work, the code that said so, and for how many files.
@@ -139,7 +142,7 @@ pub(super) fn batch_options(options: NativeImportOptions) -> napi::Result<BatchO
         made_dirs: None,
         umask: None,
         check_sources: false,
-        trust_store: false,
+        trust_store: options.trust_store.unwrap_or(false),
     })
 }
 

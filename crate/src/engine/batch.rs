@@ -416,7 +416,13 @@ impl Work<'_> {
     /// (`ERR_CACHELINK_STORE_MISMATCH`). A store file is looked at with one `fstatat` from its
     /// bucket, opened with `O_NOFOLLOW` (a bucket that could not be opened is looked at to say
     /// why: a symlink or a file there is EINVAL); any other source with one `lstat`.
-    fn check_source(&self, src: &Path, size: Option<u64>, rel: &Path, syscall: &'static str) -> Result<()> {
+    fn check_source(
+        &self,
+        src: &Path,
+        size: Option<u64>,
+        rel: &Path,
+        syscall: &'static str,
+    ) -> Result<()> {
         let dest = || self.root.join(rel);
         let refuse = |code| Err(Error::new(code, syscall, src, Some(&dest())));
         let stat = match self.store.filter(|s| s.holds(src)) {
@@ -472,8 +478,9 @@ impl Work<'_> {
     }
 
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
-        // Checked here, before any path, unless the store is trusted and this is its file
-        // (then the careful path checks it, below, if it gets there).
+        // Checked here, before any path, unless the store is trusted and this is its file, in
+        // a bucket opened without following a symlink (then the careful path checks it, below,
+        // if it gets there).
         let mut checked = false;
         if let Kind::File {
             src,
@@ -482,7 +489,9 @@ impl Work<'_> {
             executable,
         } = &entry.kind
         {
-            if self.check && !(self.trust_store && self.store.is_some_and(|s| s.holds(src))) {
+            if self.check
+                && !(self.trust_store && self.store.is_some_and(|s| s.bucket_of(src).is_some()))
+            {
                 let syscall = if *mutable {
                     self.mutable_methods[0].syscall()
                 } else {

@@ -164,8 +164,8 @@ pub use os::{
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_at, link_into, lock_exclusive, may_link,
-    mkdir_at, open_dir, open_dir_nofollow, place_at, process_alive, read_umask, rename_over, symlink_dir,
-    stat_at, symlink_file, with_umask, DirHandle,
+    mkdir_at, open_dir, open_dir_nofollow, place_at, process_alive, read_umask, rename_over,
+    stat_at, symlink_dir, symlink_file, with_umask, DirHandle,
 };
 
 #[cfg(unix)]
@@ -179,6 +179,6 @@ pub use windows::dir_writable;
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_at,
     link_into, lock_exclusive, may_link, mkdir_at, mount_key, mount_of, open_dir,
-    open_dir_nofollow, pathconf_link_max, place_at, process_alive, read_umask, rename_exchange, rename_noreplace,
-    rename_over, stat_at, symlink_dir, symlink_file, with_umask, DirHandle,
+    open_dir_nofollow, pathconf_link_max, place_at, process_alive, read_umask, rename_exchange,
+    rename_noreplace, rename_over, stat_at, symlink_dir, symlink_file, with_umask, DirHandle,
 };
