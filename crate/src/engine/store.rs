@@ -1,9 +1,11 @@
 //! A content-addressed store laid out as pnpm's: `<files>/<2 hex>/<the rest of the hex
 //! digest>[-exec]`, one file per (content, executable). `importPackages` is given a package's
 //! index (relative path → digest, mode, size) and names each file's source here, in Rust, so
-//! the caller builds no path per file. The 256 bucket directories are opened once per call and
-//! the fast path links from them (`sys::link_at`): a `link` that walks one name for the source
-//! instead of the store's whole path, with no `stat` before it (see `batch::Work::fast_link`).
+//! the caller builds no path per file. The 256 bucket directories are opened once per call
+//! (`O_NOFOLLOW`: a bucket that is a symlink is never opened) and the fast path looks at and
+//! links from them (`sys::stat_at`, `sys::link_at`): calls that walk one name for the source
+//! instead of the store's whole path, and never follow a symlink (see `batch::Work::fast_link`
+//! and `check_source`).
 
 use crate::sys;
 use std::path::{Path, PathBuf, MAIN_SEPARATOR};
