@@ -12,7 +12,7 @@ import {
   importTreeSync,
   type ImportEntry,
 } from '../ts/index.js'
-import { isRoot, leftovers, mount, type Mounted, sandbox, skipWithout, snapshot } from './helpers.js'
+import { catchSync, expectFsError, isRoot, leftovers, mount, type Mounted, sandbox, skipWithout, snapshot } from './helpers.js'
 
 const isWindows = process.platform === 'win32'
 const repo = join(import.meta.dirname, '..')
@@ -113,16 +113,17 @@ describe('importFiles', () => {
     expect(stats.dirs).toBe([...describeTree(into).values()].filter((v) => v === 'dir').length)
   })
 
-  it('follows a symlinked cache file to its file, on the fast path too', () => {
+  it('refuses a symlinked cache file (EINVAL, never followed), on the fast path too, placing nothing', () => {
     fs.writeFileSync(join(dir, 'real'), 'real')
+    fs.writeFileSync(join(dir, 'other'), 'other')
     fs.symlinkSync(join(dir, 'real'), join(dir, 'alias'))
-    const entries = ['one', 'two', 'three'].map((path) => ({ path, src: join(dir, 'alias'), size: 4 }))
-    const stats = importFilesSync(entries, { into: join(dir, 'out'), method: 'hardlink' })
-    expect(stats.hardlinked).toBe(3)
-    for (const name of ['one', 'two', 'three']) {
-      const p = join(dir, 'out', name)
-      expect(fs.lstatSync(p).isFile()).toBe(true)
-      expect(fs.statSync(p).ino).toBe(fs.statSync(join(dir, 'real')).ino)
+    for (const at of [0, 2]) {
+      const entries = ['one', 'two', 'three'].map((path, i) => ({ path, src: join(dir, i === at ? 'alias' : 'other'), size: i === at ? 4 : 5 }))
+      const err = catchSync(() => importFilesSync(entries, { into: join(dir, 'out'), method: 'hardlink' }))
+      expectFsError(err, 'EINVAL', { path: join(dir, 'alias') })
+      expect((err as { entry?: string }).entry).toBe(entries[at].path)
+      expect(fs.existsSync(join(dir, 'out'))).toBe(false)
+      expect(fs.statSync(join(dir, 'real')).nlink).toBe(1)
     }
   })
 

@@ -108,7 +108,7 @@ async function cachelinkSkips () {
   let mod = null
   try { mod = await import(pathToFileURL(DIST).href) } catch (e) { mod = { error: e } }
   for (const impl of impls.filter((i) => i.startsWith('cachelink-'))) {
-    const fn = impl === 'cachelink-linkFile' ? 'linkFile' : impl === 'cachelink-packages' ? 'importPackages' : 'importFiles'
+    const fn = impl === 'cachelink-linkFile' ? 'linkFile' : impl.startsWith('cachelink-packages') ? 'importPackages' : 'importFiles'
     const name = label(impl, 'hardlink').replace(/ *[,(].*$/, '')
     if (mod.error) skips[impl] = `${name}: ${DIST} does not load (${mod.error.code ?? mod.error.message}); run \`npm run build\``
     else if (typeof mod[fn] !== 'function') skips[impl] = `${name}: \`${fn}\` is not exported by ${DIST} yet`

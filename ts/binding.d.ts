@@ -216,6 +216,11 @@ export interface NativeImportOptions {
   /** Checked by the facade: plain relative paths. */
   keep: Array<string>
   onConflict: OnConflictOption
+  /**
+   * `trustStore`: store files are not looked at on the fast path (README, "The store's
+   * trust model").
+   */
+  trustStore?: boolean
 }
 
 /** What interrupted work left: exactly the public `Leftover`. */

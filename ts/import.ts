@@ -144,6 +144,12 @@ export interface ImportOptions extends LinkOptions, Controlled {
 export interface ImportFilesOptions extends ImportOptions {
   /** The destination directory. */
   into: PathLike
+  /**
+   * Accepted as `importPackages` accepts it; changes nothing here:
+   * sources named by path are `lstat`ed anyway (README, "The store's trust model").
+   * @default false
+   */
+  trustStore?: boolean
 }
 
 /** `importTree`'s options, one line each (see `LINK_OPTIONS`). */
@@ -392,7 +398,9 @@ export function importOptions(options: unknown, caller: Function, known: Known, 
   const onExisting = oneOf(o.onExisting, 'options.onExisting', ON_EXISTING, 'merge', caller)
   const onConflict = oneOf(o.onConflict, 'options.onConflict', ON_CONFLICT, 'error', caller)
   const keep = keepList(o.keep, caller)
-  return { link, atomic, threads, onExisting, keep, onConflict }
+  const trustStore = (o as { trustStore?: unknown }).trustStore ?? false
+  if (typeof trustStore !== 'boolean') throw invalidArgType('options.trustStore', 'of type boolean', trustStore, caller)
+  return { link, atomic, threads, onExisting, keep, onConflict, trustStore }
 }
 
 function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {

@@ -60,6 +60,14 @@ export interface ImportPackagesOptions extends ImportOptions {
    * package's `files` is a pnpm index.
    */
   store?: PathLike
+  /**
+   * Trust the store's files to be regular files of the index's size: the fast path then links
+   * (or copies) each without the `fstatat` that checks it. The first file of each package, and
+   * any file that takes the careful path, is still checked, and nothing in the store is ever
+   * followed through a symlink (README, "The store's trust model").
+   * @default false
+   */
+  trustStore?: boolean
 }
 
 /** `importPackages`' options, one line each. */
@@ -275,8 +283,9 @@ function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStat
  * All or nothing: the stages are renamed into place, in the order given, only once every
  * package is checked and imported. An error in any package, bad input, an abort or a throwing
  * `onProgress` removes every stage and every folder the install made: the call rejects and the
- * tree is as it was. Progress counts the files of every package. Store files are trusted to be
- * regular files (see the README).
+ * tree is as it was. Progress counts the files of every package. Each store file must be a
+ * regular file of the index's size, never followed through a symlink (EINVAL,
+ * `ERR_CACHELINK_STORE_MISMATCH`; README, "The store's trust model").
  *
  * A package below another of the same call (`x` and `x/node_modules/y`, in any order) is imported
  * into the outer's stage and placed with it. Refused before anything is written: the same `into`

@@ -124,12 +124,15 @@ async function prepare () {
       const { linkFile } = await loadCachelink('linkFile')
       return perFileAsync((src, dest) => linkFile(src, dest, { method }))
     }
-    case 'cachelink-packages': {
-      // pnpm's files maps as they are, one call for the whole install.
+    case 'cachelink-packages':
+    case 'cachelink-packages-trusted': {
+      // pnpm's files maps as they are, one call for the whole install; -trusted without the
+      // check of each store file's type and size (README, "The store's trust model").
       const { importPackages } = await loadCachelink('importPackages')
+      const trustStore = spec.impl === 'cachelink-packages-trusted'
       return async () => {
         const packages = pkgs.map((pkg) => ({ into: pkgDir(tree, pkg), files: pkg.files }))
-        return addStats({}, await importPackages(packages, { store: storeDir, method }))
+        return addStats({}, await importPackages(packages, { store: storeDir, method, ...(trustStore ? { trustStore } : {}) }))
       }
     }
     case 'cachelink-import-1':

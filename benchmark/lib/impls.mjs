@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 
 export const IMPLS = [
-  'cachelink-packages', 'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile', 'cachelink-js',
+  'cachelink-packages', 'cachelink-packages-trusted', 'cachelink-import-1', 'cachelink-import-4', 'cachelink-linkFile', 'cachelink-js',
   'pnpm', 'node-async', 'node-sync', 'cp', 'floor-1', 'floor-2'
 ]
 
@@ -22,6 +22,7 @@ export function label (impl, method) {
   }[method]
   switch (impl) {
     case 'cachelink-packages': return 'cachelink importPackages (pnpm index, one call)'
+    case 'cachelink-packages-trusted': return 'cachelink importPackages, trustStore: true (no fstatat per store file)'
     case 'cachelink-import-1': return 'cachelink importFiles, 1 package in flight'
     case 'cachelink-import-4': return 'cachelink importFiles, 4 packages in flight'
     case 'cachelink-linkFile': return 'cachelink linkFile per file, 64 in flight'

@@ -94,7 +94,7 @@ export function table (group, files) {
         `${fmtRatio(r.vsFloor)} | ${fmtRatio(r.vsPnpm)} | ${r.rssMiB.toFixed(0)} MiB | ${runs} |`)
     }
     for (const f of r.failed.slice(0, 3)) notes.push(`- ${label(r.impl, group.method)} failed in round ${f.round + 1}: ${f.error}`)
-    if ((r.impl.startsWith('cachelink-import') || r.impl === 'cachelink-packages' || r.impl === 'cachelink-js') && r.detail) notes.push(`- ${label(r.impl, group.method)}, ImportStats summed over packages (last run): \`${JSON.stringify(r.detail)}\``)
+    if ((r.impl.startsWith('cachelink-import') || r.impl.startsWith('cachelink-packages') || r.impl === 'cachelink-js') && r.detail) notes.push(`- ${label(r.impl, group.method)}, ImportStats summed over packages (last run): \`${JSON.stringify(r.detail)}\``)
   }
   if (other) notes.push(`- ${label(other.impl, group.method)}: ${fmtInt(other.medianFps)} files/s median (${fmtInt(other.medianMs)} ms).`)
   for (const s of group.skipped) notes.push(`- not run: ${s}`)

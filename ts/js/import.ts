@@ -34,7 +34,15 @@ import { isOwn } from './scan.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 
 type Kind =
-  | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean; size: number | null }
+  | {
+      kind: 'file'
+      src: P
+      executable: boolean | null
+      mutable: boolean
+      size: number | null
+      /** A store file's bucket (`files/<2 hex>`), for entries named by digest (store.rs `bucket_of`). */
+      bucket?: P
+    }
   | { kind: 'symlink'; target: P }
   | { kind: 'dir' }
 
@@ -128,14 +136,15 @@ function entryAt(fields: Buffer[], i: number, into: P, store: P | null): Entry {
   const flags = fields[i + 2].toString()
   const executable = flags.includes('x') ? true : flags.includes('n') ? false : null
   const size = fields[i + 3].length > 0 ? Number(fields[i + 3].toString()) : null
-  const file = (src: P): Kind => ({ kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null })
+  const file = (src: P, bucket?: P): Kind => ({ kind: 'file', src, executable, mutable: flags.includes('m'), size: Number.isSafeInteger(size) ? size : null, bucket })
   if (flags.includes('d')) return { rel, item: { kind: 'dir' } }
   if (flags.includes('s')) {
     const bad = (why: string) => own('ERR_CACHELINK_BAD_DIGEST', why, into, null, shownRel(rel))
     if (store === null) throw bad('an entry names its file by digest, and no store was given')
     const hex = hexDigest(fields[i + 1].toString())
     if (hex === null) throw bad("the entry's digest is neither SRI (sha512-<base64>) nor hex")
-    return { rel, item: file(join(join(store, hex.slice(0, 2)), hex.slice(2) + (executable === true ? '-exec' : ''))) }
+    const bucket = join(store, hex.slice(0, 2))
+    return { rel, item: file(join(bucket, hex.slice(2) + (executable === true ? '-exec' : '')), bucket) }
   }
   const src = asPath(fields[i + 1])
   if (flags.includes('l')) return { rel, item: { kind: 'symlink', target: src } }
@@ -472,8 +481,12 @@ function emptyStats(): ImportStats {
   }
 }
 
-/** batch.rs `import_pending` and the workers' `one`, then the commit (or a held one). */
-export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control, known: Known = new Map()): Step<ImportStats> {
+/**
+ * batch.rs `import_pending` and the workers' `one`, then the commit (or a held one).
+ * `check`: each file's source is checked before it is placed (batch.rs `check_sources`:
+ * importFiles and importPackages; README, "The store's trust model").
+ */
+export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control, check = false, known: Known = new Map()): Step<ImportStats> {
   const started = performance.now()
   control.total = entries.length
   let exists = true
@@ -528,7 +541,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   }
   let stats: ImportStats
   try {
-    stats = yield* run(t, entries, o, control)
+    stats = yield* run(t, entries, o, control, check)
   } catch (e) {
     yield* undo(t)
     throw unstaged(e)
@@ -543,7 +556,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   return stats
 }
 
-function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Control): Step<ImportStats> {
+function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Control, check: boolean): Step<ImportStats> {
   const stats = emptyStats()
   const link = fromNative(io.link)
   if (t.fresh) link.ifExists = 'error'
@@ -579,6 +592,9 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   // it), and any failure, takes the careful path.
   const fast = methods[0] === 'hardlink' && link.maxLinks === 0 && t.fresh
   let linked = false
+  // Buckets found to be real directories (batch.rs opens each once, with O_NOFOLLOW).
+  const buckets = new Set<string>()
+  const trustStore = io.trustStore === true
   const fallbacks = new Map<string, { method: Method; code: string; count: number }>()
   // One file after the other: the sync and the sliced drivers make one call at a time.
   for (const e of entries) {
@@ -602,6 +618,10 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   stats.fallbacks = sortFallbacks([...fallbacks.values()])
   return stats
 
+  function* checkSource(item: { src: P; size: number | null; bucket?: P }, target: P, syscall: string): Step<void> {
+    yield* checkSourceIn(buckets, item, target, syscall)
+  }
+
   function* one(e: Entry): Step<void> {
     const target = join(t.root, e.rel)
     const item = e.item
@@ -616,8 +636,15 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       stats.files++
       return
     }
+    const ms = item.mutable ? mutableMethods : methods
+    // batch.rs `one`: checked before any path, unless the store is trusted and this is its file.
+    let checked = false
+    if (check && !(trustStore && item.bucket !== undefined && buckets.has(shown(item.bucket)))) {
+      yield* checkSource(item, target, syscallOf(ms[0]))
+      checked = true
+    }
     if (fast && linked && !item.mutable && item.size !== null && item.size > 0 && !memo.anyUnsupported()) {
-      if (yield* op('isFile', item.src)) {
+      if (checked || (yield* op('isFile', item.src))) {
         try {
           yield* op('link', item.src, target)
           counts.hardlink++
@@ -626,7 +653,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
         } catch {}
       }
     }
-    const ms = item.mutable ? mutableMethods : methods
+    if (check && !checked) yield* checkSource(item, target, syscallOf(ms[0]))
     const [src, meta] = yield* source(item.src, target, syscallOf(ms[0]))
     const m = new Materialize(src, meta, link, ms, null, t.stage !== null)
     const outcome = yield* m.place(target)
@@ -664,6 +691,39 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
     }
   }
 }
+
+/**
+ * batch.rs `check_source`: a regular file (EISDIR for a directory, EINVAL for anything else),
+ * never followed through a symlink (the file itself, or a store's bucket), of the entry's size
+ * when given (`ERR_CACHELINK_STORE_MISMATCH`). Node's fs has no `fstatat`: the bucket and the
+ * file are each `lstat`ed by path (the bucket once per import).
+ */
+function* checkSourceIn(
+  buckets: Set<string>,
+  item: { src: P; size: number | null; bucket?: P },
+  target: P,
+  syscall: string,
+): Step<void> {
+  try {
+    if (item.bucket !== undefined && !buckets.has(shown(item.bucket))) {
+      if (!(yield* op('lstat', item.bucket)).isDirectory()) throw coded('EINVAL', syscall, item.src, target)
+      buckets.add(shown(item.bucket))
+    }
+    const meta = yield* op('lstat', item.src)
+    if (meta.isDirectory()) throw coded('EISDIR', syscall, item.src, target)
+    if (!meta.isFile()) throw coded('EINVAL', syscall, item.src, target)
+    if (item.size !== null && meta.size !== BigInt(item.size)) {
+      const err = coded('ERR_CACHELINK_STORE_MISMATCH', syscall, item.src, target)
+      err.detail = STORE_MISMATCH
+      throw err
+    }
+  } catch (e) {
+    throw fail(e, syscall, item.src, target)
+  }
+}
+
+/** batch.rs `STORE_MISMATCH`. */
+const STORE_MISMATCH = "the source's size is not the size its index entry gives"
 
 const FUSE_HIDDEN = Buffer.from('.fuse_hidden')
 
@@ -724,7 +784,7 @@ function* fileSources(entries: Entry[]): Generator<Source> {
 }
 
 export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
-  return yield* importEntries(parseEntries(records, into), into, o, control)
+  return yield* importEntries(parseEntries(records, into), into, o, control, true)
 }
 
 /**
@@ -762,7 +822,7 @@ export function* importPackages(
       const at = base === null ? pkg.into : join(base.root, pkg.rel!.toString('latin1').split(sep).join('/'))
       const one = part(control)
       try {
-        addStats(sum, yield* importEntries(pkg.entries, at, o, one, known))
+        addStats(sum, yield* importEntries(pkg.entries, at, o, one, true, known))
       } catch (e) {
         throw base === null ? e : unstageNested(e, base.root, base.into)
       }

@@ -43,6 +43,9 @@ pub struct NativeImportOptions {
     /// Checked by the facade: plain relative paths.
     pub keep: Vec<String>,
     pub on_conflict: OnConflictOption,
+    /// `trustStore`: store files are not looked at on the fast path (README, "The store's
+    /// trust model").
+    pub trust_store: Option<bool>,
 }
 
 /// A method that did not work, the code that said so, and for how many files.
@@ -138,6 +141,8 @@ pub(super) fn batch_options(options: NativeImportOptions) -> napi::Result<BatchO
         store: None,
         made_dirs: None,
         umask: None,
+        check_sources: false,
+        trust_store: options.trust_store.unwrap_or(false),
     })
 }
 
@@ -157,10 +162,14 @@ impl Job {
         options: NativeImportOptions,
         control: &Control,
     ) -> napi::Result<Job> {
+        let mut opts = batch_options(options)?;
+        // importFiles' sources are checked (README, "The store's trust model"); importTree's
+        // come from its own walk.
+        opts.check_sources = matches!(what, Source::Files(_));
         Ok(Job {
             what,
             into: to_path(into, "into")?,
-            opts: batch_options(options)?,
+            opts,
             shared: control.shared.clone(),
             hold: control.hold_commit,
         })

@@ -57,6 +57,7 @@ impl PackageInstall {
         control: &Control,
     ) -> napi::Result<PackageInstall> {
         let mut opts = batch_options(options)?;
+        opts.check_sources = true;
         if let Some(s) = store {
             opts.store = Some(Arc::new(Store::new(to_path(s, "options.store")?)));
         }

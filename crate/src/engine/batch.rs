@@ -93,6 +93,13 @@ pub struct BatchOptions {
     /// Parents of `into` this import creates are recorded here instead of being removed when
     /// it fails (an install removes them once every package's stage is gone).
     pub made_dirs: Option<Arc<Mutex<Vec<PathBuf>>>>,
+    /// Each file's source is checked before it is placed (`importFiles`, `importPackages`;
+    /// README, "The store's trust model"): a regular file, not followed through a symlink (the
+    /// source itself, or a store's bucket), of the entry's `size` when given (`Work::check_source`).
+    pub check_sources: bool,
+    /// With `check_sources`: files of the store (`store`) are not looked at on the fast path
+    /// (`trustStore`); the careful path still checks them, and never follows a symlink.
+    pub trust_store: bool,
     /// The process's umask, when the caller read it (`sys::read_umask`, once per install);
     /// otherwise an import that copies or clones reads it itself.
     pub umask: Option<u32>,
@@ -236,6 +243,10 @@ impl Stats {
     }
 }
 
+/// `ERR_CACHELINK_STORE_MISMATCH`: the source's size is not the one its entry gives (a store
+/// file truncated or grown since its index was written). Nothing of the import is placed.
+const STORE_MISMATCH: &str = "the source's size is not the size its index entry gives";
+
 /// Files per unit of work handed to a thread.
 const CHUNK: usize = 128;
 /// Below this many files per thread, extra threads cost more than they bring.
@@ -311,6 +322,9 @@ struct Work<'a> {
     root_dir: Option<sys::DirHandle>,
     /// The store the sources are in, when known (`BatchOptions::store`).
     store: Option<&'a Store>,
+    /// `BatchOptions::check_sources` and `trust_store`.
+    check: bool,
+    trust_store: bool,
     /// The umask, for copies and clones (`sys::with_umask`).
     umask: Option<u32>,
     /// A file of this import was hard-linked the careful way: the fast path may be taken.
@@ -375,20 +389,18 @@ impl Work<'_> {
     /// created, not linked), nothing is known not to work between any mounts, and a first file
     /// of this import was linked the careful way (so hard links work here). The `stat` is there
     /// because `link` takes a FIFO or a device node as readily as a file: anything but a regular
-    /// file (symlinks followed, as `link_into` follows them) goes to the careful path, which
-    /// refuses it (EINVAL). (Checking the stage's directories after the import instead, one
-    /// `getdents` each, saved under a tenth of the CPU with a dozen files per directory, was
-    /// slower by the clock and leaves a FIFO in the stage for a while.) Any failure returns
-    /// false and the file takes the careful path, which tries again and handles what went wrong
-    /// (EMLINK, EXDEV, ...).
+    /// file (a symlink too: it is never followed) goes to the careful path, which refuses it
+    /// (EINVAL). With `checked`, `check_source` made that `stat` already. (Checking the stage's
+    /// directories after the import instead, one `getdents` each, saved under a tenth of the
+    /// CPU with a dozen files per directory, was slower by the clock and leaves a FIFO in the
+    /// stage for a while.) Any failure returns false and the file takes the careful path, which
+    /// tries again and handles what went wrong (EMLINK, EXDEV, ...).
     ///
     /// A source in the import's store (`importPackages`) is linked from its open bucket
-    /// directory (`Store::bucket_of`) without the `stat`: the store's files are taken to be
-    /// regular files, as pnpm and uv take them (the `stat` cost half as much as the link). The
-    /// first file of each package still takes the careful path, and a store file that is not a
-    /// regular file (which only someone who can write the store can make) is linked as it is;
-    /// `verifyEntries` reports it.
-    fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>) -> bool {
+    /// directory (`Store::bucket_of`, opened with `O_NOFOLLOW`) with `linkat(.., 0)`, which
+    /// never follows a symlink; its `stat` is `check_source`'s `fstatat` from the same bucket,
+    /// or none with `trust_store` (README, "The store's trust model").
+    fn fast_link(&self, src: &Path, rel: &Path, size: Option<u64>, checked: bool) -> bool {
         let Some(dir) = &self.root_dir else {
             return false;
         };
@@ -398,7 +410,50 @@ impl Work<'_> {
         if let Some((bucket, name)) = self.store.and_then(|s| s.bucket_of(src)) {
             return sys::link_at(bucket, name, dir, rel).is_ok();
         }
-        fs::metadata(src).is_ok_and(|m| m.is_file()) && sys::link_into(src, dir, rel).is_ok()
+        (checked || fs::symlink_metadata(src).is_ok_and(|m| m.is_file()))
+            && sys::link_into(src, dir, rel).is_ok()
+    }
+
+    /// The source as `importFiles` and `importPackages` take it (README, "The store's trust
+    /// model"): a regular file (EISDIR for a directory, EINVAL for anything else: a symlink, a
+    /// FIFO, a device), never followed through a symlink, of the entry's `size` when given
+    /// (`ERR_CACHELINK_STORE_MISMATCH`). A store file is looked at with one `fstatat` from its
+    /// bucket, opened with `O_NOFOLLOW` (a bucket that could not be opened is looked at to say
+    /// why: a symlink or a file there is EINVAL); any other source with one `lstat`.
+    fn check_source(
+        &self,
+        src: &Path,
+        size: Option<u64>,
+        rel: &Path,
+        syscall: &'static str,
+    ) -> Result<()> {
+        let dest = || self.root.join(rel);
+        let refuse = |code| Err(Error::new(code, syscall, src, Some(&dest())));
+        let stat = match self.store.filter(|s| s.holds(src)) {
+            Some(store) => match store.bucket_of(src) {
+                Some((bucket, name)) => sys::stat_at(bucket, name),
+                None => match src.parent().map(fs::symlink_metadata) {
+                    Some(Ok(m)) if !m.is_dir() => return refuse("EINVAL"),
+                    Some(Err(e)) => Err(e),
+                    _ => fs::symlink_metadata(src).map(|m| sys::EntryStat::of(&m)),
+                },
+            },
+            None => fs::symlink_metadata(src).map(|m| sys::EntryStat::of(&m)),
+        };
+        let stat = stat.map_err(|e| Error::io(&e, syscall, src, Some(&dest())))?;
+        if stat.dir {
+            return refuse("EISDIR");
+        }
+        if !stat.file {
+            return refuse("EINVAL");
+        }
+        match size {
+            Some(n) if n != stat.len => Err(Error {
+                detail: Some(STORE_MISMATCH),
+                ..Error::new("ERR_CACHELINK_STORE_MISMATCH", syscall, src, Some(&dest()))
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A clone or a copy of a store file named from its open bucket and the open root
@@ -427,6 +482,10 @@ impl Work<'_> {
     }
 
     fn one(&self, entry: &Entry, c: &mut Tally) -> Result<()> {
+        // Checked here, before any path, unless the store is trusted and this is its file, in
+        // a bucket opened without following a symlink (then the careful path checks it, below,
+        // if it gets there).
+        let mut checked = false;
         if let Kind::File {
             src,
             size,
@@ -434,7 +493,18 @@ impl Work<'_> {
             executable,
         } = &entry.kind
         {
-            if !mutable && self.fast_link(src, &entry.rel, *size) {
+            if self.check
+                && !(self.trust_store && self.store.is_some_and(|s| s.bucket_of(src).is_some()))
+            {
+                let syscall = if *mutable {
+                    self.mutable_methods[0].syscall()
+                } else {
+                    self.methods[0].syscall()
+                };
+                self.check_source(src, *size, &entry.rel, syscall)?;
+                checked = true;
+            }
+            if !mutable && self.fast_link(src, &entry.rel, *size, checked) {
                 c.files += 1;
                 c.hardlinked += 1;
                 return Ok(());
@@ -471,13 +541,16 @@ impl Work<'_> {
                 src,
                 executable,
                 mutable,
-                ..
+                size,
             } => {
                 let methods = if *mutable {
                     self.mutable_methods
                 } else {
                     self.methods
                 };
+                if self.check && !checked {
+                    self.check_source(src, *size, &entry.rel, methods[0].syscall())?;
+                }
                 let (src, meta) = source(src, &target, methods[0].syscall())?;
                 let m = Materialize {
                     src: &src,

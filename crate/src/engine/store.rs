@@ -1,9 +1,11 @@
 //! A content-addressed store laid out as pnpm's: `<files>/<2 hex>/<the rest of the hex
 //! digest>[-exec]`, one file per (content, executable). `importPackages` is given a package's
 //! index (relative path → digest, mode, size) and names each file's source here, in Rust, so
-//! the caller builds no path per file. The 256 bucket directories are opened once per call and
-//! the fast path links from them (`sys::link_at`): a `link` that walks one name for the source
-//! instead of the store's whole path, with no `stat` before it (see `batch::Work::fast_link`).
+//! the caller builds no path per file. The 256 bucket directories are opened once per call
+//! (`O_NOFOLLOW`: a bucket that is a symlink is never opened) and the fast path looks at and
+//! links from them (`sys::stat_at`, `sys::link_at`): calls that walk one name for the source
+//! instead of the store's whole path, and never follow a symlink (see `batch::Work::fast_link`
+//! and `check_source`).
 
 use crate::sys;
 use std::path::{Path, PathBuf, MAIN_SEPARATOR};
@@ -62,8 +64,28 @@ impl Store {
     }
 
     /// The open bucket directory holding `src` and its name in it, when `src` is a path this
-    /// store made (`path`).
+    /// store made (`path`). Buckets are opened with `O_NOFOLLOW|O_DIRECTORY`: a bucket that is
+    /// a symlink (or anything but a directory) is never opened, and `None` sends the file to the
+    /// careful path, which refuses it (`batch::Work::check_source`).
     pub fn bucket_of<'a>(&self, src: &'a Path) -> Option<(&sys::DirHandle, &'a Path)> {
+        let (bucket, d) = self.bucket_index(src)?;
+        let dir = self.buckets[bucket]
+            .get_or_init(|| {
+                let name = std::str::from_utf8(&d).ok()?;
+                sys::open_dir_nofollow(&self.files.join(name)).ok()
+            })
+            .as_ref()?;
+        // The name is the path's last `rest.len() - 4` bytes: a whole component.
+        Some((dir, Path::new(src.file_name()?)))
+    }
+
+    /// Whether `src` is a path this store made (`files/<2 hex>/<name>`), whatever is there.
+    pub fn holds(&self, src: &Path) -> bool {
+        self.bucket_index(src).is_some()
+    }
+
+    /// The bucket (0-255) and its name's two hex digits, for a path this store made.
+    fn bucket_index(&self, src: &Path) -> Option<(usize, [u8; 2])> {
         let src_bytes = src.as_os_str().as_encoded_bytes();
         let root = self.files.as_os_str().as_encoded_bytes();
         let rest = src_bytes.strip_prefix(root)?;
@@ -74,16 +96,7 @@ impl Store {
         if s1 != sep || s2 != sep || rest[4..].contains(&sep) || rest.len() == 4 {
             return None;
         }
-        let bucket = usize::from(hex_value(h1)? * 16 + hex_value(h2)?);
-        let dir = self.buckets[bucket]
-            .get_or_init(|| {
-                let d = [h1, h2];
-                let name = std::str::from_utf8(&d).ok()?;
-                sys::open_dir(&self.files.join(name)).ok()
-            })
-            .as_ref()?;
-        // The name is the path's last `rest.len() - 4` bytes: a whole component.
-        Some((dir, Path::new(src.file_name()?)))
+        Some((usize::from(hex_value(h1)? * 16 + hex_value(h2)?), [h1, h2]))
     }
 }
 
@@ -225,6 +238,14 @@ mod tests {
         // directory: its `DirHandle` is the path, and a missing one fails at the link.)
         if cfg!(unix) {
             assert!(store.bucket_of(&files.join("cd").join("ef")).is_none());
+        }
+        // A bucket that is a symlink is never opened (`O_NOFOLLOW`), though the store made it.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(files.join("ab"), files.join("ef")).unwrap();
+            let src = files.join("ef").join("0123");
+            assert!(store.holds(&src));
+            assert!(store.bucket_of(&src).is_none());
         }
     }
 }

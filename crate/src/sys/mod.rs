@@ -90,6 +90,27 @@ pub struct CopyError {
 #[derive(Debug)]
 pub struct SourceChanged;
 
+/// What `stat_at` saw, a symlink not followed: the type (a regular file, a directory, or
+/// anything else: a symlink, a FIFO, a device, a socket) and the size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryStat {
+    pub file: bool,
+    pub dir: bool,
+    pub len: u64,
+}
+
+impl EntryStat {
+    /// From std's `symlink_metadata`.
+    pub fn of(meta: &std::fs::Metadata) -> EntryStat {
+        let kind = meta.file_type();
+        EntryStat {
+            file: kind.is_file(),
+            dir: kind.is_dir(),
+            len: meta.len(),
+        }
+    }
+}
+
 impl std::fmt::Display for SourceChanged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("the source changed size while it was copied")
@@ -143,8 +164,8 @@ pub use os::{
 #[cfg(unix)]
 pub use unix::{
     copy_file, copy_owner, dir_device, file_id, link_at, link_into, lock_exclusive, may_link,
-    mkdir_at, open_dir, place_at, process_alive, read_umask, rename_over, symlink_dir,
-    symlink_file, with_umask, DirHandle,
+    mkdir_at, open_dir, open_dir_nofollow, place_at, process_alive, read_umask, rename_over,
+    stat_at, symlink_dir, symlink_file, with_umask, DirHandle,
 };
 
 #[cfg(unix)]
@@ -158,6 +179,6 @@ pub use windows::dir_writable;
 pub use windows::{
     clone_dir, clone_file, copy_file, copy_owner, copy_unnamed, dir_device, file_id, link_at,
     link_into, lock_exclusive, may_link, mkdir_at, mount_key, mount_of, open_dir,
-    pathconf_link_max, place_at, process_alive, read_umask, rename_exchange, rename_noreplace,
-    rename_over, symlink_dir, symlink_file, with_umask, DirHandle,
+    open_dir_nofollow, pathconf_link_max, place_at, process_alive, read_umask, rename_exchange,
+    rename_noreplace, rename_over, stat_at, symlink_dir, symlink_file, with_umask, DirHandle,
 };

@@ -223,6 +223,43 @@ pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
     File::open(path).map(DirHandle)
 }
 
+/// `open_dir` that never follows a symlink at `path` itself: `open(O_DIRECTORY|O_NOFOLLOW)`,
+/// ELOOP for a symlink, ENOTDIR for anything else but a directory (a store's bucket).
+/// https://man7.org/linux/man-pages/man2/open.2.html (O_NOFOLLOW: POSIX 2008; the same on macOS)
+pub fn open_dir_nofollow(path: &Path) -> io::Result<DirHandle> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+        .map(DirHandle)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the type and size of `name` in an open directory,
+/// a symlink not followed; one call, walking one name.
+/// https://man7.org/linux/man-pages/man2/stat.2.html
+pub fn stat_at(dir: &DirHandle, name: &Path) -> io::Result<super::EntryStat> {
+    let name = c_path(name)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is NUL-terminated and lives for the call; the descriptor is open; `st` is
+    // a buffer of the struct fstatat fills, read only after it succeeded.
+    cvt(unsafe {
+        libc::fstatat(
+            dir.0.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    let kind = st.st_mode & libc::S_IFMT;
+    Ok(super::EntryStat {
+        file: kind == libc::S_IFREG,
+        dir: kind == libc::S_IFDIR,
+        len: u64::try_from(st.st_size).unwrap_or(0),
+    })
+}
+
 /// `linkat(AT_FDCWD, src, dir, rel, AT_SYMLINK_FOLLOW)`: a hard link to the file `src` (a
 /// symlink at `src` is followed, as `link_file` follows one) at `rel` under `dir`.
 /// https://man7.org/linux/man-pages/man2/link.2.html (POSIX; the same on macOS)
@@ -242,9 +279,10 @@ pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     })
 }
 
-/// `linkat(src_dir, name, dir, rel, AT_SYMLINK_FOLLOW)`: `link_into` for a source named from an
-/// open directory (a store's `files/<2 hex>` bucket), so the call walks one name for the
-/// source instead of the store's whole path.
+/// `linkat(src_dir, name, dir, rel, 0)`: a hard link for a source named from an open directory
+/// (a store's `files/<2 hex>` bucket), so the call walks one name for the source instead of the
+/// store's whole path. Unlike `link_into`, a symlink at `name` is never followed (the store's
+/// files are never followed: README, "The store's trust model").
 pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     let name = c_path(name)?;
     let rel = c_path(rel)?;
@@ -255,7 +293,7 @@ pub fn link_at(src_dir: &DirHandle, name: &Path, dir: &DirHandle, rel: &Path) ->
             name.as_ptr(),
             dir.0.as_raw_fd(),
             rel.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
+            0,
         )
     })
 }
@@ -272,9 +310,10 @@ pub fn mkdir_at(dir: &DirHandle, rel: &Path) -> io::Result<()> {
 /// A clone (`ioctl(FICLONE)`, Linux) or a copy of `name` in `src_dir` at `rel` under `dir`, both
 /// named from open directories, so no call walks a whole path: `openat` and `fstat` of the
 /// source, `openat(O_CREAT|O_EXCL)` of the destination with the source's mode, the data, the
-/// exact mode (`give_mode`). The source's metadata, or `None` with nothing left behind when
-/// anything did not work, or the source is empty or not a regular file: the caller then takes
-/// its careful path, which says why.
+/// exact mode (`give_mode`). The source is opened with O_NOFOLLOW (a symlink there fails, never
+/// followed) and O_NONBLOCK (a FIFO does not block the open). The source's metadata, or `None`
+/// with nothing left behind when anything did not work, or the source is empty or not a regular
+/// file: the caller then takes its careful path, which says why.
 pub fn place_at(
     src_dir: &DirHandle,
     name: &Path,
@@ -294,7 +333,7 @@ pub fn place_at(
         libc::openat(
             src_dir.0.as_raw_fd(),
             name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
         )
     };
     if fd < 0 {

@@ -336,6 +336,20 @@ pub fn open_dir(path: &Path) -> io::Result<DirHandle> {
     Ok(DirHandle(path.to_path_buf()))
 }
 
+/// `open_dir` for a directory that must not be a symlink or a junction (a store's bucket).
+pub fn open_dir_nofollow(path: &Path) -> io::Result<DirHandle> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    Ok(DirHandle(path.to_path_buf()))
+}
+
+/// `stat_at` (see unix.rs): the joined path's `symlink_metadata` here.
+pub fn stat_at(dir: &DirHandle, name: &Path) -> io::Result<super::EntryStat> {
+    std::fs::symlink_metadata(dir.0.join(name)).map(|m| super::EntryStat::of(&m))
+}
+
 /// A hard link to `src` at `rel` under `dir` (CreateHardLinkW through std).
 pub fn link_into(src: &Path, dir: &DirHandle, rel: &Path) -> io::Result<()> {
     std::fs::hard_link(src, dir.0.join(rel))

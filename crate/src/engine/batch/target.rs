@@ -165,6 +165,8 @@ impl Target {
             root: &self.root,
             root_dir: root_dir.filter(|_| fast || opts.store.is_some()),
             store: opts.store.as_deref(),
+            check: opts.check_sources,
+            trust_store: opts.trust_store,
             umask: match methods[0] {
                 Method::Hardlink => None,
                 _ => opts.umask.or_else(sys::read_umask),
