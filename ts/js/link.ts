@@ -361,7 +361,7 @@ export class Materialize {
       const err = fail(e, 'link', this.src, target)
       if (err.code === 'EMLINK') return err
       if (err.code === 'ENOENT' && (yield* op('isDir', dirOf(target)))) return err
-      if (yield* this.hiddenLimit(err, id)) return err
+      if (yield* this.hiddenLimit(err, id, target)) return err
       throw err
     }
     // `maxLinks` is a cap even when other processes link the same inode at once: of links made
@@ -386,17 +386,28 @@ export class Materialize {
   /**
    * Whether a hard link's `err` may be the link limit of a filesystem that hides link counts
    * (link.rs `hidden_limit`): EPERM under `onLinkLimit: 'reset'` on a source the process may
-   * link that reads one link. The reset tells a hidden limit (its fresh inode takes a link)
-   * from a filesystem without hard links (EPERM again, classified as before).
+   * link that reads one link, on a device where hard links have worked in this process or,
+   * before any did, where two empty files of ours beside `target` can be linked (once per
+   * device; where not, the device joins `linksRefused` and the EPERM is classified as before).
    */
-  private *hiddenLimit(err: NativeError, id: BigIntStats): Step<boolean> {
-    return (
-      process.platform !== 'win32' &&
-      this.o.onLinkLimit === 'reset' &&
-      err.code === 'EPERM' &&
-      id.nlink === 1n &&
-      (yield* this.mayLink())
-    )
+  private *hiddenLimit(err: NativeError, id: BigIntStats, target: P): Step<boolean> {
+    if (
+      process.platform === 'win32' ||
+      this.o.onLinkLimit !== 'reset' ||
+      err.code !== 'EPERM' ||
+      id.nlink !== 1n ||
+      memo.linksRefused.has(id.dev) ||
+      !(yield* this.mayLink())
+    ) {
+      return false
+    }
+    if (memo.workedFrom(id.dev, 'hardlink')) return true
+    if (yield* linksWorkIn(target)) {
+      memo.noteWorksFrom(id.dev, 'hardlink')
+      return true
+    }
+    memo.linksRefused.add(id.dev)
+    return false
   }
 
   /**
@@ -479,6 +490,26 @@ export class Materialize {
       yield* removeQuietly(tmp)
       throw failed(e)
     }
+  }
+}
+
+/** Whether hard links work beside `beside`: an empty temp file of ours linked to a second temp name, both removed. */
+function* linksWorkIn(beside: P): Step<boolean> {
+  const first = pathBeside(beside)
+  const second = pathBeside(beside)
+  try {
+    yield* op('writeFile', first, '', 'wx')
+  } catch {
+    return false
+  }
+  try {
+    yield* op('link', first, second)
+    return true
+  } catch {
+    return false
+  } finally {
+    yield* removeQuietly(second)
+    yield* removeQuietly(first)
   }
 }
 

@@ -261,7 +261,9 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
         Some(LinkLimit::CacheReadOnly(_)) => None,
     };
     match limit {
-        Some(limit) if o.fallbacks.is_empty() && o.link_refused.is_none() && !o.link_counts_hidden => {
+        Some(limit)
+            if o.fallbacks.is_empty() && o.link_refused.is_none() && !o.link_counts_hidden =>
+        {
             Either::A(method + 8 * limit)
         }
         _ => Either::B(o.into()),

@@ -336,14 +336,16 @@ impl Materialize<'_> {
                     return Ok(outcome);
                 }
                 Err(e) if last => return Err(e),
-                Err(e) => match self.refused_after_links(method, &e, src_id.dev).unwrap_or_else(|| {
-                    classify(
-                        method,
-                        errno::CURRENT,
-                        &e,
-                        sys::may_link(self.src, self.meta),
-                    )
-                }) {
+                Err(e) => match self
+                    .refused_after_links(method, &e, src_id.dev)
+                    .unwrap_or_else(|| {
+                        classify(
+                            method,
+                            errno::CURRENT,
+                            &e,
+                            sys::may_link(self.src, self.meta),
+                        )
+                    }) {
                     // This file's link only: the next method places it, the memo is untouched.
                     Class::Refused => {
                         outcome.link_refused = Some(refusal_code(errno::CURRENT, &e));
@@ -503,7 +505,7 @@ impl Materialize<'_> {
             let err = Error::io(&e, "link", self.src, Some(target));
             if err.is("EMLINK")
                 || (err.is("ENOENT") && fs::metadata(dir_of(target)).is_ok())
-                || self.hidden_limit(&err, id)
+                || self.hidden_limit(&err, id, target)
             {
                 return Ok(Err(err));
             }
@@ -529,15 +531,30 @@ impl Materialize<'_> {
     /// SSH_FX_FAILURE). Only with `OnLinkLimit::Reset`, for EPERM on a source the process may
     /// link (so not `protected_hardlinks`) that reads one link: on a filesystem with real counts
     /// such a file is never at its limit, so this is either a hidden limit or a filesystem
-    /// without hard links (vfat, exFAT). The reset tells them apart: its fresh inode, with one
-    /// link, takes a link where the entry was full, and fails with EPERM again where links
-    /// never work (then `create` classifies that EPERM as before). Never on Windows.
-    fn hidden_limit(&self, err: &Error, id: FileId) -> bool {
-        errno::CURRENT != errno::Os::Windows
-            && self.opts.on_link_limit == OnLinkLimit::Reset
-            && err.is("EPERM")
-            && id.nlink == 1
-            && sys::may_link(self.src, self.meta)
+    /// without hard links (vfat, exFAT). Hard links that worked from the source's device in
+    /// this process tell them apart; before any did, a link between two empty files of ours
+    /// beside `target` does (`links_work_beside`), once per device: where it fails, the device is
+    /// noted (`LINKS_REFUSED`) and `create` classifies the EPERM as before, so a filesystem
+    /// without hard links still costs one link from the cache. Never on Windows.
+    fn hidden_limit(&self, err: &Error, id: FileId, target: &Path) -> bool {
+        if errno::CURRENT == errno::Os::Windows
+            || self.opts.on_link_limit != OnLinkLimit::Reset
+            || !err.is("EPERM")
+            || id.nlink != 1
+            || links_refused(id.dev)
+            || !sys::may_link(self.src, self.meta)
+        {
+            return false;
+        }
+        if memo::worked_from(id.dev, Method::Hardlink) {
+            return true;
+        }
+        if links_work_beside(target) {
+            memo::note_works_from(id.dev, Method::Hardlink);
+            return true;
+        }
+        note_links_refused(id.dev);
+        false
     }
 
     /// A hard link's EPERM, on a source the process may link, after hard links have worked from
@@ -667,6 +684,19 @@ fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether hard links work beside `path`: an empty file of ours there (a temp name
+/// `cleanTemp` recognizes) linked to a second temp name, both removed.
+fn links_work_beside(path: &Path) -> bool {
+    let first = temp::Guard::new(temp::path_beside(path));
+    let second = temp::Guard::new(temp::path_beside(path));
+    let made = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(first.path())
+        .is_ok();
+    made && fs::hard_link(first.path(), second.path()).is_ok()
 }
 
 /// The directory `path` is in (`.` for a bare name).
