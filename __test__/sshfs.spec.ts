@@ -76,6 +76,15 @@ describe.skipIf(skipWithoutSshfs() || skipWithout('tmpfs'))('an sshfs mount (lin
     expect(second).toMatchObject({ method: 'hardlink', linkCounts: 'hidden' })
     // Without maxLinks nothing is looked at after the link (the fast path costs nothing).
     expect((await linkFile(entry, join(out, 'c'))).linkCounts).toBe(null)
+    // An import says how many of its links could not be held to the cap.
+    const stats = await importFiles(
+      [
+        { src: entry, path: 'x' },
+        { src: entry, path: 'y' },
+      ],
+      { into: join(out, 'pkg'), maxLinks: 3 },
+    )
+    expect(stats).toMatchObject({ hardlinked: 2, maxLinksUnchecked: 2 })
     // On tmpfs, real counts: null, and the cap holds.
     const local = join(tmpfs!.dir, 'cap')
     fs.mkdirSync(local)

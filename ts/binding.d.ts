@@ -145,6 +145,7 @@ export interface ImportStats {
   linkLimitCopies: number
   readonlyCacheCopies: number
   linkRefusedCopies: number
+  maxLinksUnchecked: number
   conflicts: number
   fallbacks: Array<ImportFallback>
 }
