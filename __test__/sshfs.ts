@@ -112,6 +112,7 @@ export async function startSftp(): Promise<Sftp> {
       return dir
     },
     stop() {
+      process.off('exit', sftp.stop)
       for (const dir of mounts.splice(0)) {
         try {
           execFileSync('umount', ['-l', dir], { stdio: 'ignore' })
@@ -121,6 +122,8 @@ export async function startSftp(): Promise<Sftp> {
       fs.rmSync(base, { recursive: true, force: true })
     },
   }
+  // Also when the test process ends without afterAll (a crash, process.exit): no sshd is left.
+  process.once('exit', sftp.stop)
   try {
     for (let i = 0; ; i++) {
       const text = fs.readFileSync(join(base, 'sshd.log'), 'utf8')
@@ -146,12 +149,14 @@ export async function startNolinkfs(limit: number): Promise<{ dir: string; stop(
     env: { ...process.env, LINK_LIMIT: String(limit) },
   })
   const stop = () => {
+    process.off('exit', stop)
     try {
       if (mounted(dir)) execFileSync('umount', ['-l', dir], { stdio: 'ignore' })
     } catch {}
     fuse.kill()
     fs.rmSync(base, { recursive: true, force: true })
   }
+  process.once('exit', stop)
   for (let i = 0; !mounted(dir); i++) {
     if (fuse.exitCode !== null || i > 200) {
       stop()

@@ -388,7 +388,7 @@ export class Materialize {
    * (link.rs `hidden_limit`): EPERM under `onLinkLimit: 'reset'` on a source the process may
    * link that reads one link, on a device where hard links have worked in this process or,
    * before any did, where two empty files of ours beside `target` can be linked (once per
-   * device; where not, the device joins `linksRefused` and the EPERM is classified as before).
+   * device; where not, the device joins `noLinks` and the EPERM is classified as before).
    */
   private *hiddenLimit(err: NativeError, id: BigIntStats, target: P): Step<boolean> {
     if (
@@ -396,18 +396,17 @@ export class Materialize {
       this.o.onLinkLimit !== 'reset' ||
       err.code !== 'EPERM' ||
       id.nlink !== 1n ||
-      memo.linksRefused.has(id.dev) ||
+      memo.noLinks.has(id.dev) ||
       !(yield* this.mayLink())
     ) {
       return false
     }
     if (memo.workedFrom(id.dev, 'hardlink')) return true
-    if (yield* linksWorkIn(target)) {
-      memo.noteWorksFrom(id.dev, 'hardlink')
-      return true
-    }
-    memo.linksRefused.add(id.dev)
-    return false
+    const works = yield* linksWorkIn(target)
+    if (works === true) memo.noteWorksFrom(id.dev, 'hardlink')
+    else if (works === false) memo.noLinks.add(id.dev)
+    // null: no file of ours could be made there, nothing learned.
+    return works === true
   }
 
   /**
@@ -493,14 +492,17 @@ export class Materialize {
   }
 }
 
-/** Whether hard links work beside `beside`: an empty temp file of ours linked to a second temp name, both removed. */
-function* linksWorkIn(beside: P): Step<boolean> {
+/**
+ * Whether hard links work beside `beside`: an empty temp file of ours linked to a second temp
+ * name, both removed; null when the file could not be made (link.rs `links_work_beside`).
+ */
+function* linksWorkIn(beside: P): Step<boolean | null> {
   const first = pathBeside(beside)
   const second = pathBeside(beside)
   try {
     yield* op('writeFile', first, '', 'wx')
   } catch {
-    return false
+    return null
   }
   try {
     yield* op('link', first, second)

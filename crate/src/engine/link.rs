@@ -156,10 +156,16 @@ fn note_links_refused(dev: u64) {
     }
 }
 
-/// Forgets `LINKS_REFUSED` (with the fallback memo: mounts change).
+/// Devices where two files of ours could not be linked (`links_work_beside`): an EPERM there
+/// is "no hard links", never a hidden link limit (`hidden_limit`).
+static NO_LINKS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Forgets `LINKS_REFUSED` and `NO_LINKS` (with the fallback memo: mounts change).
 pub fn forget_links_refused() {
-    if let Ok(mut devs) = LINKS_REFUSED.lock() {
-        devs.clear();
+    for list in [&LINKS_REFUSED, &NO_LINKS] {
+        if let Ok(mut devs) = list.lock() {
+            devs.clear();
+        }
     }
 }
 
@@ -534,14 +540,14 @@ impl Materialize<'_> {
     /// without hard links (vfat, exFAT). Hard links that worked from the source's device in
     /// this process tell them apart; before any did, a link between two empty files of ours
     /// beside `target` does (`links_work_beside`), once per device: where it fails, the device is
-    /// noted (`LINKS_REFUSED`) and `create` classifies the EPERM as before, so a filesystem
-    /// without hard links still costs one link from the cache. Never on Windows.
+    /// noted (`NO_LINKS`) and `create` classifies the EPERM as before, so a filesystem without
+    /// hard links still costs one link from the cache. Never on Windows.
     fn hidden_limit(&self, err: &Error, id: FileId, target: &Path) -> bool {
         if errno::CURRENT == errno::Os::Windows
             || self.opts.on_link_limit != OnLinkLimit::Reset
             || !err.is("EPERM")
             || id.nlink != 1
-            || links_refused(id.dev)
+            || NO_LINKS.lock().is_ok_and(|devs| devs.contains(&id.dev))
             || !sys::may_link(self.src, self.meta)
         {
             return false;
@@ -549,12 +555,20 @@ impl Materialize<'_> {
         if memo::worked_from(id.dev, Method::Hardlink) {
             return true;
         }
-        if links_work_beside(target) {
-            memo::note_works_from(id.dev, Method::Hardlink);
-            return true;
+        match links_work_beside(target) {
+            Some(true) => {
+                memo::note_works_from(id.dev, Method::Hardlink);
+                true
+            }
+            Some(false) => {
+                if let Ok(mut devs) = NO_LINKS.lock() {
+                    devs.push(id.dev);
+                }
+                false
+            }
+            // No file of ours could be made there: nothing learned.
+            None => false,
         }
-        note_links_refused(id.dev);
-        false
     }
 
     /// A hard link's EPERM, on a source the process may link, after hard links have worked from
@@ -687,16 +701,17 @@ fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
 }
 
 /// Whether hard links work beside `path`: an empty file of ours there (a temp name
-/// `cleanTemp` recognizes) linked to a second temp name, both removed.
-fn links_work_beside(path: &Path) -> bool {
+/// `cleanTemp` recognizes) linked to a second temp name, both removed. `None` when the file
+/// could not be made.
+fn links_work_beside(path: &Path) -> Option<bool> {
     let first = temp::Guard::new(temp::path_beside(path));
     let second = temp::Guard::new(temp::path_beside(path));
-    let made = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(first.path())
-        .is_ok();
-    made && fs::hard_link(first.path(), second.path()).is_ok()
+        .ok()?;
+    Some(fs::hard_link(first.path(), second.path()).is_ok())
 }
 
 /// The directory `path` is in (`.` for a bare name).
