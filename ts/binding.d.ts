@@ -147,6 +147,7 @@ export interface ImportStats {
   linkLimitCopies: number
   readonlyCacheCopies: number
   linkRefusedCopies: number
+  maxLinksUnchecked: number
   conflicts: number
   fallbacks: Array<ImportFallback>
 }
@@ -190,6 +191,11 @@ export interface LinkResult {
   resetError: string | null
   fallbacks: Array<Fallback>
   linkRefused: string | null
+  /**
+   * `'hidden'` when `maxLinks` was given and the hard link left the source reading one link
+   * (SFTP through sshfs): the cap could not be applied. `null` otherwise.
+   */
+  linkCounts: 'hidden' | null | null
 }
 
 /** Whether a method works between the two places: exactly the public `MethodProbe`. */
@@ -269,6 +275,11 @@ export interface NativeProbe {
   atLinkLimit: AtLinkLimit
   methods: ProbeMethods
   auto: ProbeAuto
+  /**
+   * `'real'`, `'hidden'` (a hard link made left the source reading one link: SFTP through
+   * sshfs), or `'unknown'` (no hard link was made).
+   */
+  linkCounts: 'real' | 'hidden' | 'unknown'
 }
 
 export interface NativeUnreadable {

@@ -197,6 +197,12 @@ export interface ImportStats {
   readonlyCacheCopies: number
   /** Files whose own hard link was refused (EPERM under Linux's `protected_hardlinks`; Windows error 396) and that were cloned or copied. */
   linkRefusedCopies: number
+  /**
+   * Files hard-linked with `maxLinks` where link counts are hidden (the entry still read one
+   * link after it: SFTP through sshfs), so `maxLinks` could not be applied to them (`linkFile`'s
+   * `linkCounts: 'hidden'`). 0 without `maxLinks`.
+   */
+  maxLinksUnchecked: number
   /** Entries dropped for another that named the same file (`onConflict: 'first' | 'last'`). */
   conflicts: number
   /** Methods that did not work here and what they failed with, per method and code, with how many files (also those `auto` skipped because the process already knew). */

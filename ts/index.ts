@@ -100,6 +100,13 @@ export interface LinkResult {
    * unlike `fallbacks`, nothing is remembered, and the next file is linked if it can be.
    */
   linkRefused: string | null
+  /**
+   * `'hidden'` when `maxLinks` was given and the file was hard-linked, but the cache entry
+   * still reads one link after it: this filesystem hides link counts (SFTP through sshfs), so
+   * `maxLinks` could not be applied (the server's own limit still resets the entry: see
+   * `onLinkLimit`). `null` otherwise; without `maxLinks` nothing is looked at after a link.
+   */
+  linkCounts: 'hidden' | null
 }
 
 const debug = debuglog('cachelink')
@@ -117,6 +124,7 @@ function unpack(code: number): LinkResult {
     resetError: null,
     fallbacks: [],
     linkRefused: null,
+    linkCounts: null,
   }
 }
 
@@ -125,6 +133,7 @@ function report(src: unknown, dest: unknown, outcome: number | LinkResult): Link
   if (debug.enabled) {
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
     if (r.linkRefused) debug('link refused (%s), %s instead: %s -> %s', r.linkRefused, r.method, src, dest)
+    if (r.linkCounts) debug('link counts %s, maxLinks not applied: %s -> %s', r.linkCounts, src, dest)
     if (r.linkLimit) {
       debug('link limit: %s%s: %s -> %s', r.linkLimit, r.resetError ? ` (${r.resetError})` : '', src, dest)
     }

@@ -36,7 +36,9 @@ export interface LinkOptions {
    * and lists skip it (still listed in `fallbacks`), all but the last method; a single named
    * method is always tried. A hard link refused for one file only (Linux's
    * `fs.protected_hardlinks` for a file of another user, EPERM; a OneDrive folder on Windows) moves on
-   * for that file and is not remembered (`linkRefused`). Real errors (ENOENT, EACCES, ENOSPC,
+   * for that file and is not remembered (`linkRefused`), as does a hard link's EPERM after
+   * hard links worked from the same device in this process (SFTP's word for the server's
+   * EMLINK). Real errors (ENOENT, EACCES, ENOSPC,
    * EIO, ...) are always thrown. `false` is strict mode: the named method or an error (it needs
    * one named method: `auto` and lists are chains).
    * @default true
@@ -48,12 +50,18 @@ export interface LinkOptions {
    *   link that, and go on; if the cache is not writable, copy into the destination instead.
    * - `'copy'`: copy just this file into the destination.
    * - `'error'`: throw EMLINK.
+   * Where link counts are hidden (SFTP through sshfs: every file reads one link, and the
+   * server's EMLINK arrives as EPERM), `'reset'` also takes a hard link's EPERM on an entry that
+   * reads one link for the limit, where hard links work on that filesystem (README, "Filesystems
+   * that hide link counts").
    * @default 'reset'
    */
   onLinkLimit?: 'reset' | 'copy' | 'error'
   /**
    * Treat a cache entry that already has this many links as at the limit, and reset it before
-   * linking (AWS EFS: 177; NTFS: 1024, a file and its 1023 links). At least 2.
+   * linking (AWS EFS: 177; NTFS: 1024, a file and its 1023 links). At least 2. Where link
+   * counts are hidden (SFTP: every file reads one link) it cannot be applied: the result says
+   * so (`linkCounts: 'hidden'`, an import's `maxLinksUnchecked`).
    * @default undefined (the filesystem's own limit)
    */
   maxLinks?: number

@@ -55,6 +55,14 @@ export interface ProbeResult {
   atLinkLimit: 'reset' | 'copy-readonly-cache'
   methods: { hardlink: MethodProbe; clone: MethodProbe; symlink: MethodProbe; copy: MethodProbe }
   /**
+   * Whether the filesystem's link counts are real: `'hidden'` when the probe's hard link was
+   * made but the source still read one link after it (SFTP through sshfs, where every file
+   * reads one link): there `maxLinks` cannot be applied (`linkFile` says so in `linkCounts`),
+   * and the server's link limit arrives as EPERM, which `linkFile` meets with a reset.
+   * `'unknown'` when no hard link was made.
+   */
+  linkCounts: 'real' | 'hidden' | 'unknown'
+  /**
    * What `method: 'auto'` would pick here, worked out from `methods` in its order on this OS;
    * the methods it would move past as unsupported here (EXDEV, ENOTSUP, ...), with their codes;
    * and `error`, the method whose failure is not of that kind (EROFS, EACCES, ...), with which
@@ -120,6 +128,7 @@ export interface NativeProbeResult {
   cacheWritable: boolean
   cacheWriteError: string | null
   atLinkLimit: ProbeResult['atLinkLimit']
+  linkCounts: ProbeResult['linkCounts']
   methods: ProbeResult['methods']
   auto: ProbeResult['auto']
 }
@@ -134,6 +143,7 @@ function result(cache: string | Buffer, target: string | Buffer, n: NativeProbeR
     cacheWriteError: n.cacheWriteError,
     atLinkLimit: n.atLinkLimit,
     methods: n.methods,
+    linkCounts: n.linkCounts,
     auto: n.auto,
   }
 }

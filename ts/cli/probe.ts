@@ -25,6 +25,9 @@ export async function probeCommand(cacheDir: string, targetDir: string, out: Out
       `target:   ${where(r.target)}`,
       `device:   ${r.sameDevice ? 'same' : 'different: hard links and most clones cannot cross devices (EXDEV)'}`,
       `limit:    ${limitText(r.cache.linkMax, r.cache.linkMaxFrom)} (the cache's filesystem)`,
+      ...(r.linkCounts === 'hidden'
+        ? ['links:    counts hidden (a hard link left one): --max-links cannot be applied here']
+        : []),
       `writable: ${writable}`,
       `tried:    ${source}`,
       method('hardlink'),

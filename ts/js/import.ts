@@ -477,7 +477,7 @@ function emptyStats(): ImportStats {
   return {
     files: 0, dirs: 0, cloned: 0, hardlinked: 0, copied: 0, symlinked: 0, resets: 0, bytesCopied: 0,
     elapsedMs: 0, method: null, kept: 0, emptyCreated: 0, linkLimitCopies: 0, readonlyCacheCopies: 0,
-    linkRefusedCopies: 0, conflicts: 0, fallbacks: [],
+    linkRefusedCopies: 0, maxLinksUnchecked: 0, conflicts: 0, fallbacks: [],
   }
 }
 
@@ -664,6 +664,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       else fallbacks.set(key, { ...f, count: 1 })
     }
     if (outcome.linkRefused !== null) stats.linkRefusedCopies++
+    if (outcome.linkCounts !== null) stats.maxLinksUnchecked++
     if (outcome.linkLimit === 'reset') stats.resets++
     else if (outcome.linkLimit === 'copy') stats.linkLimitCopies++
     else if (outcome.linkLimit === 'copy-readonly-cache' && outcome.method === 'copy') stats.readonlyCacheCopies++
@@ -934,7 +935,7 @@ function sortFallbacks<F extends { method: string; code: string }>(list: F[]): F
 
 /** batch.rs `Stats::add`. */
 function addStats(s: ImportStats, o: ImportStats): void {
-  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'conflicts'] as const) {
+  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'maxLinksUnchecked', 'conflicts'] as const) {
     s[k] += o[k]
   }
   for (const f of o.fallbacks) {

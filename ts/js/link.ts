@@ -44,10 +44,12 @@ export interface Outcome {
   resetError: string | null
   fallbacks: Array<{ method: Method; code: string }>
   linkRefused: string | null
+  /** With `maxLinks`: linked, but the source still reads one link (link counts hidden). */
+  linkCounts: 'hidden' | null
 }
 
 function kept(): Outcome {
-  return { method: null, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null }
+  return { method: null, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null }
 }
 
 export function toResult(o: Outcome): LinkResult {
@@ -58,6 +60,7 @@ export function toResult(o: Outcome): LinkResult {
     resetError: o.resetError,
     fallbacks: o.fallbacks,
     linkRefused: o.linkRefused,
+    linkCounts: o.linkCounts,
   }
 }
 
@@ -199,7 +202,7 @@ export class Materialize {
         done = yield* this.one(method, target, outcome)
       } catch (e) {
         if (!isCachelink(e) || last) throw e
-        const cls = classify(method, e, yield* this.mayLink())
+        const cls = (yield* this.refusedAfterLinks(method, e)) ? 'refused' : classify(method, e, yield* this.mayLink())
         if (cls === 'refused') {
           outcome.linkRefused = e.code
           continue
@@ -214,9 +217,9 @@ export class Materialize {
         outcome.fallbacks.push({ method, code: e.code })
         continue
       }
-      if (pair !== null) {
-        if (memo.get(pair, method) !== 'works') memo.set(pair, method, 'works')
-      } else memo.noteWorksFrom(srcDev, method)
+      // Per source device, whatever the pair: `hiddenLimit` asks it.
+      memo.noteWorksFrom(srcDev, method)
+      if (pair !== null && memo.get(pair, method) !== 'works') memo.set(pair, method, 'works')
       outcome.method = done
       return outcome
     }
@@ -228,6 +231,7 @@ export class Materialize {
     switch (method) {
       case 'hardlink': {
         const limit = yield* this.hardlink(this.meta, target)
+        outcome.linkCounts = limit.hidden ? 'hidden' : null
         outcome.linkLimit = limit.limit
         outcome.resetError = limit.resetError
         return limit.limit === null || limit.limit === 'reset' ? 'hardlink' : 'copy'
@@ -273,7 +277,7 @@ export class Materialize {
    * process's only (`lockEntry`): Node has no `flock`, so across processes this is the native
    * engine's "no lock here" path.
    */
-  private *hardlink(id: BigIntStats, target: P): Step<{ limit: Limit; resetError: string | null }> {
+  private *hardlink(id: BigIntStats, target: P): Step<{ limit: Limit; resetError: string | null; hidden?: boolean }> {
     let tries = 0
     const vanished = new Vanished()
     // This process's lock on the full inode (`lockEntry`): released when the entry moved on.
@@ -295,7 +299,7 @@ export class Materialize {
           id = again ?? id
         }
         const err = yield* this.linkOnce(id, target)
-        if (err === null) return { limit: null, resetError: null }
+        if (err === null || err === 'hidden') return { limit: null, resetError: null, hidden: err === 'hidden' }
         const now = yield* this.lookAgain()
         if (now === null) {
           if (yield* vanished.wait()) continue
@@ -342,10 +346,12 @@ export class Materialize {
   }
 
   /**
-   * One hard link. Returns null when made, the refusal worth looking again for (EMLINK or
-   * `maxLinks` reached; ENOENT while the target's directory exists), throws anything else.
+   * One hard link. Returns null when made ('hidden' when made with `maxLinks` but the source
+   * still reads one link: the counts are hidden, the cap not applied), the refusal worth
+   * looking again for (EMLINK or `maxLinks` reached; ENOENT while the target's directory
+   * exists; an EPERM that may be a hidden limit, `hiddenLimit`), throws anything else.
    */
-  private *linkOnce(id: BigIntStats, target: P): Step<NativeError | null> {
+  private *linkOnce(id: BigIntStats, target: P): Step<NativeError | null | 'hidden'> {
     const full = () => coded('EMLINK', 'link', this.src, target)
     const max = BigInt(this.o.maxLinks)
     if (max > 0n && id.nlink >= max) return full()
@@ -355,23 +361,67 @@ export class Materialize {
       const err = fail(e, 'link', this.src, target)
       if (err.code === 'EMLINK') return err
       if (err.code === 'ENOENT' && (yield* op('isDir', dirOf(target)))) return err
+      if (yield* this.hiddenLimit(err, id, target)) return err
       throw err
     }
     // `maxLinks` is a cap even when other processes link the same inode at once: of links made
     // together, those that see too many are taken back.
     if (max > 0n) {
-      let over = false
+      let nlink = 0n
       try {
-        over = (yield* op('lstat', target)).nlink > max
+        nlink = (yield* op('lstat', target)).nlink
       } catch {}
-      if (over) {
+      if (nlink > max) {
         try {
           yield* op('unlink', target)
           return full()
         } catch {}
       }
+      // A link just made leaves at least two; one means the counts are not real.
+      if (nlink === 1n) return 'hidden'
     }
     return null
+  }
+
+  /**
+   * Whether a hard link's `err` may be the link limit of a filesystem that hides link counts
+   * (link.rs `hidden_limit`): EPERM under `onLinkLimit: 'reset'` on a source the process may
+   * link that reads one link, on a device where hard links have worked in this process or,
+   * before any did, where two empty files of ours beside `target` can be linked (once per
+   * device; where not, the device joins `noLinks` and the EPERM is classified as before).
+   */
+  private *hiddenLimit(err: NativeError, id: BigIntStats, target: P): Step<boolean> {
+    if (
+      process.platform === 'win32' ||
+      this.o.onLinkLimit !== 'reset' ||
+      err.code !== 'EPERM' ||
+      id.nlink !== 1n ||
+      memo.noLinks.has(id.dev) ||
+      !(yield* this.mayLink())
+    ) {
+      return false
+    }
+    if (memo.workedFrom(id.dev, 'hardlink')) return true
+    const works = yield* linksWorkIn(target)
+    if (works === true) memo.noteWorksFrom(id.dev, 'hardlink')
+    else if (works === false) memo.noLinks.add(id.dev)
+    // null: no file of ours could be made there, nothing learned.
+    return works === true
+  }
+
+  /**
+   * A hard link's EPERM, on a source the process may link, after hard links have worked from
+   * the source's device in this process: this file's refusal, not "no hard links here"
+   * (link.rs `refused_after_links`).
+   */
+  private *refusedAfterLinks(method: Method, e: NativeError): Step<boolean> {
+    return (
+      method === 'hardlink' &&
+      process.platform !== 'win32' &&
+      e.code === 'EPERM' &&
+      memo.workedFrom(this.meta.dev, 'hardlink') &&
+      (yield* this.mayLink())
+    )
   }
 
   private *lookAgain(): Step<BigIntStats | null> {
@@ -399,6 +449,9 @@ export class Materialize {
       return { limit: 'copy', resetError: null }
     }
     if (r.kind === 'done') return { limit: 'reset', resetError: null }
+    // An EPERM that was maybe a hidden limit (`hiddenLimit`) and the entry could not be reset
+    // to find out: classified as before by `create`.
+    if (r.kind === 'readonly' && err.code === 'EPERM' && !memo.workedFrom(meta.dev, 'hardlink')) throw err
     if (r.kind === 'readonly') yield* this.copy(target)
     return { limit: 'copy-readonly-cache', resetError: r.error.code }
   }
@@ -442,6 +495,29 @@ export class Materialize {
       yield* removeQuietly(tmp)
       throw failed(e)
     }
+  }
+}
+
+/**
+ * Whether hard links work beside `beside`: an empty temp file of ours linked to a second temp
+ * name, both removed; null when the file could not be made (link.rs `links_work_beside`).
+ */
+function* linksWorkIn(beside: P): Step<boolean | null> {
+  const first = pathBeside(beside)
+  const second = pathBeside(beside)
+  try {
+    yield* op('writeFile', first, '', 'wx')
+  } catch {
+    return null
+  }
+  try {
+    yield* op('link', first, second)
+    return true
+  } catch {
+    return false
+  } finally {
+    yield* removeQuietly(second)
+    yield* removeQuietly(first)
   }
 }
 

@@ -83,6 +83,7 @@ export function clear(): void {
   unsupportedFrom.clear()
   worksFrom.clear()
   linksRefused.clear()
+  noLinks.clear()
 }
 
 /**
@@ -90,3 +91,9 @@ export function clear(): void {
  * filesystem refuses every link. Calls at the limit there copy without trying a reset again.
  */
 export const linksRefused = new Set<bigint>()
+
+/**
+ * Devices where two files of ours could not be linked (link.ts `linksWorkIn`): an EPERM there
+ * is "no hard links", never a hidden link limit (link.rs `NO_LINKS`).
+ */
+export const noLinks = new Set<bigint>()

@@ -22,7 +22,8 @@ export const MAX_ENTRIES = 4096
 const FULL_FILES = 8
 const METHODS: Method[] = ['hardlink', 'clone', 'symlink', 'copy']
 
-type Result = { ok: true } | { ok: false; code: string }
+/** `hidden`: for a hard link made, whether it left the source reading one link. */
+type Result = { ok: true; hidden?: boolean } | { ok: false; code: string }
 
 const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
 
@@ -87,6 +88,11 @@ function* attempt(method: Method, src: Buffer, target: P): Step<Result> {
     else if (method === 'clone') yield* op('copyFile', src, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE)
     else if (method === 'copy') yield* op('copyByHand', src, dest, 0o600, true)
     else yield* op('symlink', resolvePath(src), dest)
+    if (method === 'hardlink') {
+      try {
+        return { ok: true, hidden: (yield* op('lstat', dest)).nlink === 1n }
+      } catch {}
+    }
     return { ok: true }
   } catch (e) {
     return { ok: false, code: fail(e, method, src, dest).code }
@@ -162,12 +168,19 @@ export function* probe(cache: P, target: P): Step<NativeProbe> {
       cacheWritable: cacheWriteError === null,
       cacheWriteError,
       atLinkLimit: cacheWriteError === null ? 'reset' : 'copy-readonly-cache',
+      linkCounts: linkCounts(at('hardlink')),
       methods: { hardlink: probe('hardlink'), clone: probe('clone'), symlink: probe('symlink'), copy: probe('copy') },
       auto: auto(at, cacheWriteError === null, mayLink),
     }
   } finally {
     if (made !== null) yield* removeQuietly(made)
   }
+}
+
+/** Whether link counts are real, by the hard link made (probe.rs `link_counts_hidden`). */
+function linkCounts(r: Result | null): NativeProbe['linkCounts'] {
+  if (r === null || !r.ok || r.hidden === undefined) return 'unknown'
+  return r.hidden ? 'hidden' : 'real'
 }
 
 /** `auto`'s choice from the per-method results (probe.rs `auto`). */

@@ -74,6 +74,7 @@ pub struct ImportStats {
     pub link_limit_copies: i64,
     pub readonly_cache_copies: i64,
     pub link_refused_copies: i64,
+    pub max_links_unchecked: i64,
     pub conflicts: i64,
     pub fallbacks: Vec<ImportFallback>,
 }
@@ -100,6 +101,7 @@ impl From<Stats> for ImportStats {
             link_limit_copies: count(s.link_limit_copies),
             readonly_cache_copies: count(s.readonly_cache_copies),
             link_refused_copies: count(s.link_refused_copies),
+            max_links_unchecked: count(s.max_links_unchecked),
             conflicts: count(s.conflicts),
             fallbacks: s
                 .fallbacks

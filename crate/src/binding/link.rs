@@ -134,6 +134,10 @@ pub struct LinkResult {
     pub reset_error: Option<String>,
     pub fallbacks: Vec<Fallback>,
     pub link_refused: Option<String>,
+    /// `'hidden'` when `maxLinks` was given and the hard link left the source reading one link
+    /// (SFTP through sshfs): the cap could not be applied. `null` otherwise.
+    #[napi(ts_type = "'hidden' | null")]
+    pub link_counts: Option<String>,
 }
 
 impl From<Outcome> for LinkResult {
@@ -168,6 +172,7 @@ impl From<Outcome> for LinkResult {
                 })
                 .collect(),
             link_refused: o.link_refused.map(str::to_string),
+            link_counts: o.link_counts_hidden.then(|| "hidden".to_string()),
         }
     }
 }
@@ -256,7 +261,9 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
         Some(LinkLimit::CacheReadOnly(_)) => None,
     };
     match limit {
-        Some(limit) if o.fallbacks.is_empty() && o.link_refused.is_none() => {
+        Some(limit)
+            if o.fallbacks.is_empty() && o.link_refused.is_none() && !o.link_counts_hidden =>
+        {
             Either::A(method + 8 * limit)
         }
         _ => Either::B(o.into()),

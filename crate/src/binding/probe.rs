@@ -91,6 +91,10 @@ pub struct NativeProbe {
     pub at_link_limit: AtLinkLimit,
     pub methods: ProbeMethods,
     pub auto: ProbeAuto,
+    /// `'real'`, `'hidden'` (a hard link made left the source reading one link: SFTP through
+    /// sshfs), or `'unknown'` (no hard link was made).
+    #[napi(ts_type = "'real' | 'hidden' | 'unknown'")]
+    pub link_counts: String,
 }
 
 fn probe_to_js(p: Probe) -> NativeProbe {
@@ -105,6 +109,12 @@ fn probe_to_js(p: Probe) -> NativeProbe {
         code: code.to_string(),
     };
     NativeProbe {
+        link_counts: match p.link_counts_hidden {
+            None => "unknown",
+            Some(true) => "hidden",
+            Some(false) => "real",
+        }
+        .to_string(),
         methods: ProbeMethods {
             hardlink: method(at(Method::Hardlink)),
             clone: method(at(Method::Clone)),

@@ -141,6 +141,9 @@ pub struct Stats {
     /// Files whose own hard link was refused (EPERM under protected_hardlinks) and that were
     /// cloned or copied instead.
     pub link_refused_copies: u64,
+    /// Files hard-linked with `max_links` where the link counts are hidden (the entry still read
+    /// one link after the link: SFTP through sshfs), so the cap could not be applied.
+    pub max_links_unchecked: u64,
     /// Entries dropped because another entry named the same file differently (`OnConflict`).
     pub conflicts: u64,
     /// Methods that did not work and what was used instead: (method, code, files).
@@ -162,6 +165,7 @@ struct Tally {
     link_limit_copies: u64,
     readonly_cache_copies: u64,
     link_refused_copies: u64,
+    max_links_unchecked: u64,
     fallbacks: Vec<(Method, &'static str, u64)>,
 }
 
@@ -179,6 +183,7 @@ impl Tally {
         self.link_limit_copies += o.link_limit_copies;
         self.readonly_cache_copies += o.readonly_cache_copies;
         self.link_refused_copies += o.link_refused_copies;
+        self.max_links_unchecked += o.max_links_unchecked;
         for &(m, code, n) in &o.fallbacks {
             self.fallback(m, code, n);
         }
@@ -233,6 +238,7 @@ impl Stats {
         self.link_limit_copies += o.link_limit_copies;
         self.readonly_cache_copies += o.readonly_cache_copies;
         self.link_refused_copies += o.link_refused_copies;
+        self.max_links_unchecked += o.max_links_unchecked;
         self.conflicts += o.conflicts;
         for (m, code, n) in o.fallbacks {
             add_fallback(&mut self.fallbacks, m, code, n);
@@ -584,6 +590,7 @@ impl Work<'_> {
                     c.fallback(method, code, 1);
                 }
                 c.link_refused_copies += u64::from(outcome.link_refused.is_some());
+                c.max_links_unchecked += u64::from(outcome.link_counts_hidden);
                 match &outcome.link_limit {
                     Some(LinkLimit::Reset) => c.resets += 1,
                     Some(LinkLimit::Copied) => c.link_limit_copies += 1,

@@ -77,6 +77,10 @@ pub struct Outcome {
     /// folder) when the file was then placed by the next method of the chain; `None` otherwise.
     /// Not a fallback: nothing is remembered, the next file is linked if it can be.
     pub link_refused: Option<&'static str>,
+    /// With `max_links`: the hard link was made but the source still reads one link after it,
+    /// so this filesystem hides link counts (SFTP through sshfs) and the cap could not be
+    /// applied. Looked at only with `max_links`, from the `stat` the cap already makes.
+    pub link_counts_hidden: bool,
 }
 
 impl Outcome {
@@ -86,6 +90,7 @@ impl Outcome {
             link_limit: None,
             fallbacks: Vec::new(),
             link_refused: None,
+            link_counts_hidden: false,
         }
     }
 }
@@ -151,10 +156,16 @@ fn note_links_refused(dev: u64) {
     }
 }
 
-/// Forgets `LINKS_REFUSED` (with the fallback memo: mounts change).
+/// Devices where two files of ours could not be linked (`links_work_beside`): an EPERM there
+/// is "no hard links", never a hidden link limit (`hidden_limit`).
+static NO_LINKS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Forgets `LINKS_REFUSED` and `NO_LINKS` (with the fallback memo: mounts change).
 pub fn forget_links_refused() {
-    if let Ok(mut devs) = LINKS_REFUSED.lock() {
-        devs.clear();
+    for list in [&LINKS_REFUSED, &NO_LINKS] {
+        if let Ok(mut devs) = list.lock() {
+            devs.clear();
+        }
     }
 }
 
@@ -302,7 +313,8 @@ impl Materialize<'_> {
                 }
             }
             let result = match method {
-                Method::Hardlink => self.hardlink(src_id, target).map(|limit| {
+                Method::Hardlink => self.hardlink(src_id, target).map(|(limit, hidden)| {
+                    outcome.link_counts_hidden = hidden;
                     outcome.link_limit = limit.clone();
                     match limit {
                         None | Some(LinkLimit::Reset) => Method::Hardlink,
@@ -318,6 +330,8 @@ impl Materialize<'_> {
             };
             match result {
                 Ok(done) => {
+                    // Per source device, whatever the pair: `hidden_limit` asks it.
+                    memo::note_works_from(src_id.dev, method);
                     match pair {
                         Some(p) if memo::get(p, method) != State::Works => {
                             memo::set(p, method, State::Works)
@@ -329,12 +343,16 @@ impl Materialize<'_> {
                     return Ok(outcome);
                 }
                 Err(e) if last => return Err(e),
-                Err(e) => match classify(
-                    method,
-                    errno::CURRENT,
-                    &e,
-                    sys::may_link(self.src, self.meta),
-                ) {
+                Err(e) => match self
+                    .refused_after_links(method, &e, src_id.dev)
+                    .unwrap_or_else(|| {
+                        classify(
+                            method,
+                            errno::CURRENT,
+                            &e,
+                            sys::may_link(self.src, self.meta),
+                        )
+                    }) {
                     // This file's link only: the next method places it, the memo is untouched.
                     Class::Refused => {
                         outcome.link_refused = Some(refusal_code(errno::CURRENT, &e));
@@ -379,7 +397,7 @@ impl Materialize<'_> {
     /// before anyone else can see it, so that cannot fail for lack of links. With `max_links`,
     /// the last links below the cap are made under the lock too (`NEAR_CAP`), and a link that
     /// finds its inode over the cap is taken back (`link_once`).
-    fn hardlink(&self, mut id: FileId, target: &Path) -> Result<Option<LinkLimit>> {
+    fn hardlink(&self, mut id: FileId, target: &Path) -> Result<(Option<LinkLimit>, bool)> {
         let mut held: Option<lock::EntryLock> = None;
         let mut tries = 0;
         let mut vanished = Vanished::default();
@@ -412,7 +430,7 @@ impl Materialize<'_> {
                 }
             }
             let err = match self.link_once(id, target)? {
-                Ok(()) => return Ok(None),
+                Ok(hidden) => return Ok((None, hidden)),
                 Err(err) => err,
             };
             let Some((meta, now)) = self.look_again() else {
@@ -474,22 +492,28 @@ impl Materialize<'_> {
                     }
                     continue;
                 }
-                limit => return limit.map(Some),
+                limit => return limit.map(|l| (Some(l), false)),
             }
         }
     }
 
     /// One hard link from `self.src` (last seen as `id`) to `target`. The inner error is a
     /// refusal worth looking again for: EMLINK (or `max_links` reached), or ENOENT while the
-    /// target's directory exists (the entry's inode lost its last link while it was linked).
-    fn link_once(&self, id: FileId, target: &Path) -> Result<std::result::Result<(), Error>> {
+    /// target's directory exists (the entry's inode lost its last link while it was linked), or
+    /// EPERM that may be the link limit of a filesystem hiding link counts (`hidden_limit`).
+    /// `Ok(true)`: linked, with `max_links`, but the link counts are hidden (the source still
+    /// reads one link), so the cap could not be applied.
+    fn link_once(&self, id: FileId, target: &Path) -> Result<std::result::Result<bool, Error>> {
         let full = || Error::new("EMLINK", "link", self.src, Some(target));
         if self.opts.max_links.is_some_and(|max| id.nlink >= max) {
             return Ok(Err(full()));
         }
         if let Err(e) = fs::hard_link(self.src, target) {
             let err = Error::io(&e, "link", self.src, Some(target));
-            if err.is("EMLINK") || (err.is("ENOENT") && fs::metadata(dir_of(target)).is_ok()) {
+            if err.is("EMLINK")
+                || (err.is("ENOENT") && fs::metadata(dir_of(target)).is_ok())
+                || self.hidden_limit(&err, id, target)
+            {
                 return Ok(Err(err));
             }
             return Err(err);
@@ -498,14 +522,67 @@ impl Materialize<'_> {
         // the link counts only if the inode has at most `max` links once it is made. Of links
         // made at once, those that see too many are taken back, so at most `max` stay.
         if let Some(max) = self.opts.max_links {
-            let over = fs::symlink_metadata(target)
-                .and_then(|m| sys::file_id(target, &m))
-                .is_ok_and(|now| now.nlink > max);
+            let now = fs::symlink_metadata(target).and_then(|m| sys::file_id(target, &m));
+            let over = now.as_ref().is_ok_and(|now| now.nlink > max);
             if over && fs::remove_file(target).is_ok() {
                 return Ok(Err(full()));
             }
+            // A link just made leaves at least two; one means the counts are not real.
+            return Ok(Ok(now.is_ok_and(|now| now.nlink == 1)));
         }
-        Ok(Ok(()))
+        Ok(Ok(false))
+    }
+
+    /// Whether a hard link's `err` may be the link limit of a filesystem that hides link counts
+    /// (SFTP through sshfs: every file reads one link, and the server's EMLINK arrives as EPERM,
+    /// SSH_FX_FAILURE). Only with `OnLinkLimit::Reset`, for EPERM on a source the process may
+    /// link (so not `protected_hardlinks`) that reads one link: on a filesystem with real counts
+    /// such a file is never at its limit, so this is either a hidden limit or a filesystem
+    /// without hard links (vfat, exFAT). Hard links that worked from the source's device in
+    /// this process tell them apart; before any did, a link between two empty files of ours
+    /// beside `target` does (`links_work_beside`), once per device: where it fails, the device is
+    /// noted (`NO_LINKS`) and `create` classifies the EPERM as before, so a filesystem without
+    /// hard links still costs one link from the cache. Never on Windows.
+    fn hidden_limit(&self, err: &Error, id: FileId, target: &Path) -> bool {
+        if errno::CURRENT == errno::Os::Windows
+            || self.opts.on_link_limit != OnLinkLimit::Reset
+            || !err.is("EPERM")
+            || id.nlink != 1
+            || NO_LINKS.lock().is_ok_and(|devs| devs.contains(&id.dev))
+            || !sys::may_link(self.src, self.meta)
+        {
+            return false;
+        }
+        if memo::worked_from(id.dev, Method::Hardlink) {
+            return true;
+        }
+        match links_work_beside(target) {
+            Some(true) => {
+                memo::note_works_from(id.dev, Method::Hardlink);
+                true
+            }
+            Some(false) => {
+                if let Ok(mut devs) = NO_LINKS.lock() {
+                    devs.push(id.dev);
+                }
+                false
+            }
+            // No file of ours could be made there: nothing learned.
+            None => false,
+        }
+    }
+
+    /// A hard link's EPERM, on a source the process may link, after hard links have worked from
+    /// the source's device in this process: this file's refusal (the link limit of a filesystem
+    /// that hides link counts, which `hidden_limit` could not reset; an immutable file), not "no
+    /// hard links here". `None`: `classify` decides.
+    fn refused_after_links(&self, method: Method, err: &Error, dev: u64) -> Option<Class> {
+        (method == Method::Hardlink
+            && errno::CURRENT != errno::Os::Windows
+            && err.is("EPERM")
+            && memo::worked_from(dev, Method::Hardlink)
+            && sys::may_link(self.src, self.meta))
+        .then_some(Class::Refused)
     }
 
     /// The inode `self.src` names now.
@@ -528,6 +605,13 @@ impl Materialize<'_> {
                 match reset::reset(self.src, meta, Some(target), false) {
                     Ok(Reset::Done) => Ok(LinkLimit::Reset),
                     Ok(Reset::Unreplaced(why)) => Ok(LinkLimit::CacheReadOnly(why.code)),
+                    // An EPERM that was maybe a hidden limit (`hidden_limit`) and the entry
+                    // could not be reset to find out: classified as before by `create`.
+                    Ok(Reset::CacheReadOnly(_))
+                        if err.is("EPERM") && !memo::worked_from(dev, Method::Hardlink) =>
+                    {
+                        Err(err)
+                    }
                     Ok(Reset::CacheReadOnly(why)) => {
                         self.copy(target)?;
                         Ok(LinkLimit::CacheReadOnly(why.code))
@@ -615,6 +699,20 @@ fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether hard links work beside `path`: an empty file of ours there (a temp name
+/// `cleanTemp` recognizes) linked to a second temp name, both removed. `None` when the file
+/// could not be made.
+fn links_work_beside(path: &Path) -> Option<bool> {
+    let first = temp::Guard::new(temp::path_beside(path));
+    let second = temp::Guard::new(temp::path_beside(path));
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(first.path())
+        .ok()?;
+    Some(fs::hard_link(first.path(), second.path()).is_ok())
 }
 
 /// The directory `path` is in (`.` for a bare name).

@@ -56,6 +56,10 @@ pub struct Probe {
     /// Per method of `METHODS`: `None` when not tried (no source), else its result's code.
     pub methods: [Option<std::result::Result<(), &'static str>>; 4],
     pub auto: Auto,
+    /// Whether a hard link that was made left the source reading one link (`Some(true)`: the
+    /// filesystem hides link counts, as SFTP through sshfs does, so `max_links` cannot be
+    /// applied and the link limit shows as EPERM); `None` when no hard link was made.
+    pub link_counts_hidden: Option<bool>,
 }
 
 /// What `link_file` with `auto` would do between the two places, by the per-method results.
@@ -99,6 +103,7 @@ pub fn probe(cache: &Path, target: &Path) -> Result<Probe> {
         }
     }
     let mut methods = [None; 4];
+    let mut link_counts_hidden = None;
     if let Some((mut src, mut meta)) = source.take() {
         for (i, method) in METHODS.into_iter().enumerate() {
             let mut result = attempt(method, &src, &meta, target);
@@ -114,7 +119,10 @@ pub fn probe(cache: &Path, target: &Path) -> Result<Probe> {
                 (src, meta) = next;
                 result = attempt(method, &src, &meta, target);
             }
-            methods[i] = Some(result.map_err(|e| e.code));
+            if let Ok(Some(hidden)) = result {
+                link_counts_hidden = Some(hidden);
+            }
+            methods[i] = Some(result.map(drop).map_err(|e| e.code));
         }
         source = Some((src, meta));
     }
@@ -134,6 +142,7 @@ pub fn probe(cache: &Path, target: &Path) -> Result<Probe> {
         cache_write_error,
         methods,
         auto,
+        link_counts_hidden,
     })
 }
 
@@ -177,8 +186,9 @@ fn auto(
     out
 }
 
-/// One method from `src` to a temp name in `target`, removed after.
-fn attempt(method: Method, src: &Path, meta: &Metadata, target: &Path) -> Result<()> {
+/// One method from `src` to a temp name in `target`, removed after. For a hard link made,
+/// whether the link counts are hidden: the link, looked at before it is removed, reads one.
+fn attempt(method: Method, src: &Path, meta: &Metadata, target: &Path) -> Result<Option<bool>> {
     let dest = temp::path_beside(&target.join(format!("probe-{}", method.name())));
     let guard = temp::Guard::new(dest);
     let dest = guard.path();
@@ -190,7 +200,11 @@ fn attempt(method: Method, src: &Path, meta: &Metadata, target: &Path) -> Result
             .map_err(|e| e.error),
         Method::Symlink => std::path::absolute(src).and_then(|abs| sys::symlink_file(&abs, dest)),
     };
-    done.map_err(|e| Error::io(&e, method.syscall(), src, Some(dest)))
+    done.map_err(|e| Error::io(&e, method.syscall(), src, Some(dest)))?;
+    Ok((method == Method::Hardlink)
+        .then(|| fs::symlink_metadata(dest).ok())
+        .flatten()
+        .map(|m| sys::file_id(dest, &m).is_ok_and(|id| id.nlink == 1)))
 }
 
 /// A small file of ours in `cache` (a temp name `cleanTemp` recognizes), removed with the guard.

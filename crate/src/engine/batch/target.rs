@@ -224,6 +224,7 @@ impl Target {
             link_limit_copies: c.link_limit_copies,
             readonly_cache_copies: c.readonly_cache_copies,
             link_refused_copies: c.link_refused_copies,
+            max_links_unchecked: c.max_links_unchecked,
             conflicts: 0,
             fallbacks: c.fallbacks,
         })
