@@ -29,6 +29,7 @@ import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } from './ops.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
+import { retrying } from './retry.js'
 
 type Kind =
   | { kind: 'file'; src: P; executable: boolean | null; mutable: boolean; size: number | null }
@@ -360,9 +361,14 @@ function* undo(t: Target): Step<void> {
   }
 }
 
-/** Puts a stage in place (batch/target.rs `commit`, existing.rs `swap_in`). */
-function* commit(t: Target): Step<void> {
-  if (t.stage === null) return
+/**
+ * Puts a stage in place (batch/target.rs `commit`, existing.rs `swap_in`); returns the retries
+ * that took (retry.ts).
+ */
+function* commit(t: Target): Step<number> {
+  const count = { retries: 0 }
+  if (t.stage === null) return 0
+  const renameOrFail = (from: P, to: P) => retrying('rename', [from, to], count, () => renameOnce(from, to))
   if (t.swap !== null) {
     const moved: Array<[P, P]> = []
     const old = stageBeside(t.into)
@@ -416,8 +422,11 @@ function* commit(t: Target): Step<void> {
       yield* undo(t)
       throw e
     }
-    yield* op('rmTree', old)
-    return
+    // A removal that still fails after its retries is left (`cleanTemp` recognizes a stage).
+    try {
+      yield* retrying('unlink', [], count, () => op('rmTree', old))
+    } catch {}
+    return count.retries
   }
   // No RENAME_NOREPLACE in Node: checked absent, then renamed.
   let present = true
@@ -431,14 +440,15 @@ function* commit(t: Target): Step<void> {
     throw coded('EEXIST', 'rename', t.into)
   }
   try {
-    yield* op('rename', t.stage, t.into)
+    yield* renameOrFail(t.stage, t.into)
   } catch (e) {
     yield* undo(t)
-    throw fail(e, 'rename', t.stage, t.into)
+    throw e
   }
+  return count.retries
 }
 
-function* renameOrFail(from: P, to: P): Step<void> {
+function* renameOnce(from: P, to: P): Step<void> {
   try {
     yield* op('rename', from, to)
   } catch (e) {
@@ -516,7 +526,7 @@ function emptyStats(): ImportStats {
   return {
     files: 0, dirs: 0, cloned: 0, hardlinked: 0, copied: 0, symlinked: 0, resets: 0, bytesCopied: 0,
     elapsedMs: 0, method: null, kept: 0, emptyCreated: 0, linkLimitCopies: 0, readonlyCacheCopies: 0,
-    linkRefusedCopies: 0, conflicts: 0, fallbacks: [],
+    linkRefusedCopies: 0, conflicts: 0, fallbacks: [], retries: 0,
   }
 }
 
@@ -582,7 +592,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   if (control.holdCommit) {
     control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)) }
   } else {
-    yield* commit(t)
+    stats.retries += yield* commit(t)
   }
   return stats
 }
@@ -681,6 +691,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
       else fallbacks.set(key, { ...f, count: 1 })
     }
     if (outcome.linkRefused !== null) stats.linkRefusedCopies++
+    stats.retries += outcome.retries
     if (outcome.linkLimit === 'reset') stats.resets++
     else if (outcome.linkLimit === 'copy') stats.linkLimitCopies++
     else if (outcome.linkLimit === 'copy-readonly-cache' && outcome.method === 'copy') stats.readonlyCacheCopies++
@@ -764,7 +775,7 @@ export function* importPackages(
   const started = performance.now()
   const packages = added.map((a) => ({ into: a.into, entries: parsePackage(a.records, a.into, store) }))
   const sum = emptyStats()
-  const held: Array<{ commit(): void; rollback(): void }> = []
+  const held: Array<{ commit(): number; rollback(): void }> = []
   const rollback = () => {
     for (const h of held.reverse()) h.rollback()
     held.length = 0
@@ -781,19 +792,21 @@ export function* importPackages(
     throw e
   }
   const commitAll = () => {
+    let retries = 0
     while (held.length > 0) {
       const h = held.shift()!
       try {
-        h.commit()
+        retries += h.commit()
       } catch (e) {
         h.rollback()
         rollback()
         throw e
       }
     }
+    return retries
   }
   if (control.holdCommit) control.held = { commit: commitAll, rollback }
-  else commitAll()
+  else sum.retries += commitAll()
   sum.elapsedMs = performance.now() - started
   return { stats: sum, packages: packages.length }
 }
@@ -853,7 +866,7 @@ function part(outer: Control): Control {
     holdCommit: true,
     held: null,
     abort: () => outer.abort(),
-    commit: () => {},
+    commit: () => 0,
     rollback: () => {},
   }
   return one as unknown as Control
@@ -867,7 +880,7 @@ function sortFallbacks<F extends { method: string; code: string }>(list: F[]): F
 
 /** batch.rs `Stats::add`. */
 function addStats(s: ImportStats, o: ImportStats): void {
-  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'conflicts'] as const) {
+  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'conflicts', 'retries'] as const) {
     s[k] += o[k]
   }
   for (const f of o.fallbacks) {

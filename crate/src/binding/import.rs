@@ -73,6 +73,7 @@ pub struct ImportStats {
     pub link_refused_copies: i64,
     pub conflicts: i64,
     pub fallbacks: Vec<ImportFallback>,
+    pub retries: i64,
 }
 
 fn count(n: u64) -> i64 {
@@ -107,6 +108,7 @@ impl From<Stats> for ImportStats {
                     count: count(n),
                 })
                 .collect(),
+            retries: count(s.retries),
         }
     }
 }
@@ -168,14 +170,14 @@ impl Job {
 
     fn run(self) -> Result<Stats> {
         let ctl = self.shared.engine();
-        let (stats, pending) = match self.what {
+        let (mut stats, pending) = match self.what {
             Source::Files(records) => {
                 let entries = wire::parse_entries(&records, &self.into)?;
                 batch::import_pending(entries, &self.into, &self.opts, &ctl)?
             }
             Source::Tree(src) => tree::import_tree_pending(&src, &self.into, &self.opts, &ctl)?,
         };
-        self.shared.finish(pending, self.hold)?;
+        stats.retries += u64::from(self.shared.finish(pending, self.hold)?);
         Ok(stats)
     }
 }

@@ -134,6 +134,7 @@ pub struct LinkResult {
     pub reset_error: Option<String>,
     pub fallbacks: Vec<Fallback>,
     pub link_refused: Option<String>,
+    pub retries: u32,
 }
 
 impl From<Outcome> for LinkResult {
@@ -168,6 +169,7 @@ impl From<Outcome> for LinkResult {
                 })
                 .collect(),
             link_refused: o.link_refused.map(str::to_string),
+            retries: o.retries,
         }
     }
 }
@@ -256,7 +258,7 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
         Some(LinkLimit::CacheReadOnly(_)) => None,
     };
     match limit {
-        Some(limit) if o.fallbacks.is_empty() && o.link_refused.is_none() => {
+        Some(limit) if o.fallbacks.is_empty() && o.link_refused.is_none() && o.retries == 0 => {
             Either::A(method + 8 * limit)
         }
         _ => Either::B(o.into()),

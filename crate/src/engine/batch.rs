@@ -138,6 +138,9 @@ pub struct Stats {
     pub conflicts: u64,
     /// Methods that did not work and what was used instead: (method, code, files).
     pub fallbacks: Vec<(Method, &'static str, u64)>,
+    /// Transient failures waited out and tried again (`retry`): renames (the stage into
+    /// place, a file over another), removals of the old tree, clones and copies.
+    pub retries: u64,
 }
 
 /// What one worker did; summed when the workers are done (no shared counters in the loop).
@@ -156,6 +159,7 @@ struct Tally {
     readonly_cache_copies: u64,
     link_refused_copies: u64,
     fallbacks: Vec<(Method, &'static str, u64)>,
+    retries: u64,
 }
 
 impl Tally {
@@ -172,6 +176,7 @@ impl Tally {
         self.link_limit_copies += o.link_limit_copies;
         self.readonly_cache_copies += o.readonly_cache_copies;
         self.link_refused_copies += o.link_refused_copies;
+        self.retries += o.retries;
         for &(m, code, n) in &o.fallbacks {
             self.fallback(m, code, n);
         }
@@ -227,6 +232,7 @@ impl Stats {
         self.readonly_cache_copies += o.readonly_cache_copies;
         self.link_refused_copies += o.link_refused_copies;
         self.conflicts += o.conflicts;
+        self.retries += o.retries;
         for (m, code, n) in o.fallbacks {
             add_fallback(&mut self.fallbacks, m, code, n);
         }
@@ -247,8 +253,8 @@ pub fn import(
     opts: &BatchOptions,
     ctl: &Control,
 ) -> Result<Stats> {
-    let (stats, pending) = import_pending(entries, into, opts, ctl)?;
-    pending.commit()?;
+    let (mut stats, pending) = import_pending(entries, into, opts, ctl)?;
+    stats.retries += u64::from(pending.commit()?);
     Ok(stats)
 }
 
@@ -507,6 +513,7 @@ impl Work<'_> {
                     c.fallback(method, code, 1);
                 }
                 c.link_refused_copies += u64::from(outcome.link_refused.is_some());
+                c.retries += u64::from(outcome.retries);
                 match &outcome.link_limit {
                     Some(LinkLimit::Reset) => c.resets += 1,
                     Some(LinkLimit::Copied) => c.link_limit_copies += 1,

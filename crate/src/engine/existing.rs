@@ -4,6 +4,7 @@
 
 use super::batch::{Entry, Kind};
 use super::error::{Error, Result};
+use super::retry::{retrying, Op};
 use super::temp;
 use crate::errno;
 use crate::sys;
@@ -126,9 +127,12 @@ fn nothing_else(into: &Path, expected: &HashSet<&OsStr>, keep: &[PathBuf]) -> io
 /// the old tree or the new one; elsewhere `into` is renamed aside and the stage renamed in (for
 /// that moment `into` is missing). On success the old tree is left at the stage's name (the
 /// caller removes it); on failure what was moved is moved back and `into` is unchanged.
-pub fn swap_in(stage: &Path, into: &Path, keep: &[PathBuf]) -> Result<()> {
+///
+/// Renames refused for a moment (`retry`) are tried again; `retries` counts how often.
+pub fn swap_in(stage: &Path, into: &Path, keep: &[PathBuf], retries: &mut u32) -> Result<()> {
     let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = carry_over(stage, into, keep, &mut moved).and_then(|()| trade(stage, into));
+    let result = carry_over(stage, into, keep, &mut moved, retries)
+        .and_then(|()| trade(stage, into, retries));
     if result.is_err() {
         for (from, to) in moved.iter().rev() {
             let _ = fs::rename(to, from);
@@ -142,9 +146,10 @@ fn carry_over(
     into: &Path,
     keep: &[PathBuf],
     moved: &mut Vec<(PathBuf, PathBuf)>,
+    retries: &mut u32,
 ) -> Result<()> {
     let mut mv = |from: PathBuf, to: PathBuf| -> Result<()> {
-        fs::rename(&from, &to).map_err(|e| Error::io(&e, "rename", &from, Some(&to)))?;
+        rename(&from, &to, retries)?;
         moved.push((from, to));
         Ok(())
     };
@@ -177,30 +182,40 @@ fn carry_over(
     Ok(())
 }
 
-fn trade(stage: &Path, into: &Path) -> Result<()> {
+fn trade(stage: &Path, into: &Path, retries: &mut u32) -> Result<()> {
     let fail = |e: io::Error, from: &Path, to: &Path| Error::io(&e, "rename", from, Some(to));
-    match sys::rename_exchange(stage, into) {
+    let exchanged = retrying(Op::Rename, &[stage, into], retries, || {
+        sys::rename_exchange(stage, into).map_err(|e| fail(e, stage, into))
+    });
+    match exchanged {
         Ok(()) => return Ok(()),
-        Err(e) if !unsupported(&e) => return Err(fail(e, stage, into)),
+        Err(e) if !unsupported(&e) => return Err(e),
         Err(_) => {}
     }
     let aside = temp::stage_beside(into);
-    fs::rename(into, &aside).map_err(|e| fail(e, into, &aside))?;
-    if let Err(e) = fs::rename(stage, into) {
-        let _ = fs::rename(&aside, into);
-        return Err(fail(e, stage, into));
+    rename(into, &aside, retries)?;
+    if let Err(e) = rename(stage, into, retries) {
+        let _ = rename(&aside, into, retries);
+        return Err(e);
     }
     // The old tree to the stage's name, where the caller removes it.
-    if fs::rename(&aside, stage).is_err() {
+    if rename(&aside, stage, retries).is_err() {
         let _ = fs::remove_dir_all(&aside);
     }
     Ok(())
 }
 
-fn unsupported(e: &io::Error) -> bool {
-    match e.raw_os_error() {
-        Some(raw) => ["EINVAL", "ENOSYS", "ENOTSUP"].contains(&errno::name(errno::CURRENT, raw)),
-        None => e.kind() == io::ErrorKind::Unsupported,
+/// `fs::rename`, tried again while it is refused for a moment (`retry`).
+fn rename(from: &Path, to: &Path, retries: &mut u32) -> Result<()> {
+    retrying(Op::Rename, &[from, to], retries, || {
+        fs::rename(from, to).map_err(|e| Error::io(&e, "rename", from, Some(to)))
+    })
+}
+
+fn unsupported(e: &Error) -> bool {
+    match e.raw {
+        0 => e.code == "ENOTSUP",
+        raw => ["EINVAL", "ENOSYS", "ENOTSUP"].contains(&errno::name(errno::CURRENT, raw)),
     }
 }
 
@@ -262,7 +277,7 @@ mod tests {
         fs::write(into.join("node_modules").join("dep.js"), b"dep").unwrap();
         fs::create_dir(&stage).unwrap();
         fs::write(stage.join("new.js"), b"new").unwrap();
-        swap_in(&stage, &into, &[PathBuf::from("node_modules")]).unwrap();
+        swap_in(&stage, &into, &[PathBuf::from("node_modules")], &mut 0).unwrap();
         assert_eq!(names(&into), ["new.js", "node_modules"]);
         assert_eq!(
             fs::read(into.join("node_modules").join("dep.js")).unwrap(),
