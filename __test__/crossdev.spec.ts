@@ -191,6 +191,7 @@ describe.skipIf(skipWithout('exfat', 'tmpfs'))('exFAT through FUSE: no hard link
         { method: 'clone', code: 'ENOTSUP' },
       ],
       linkRefused: null,
+      retries: 0,
     })
     expect(fs.readFileSync(join(exfat.dir, 'one'), 'utf8')).toBe('fat')
     expect(linkFileSync(src, join(exfat.dir, 'two'))).toMatchObject({ method: 'copy', fallbacks: first.fallbacks })

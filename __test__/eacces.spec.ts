@@ -13,9 +13,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, importFiles, importFilesSync, importPackages, linkFile, linkFileSync } from '../ts/index.js'
 import { catchSync, expectFsError, leftovers, skipWithoutFuse } from './helpers.js'
 import { mountNolinkfs, type Nolinkfs, settle } from './nolinkfs.js'
+import { classify } from '../ts/js/method.js'
 
 /** Links refused from the store (a copy's own temp-file links are not counted). */
 const links = (fsys: Nolinkfs) => fsys.log.filter((l) => l.startsWith('LINK /store/')).length
+
+describe('what a hard link\'s EACCES means', () => {
+  it("is for linkFile to decide on Unix ('denied'), real on Windows and for the other methods (method.rs's test has the same rows)", () => {
+    const e = { code: 'EACCES' }
+    for (const mayLink of [true, false]) expect(classify('hardlink', e, mayLink, false)).toBe('denied')
+    for (const m of ['clone', 'copy', 'symlink'] as const) expect(classify(m, e, true, false)).toBe('real')
+    expect(classify('hardlink', e, true, true)).toBe('real')
+  })
+})
 
 describe.skipIf(skipWithoutFuse())('a FUSE filesystem that refuses every hard link with EACCES', () => {
   let fsys: Nolinkfs

@@ -4,7 +4,7 @@
  * for a moment: an SMB share's sharing violation reaches Linux as EBUSY), reads with EAGAIN (a
  * server under load), then work; paths holding `stuck` fail every time. The Windows codes
  * (sharing and lock violations) are the engine's unit tests (crate/src/engine/retry.rs, under
- * Wine) and method.test-style rows in the JS twin.
+ * Wine) and the JS twin's, both from the rows of crate/src/engine/retry-cases.txt.
  */
 import * as fs from 'node:fs'
 import { join } from 'node:path'
@@ -12,9 +12,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { clearFallbackMemo, importFiles, importFilesSync, importPackages, linkFile, linkFileSync } from '../ts/index.js'
 import { catchSync, expectFsError, leftovers, skipWithoutFuse } from './helpers.js'
 import { mountNolinkfs, type Nolinkfs, settle } from './nolinkfs.js'
+import { type RetryOp, transient } from '../ts/js/retry.js'
 
 /** The tries after the first (README): a persistent failure is made 1 + RETRIES times. */
 const RETRIES = 6
+
+describe('which failures are transient', () => {
+  it("the JS backend answers each row of retry-cases.txt as its last column says (the engine's test reads the same rows)", () => {
+    const text = fs.readFileSync(new URL('../crate/src/engine/retry-cases.txt', import.meta.url), 'utf8')
+    const rows = text.split('\n').filter((l) => l.trim() && !l.startsWith('#'))
+    expect(rows.length).toBeGreaterThanOrEqual(25)
+    for (const row of rows) {
+      const [op, os, , code, mountPoint, , js] = row.split(/\s+/)
+      expect(transient(op as RetryOp, code, mountPoint === 'yes', os === 'windows'), row).toBe(js === 'yes')
+    }
+  })
+})
 
 describe.skipIf(skipWithoutFuse())('transient EBUSY and EAGAIN on a FUSE filesystem', () => {
   let fsys: Nolinkfs

@@ -118,52 +118,37 @@ fn any_mount_point(paths: &[&Path]) -> bool {
 mod tests {
     use super::*;
 
-    fn is(op: Op, os: Os, raw: i32, mount_point: bool) -> bool {
-        transient(op, os, &Error::from_raw(os, raw, "rename"), || mount_point)
-    }
-
-    /// (operation, OS, raw error, a path is a mount point, transient): the table above.
-    const ROWS: &[(Op, Os, i32, bool, bool)] = &[
-        // Windows: a scanner holds the file (sharing, lock violation) or its folder (access denied).
-        (Op::Rename, Os::Windows, 32, false, true),
-        (Op::Rename, Os::Windows, 33, false, true),
-        (Op::Rename, Os::Windows, 5, false, true),
-        (Op::Unlink, Os::Windows, 32, false, true),
-        (Op::Unlink, Os::Windows, 33, false, true),
-        (Op::Unlink, Os::Windows, 5, false, true),
-        (Op::Copy, Os::Windows, 32, false, true),
-        (Op::Clone, Os::Windows, 33, false, true),
-        // Access denied is a real "no" for a clone or a copy; so is everything else.
-        (Op::Copy, Os::Windows, 5, false, false),
-        (Op::Rename, Os::Windows, 2, false, false), // ERROR_FILE_NOT_FOUND
-        (Op::Rename, Os::Windows, 183, false, false), // ERROR_ALREADY_EXISTS
-        (Op::Rename, Os::Windows, 112, false, false), // ERROR_DISK_FULL
-        (Op::Rename, Os::Windows, 17, false, false), // ERROR_NOT_SAME_DEVICE
-        // Linux: EBUSY from the filesystem, not from a mount point.
-        (Op::Rename, Os::Linux, 16, false, true),
-        (Op::Unlink, Os::Linux, 16, false, true),
-        (Op::Rename, Os::Linux, 16, true, false),
-        (Op::Unlink, Os::Linux, 16, true, false),
-        (Op::Clone, Os::Linux, 11, false, true),
-        (Op::Copy, Os::Linux, 11, false, true),
-        (Op::Rename, Os::Linux, 11, false, false),
-        (Op::Clone, Os::Linux, 16, false, false),
-        (Op::Rename, Os::Linux, 1, false, false),  // EPERM
-        (Op::Rename, Os::Linux, 13, false, false), // EACCES
-        (Op::Copy, Os::Linux, 5, false, false),    // EIO
-        (Op::Copy, Os::Linux, 28, false, false),   // ENOSPC
-        // macOS: EAGAIN is 35 there.
-        (Op::Clone, Os::MacOs, 35, false, true),
-        (Op::Rename, Os::MacOs, 16, false, true),
-        (Op::Clone, Os::MacOs, 11, false, false), // EDEADLK on macOS
-        (Op::Copy, Os::FreeBsd, 35, false, true),
-    ];
-
+    /// The rows of retry-cases.txt, which the JS backend's tests read too.
     #[test]
     fn the_table() {
-        for &(op, os, raw, mount_point, want) in ROWS {
-            assert_eq!(is(op, os, raw, mount_point), want, "{op:?} {raw} on {os:?}");
+        let yes = |w: &str| w == "yes";
+        let mut rows = 0;
+        for line in include_str!("retry-cases.txt").lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let op = match w[0] {
+                "rename" => Op::Rename,
+                "unlink" => Op::Unlink,
+                "clone" => Op::Clone,
+                "copy" => Op::Copy,
+                other => panic!("no operation {other}"),
+            };
+            let os = match w[1] {
+                "linux" => Os::Linux,
+                "macos" => Os::MacOs,
+                "freebsd" => Os::FreeBsd,
+                "windows" => Os::Windows,
+                other => panic!("no OS {other}"),
+            };
+            let raw: i32 = w[2].parse().unwrap();
+            let err = Error::from_raw(os, raw, "rename");
+            assert_eq!(err.code, w[3], "{line}");
+            assert_eq!(transient(op, os, &err, || yes(w[4])), yes(w[5]), "{line}");
+            rows += 1;
         }
+        assert!(rows >= 25, "{rows} rows");
     }
 
     #[test]
