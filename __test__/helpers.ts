@@ -192,3 +192,76 @@ export function catchSync(f: () => unknown): unknown {
   }
   throw new Error('expected an error, got none')
 }
+
+/** Why an overlayfs mount cannot be made here (Linux, root, the overlay module), or undefined. */
+export function noOverlay(): string | undefined {
+  if (!onLinux || !isRoot) return 'overlayfs mounts need Linux and root'
+  const listed = () => fs.readFileSync('/proc/filesystems', 'utf8').includes('\toverlay\n')
+  if (!listed()) {
+    try {
+      execFileSync('modprobe', ['overlay'], { stdio: 'ignore' })
+    } catch {}
+    if (!listed()) return 'the kernel has no overlayfs (modprobe overlay)'
+  }
+  return undefined
+}
+
+/** For `describe.skipIf`: true when overlayfs cannot be mounted; throws under CI=true instead. */
+export function skipWithoutOverlay(...lowerKinds: FsKind[]): boolean {
+  if (!onLinux) return true // as skipWithout: Linux's, not a skip of something that could run here
+  const why = noOverlay() ?? lowerKinds.map(unavailable).find((w) => w !== undefined)
+  if (!why) return false
+  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`CI=true and an overlayfs test cannot run: ${why}`)
+  console.warn(`\n*** SKIPPING overlayfs tests: ${why} ***\n`)
+  return true
+}
+
+export interface Overlay {
+  /** The merged directory, where the tests import. */
+  dir: string
+  lower: string
+  upper: string
+  unmount(): void
+}
+
+/**
+ * An overlayfs mount as a container image gives one: `fill(lower)` writes the lower layer before
+ * the mount (a lower layer must not change under a mounted overlay). Upper and work dirs are on a
+ * fresh tmpfs of `upperMiB`; the lower layer is on that same tmpfs (`lower: 'same'`) or on a
+ * filesystem of its own (`lower: 'ext4'`, `'tmpfs'`, ...).
+ */
+export function mountOverlay(lower: 'same' | FsKind, fill: (lower: string) => void, upperMiB = 64): Overlay {
+  const top = mount('tmpfs', upperMiB)
+  let bottom: Mounted | undefined
+  try {
+    const dirs = { lower: join(top.dir, 'lower'), upper: join(top.dir, 'upper'), work: join(top.dir, 'work'), merged: join(top.dir, 'merged') }
+    if (lower !== 'same') {
+      bottom = mount(lower)
+      dirs.lower = bottom.dir
+    }
+    for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true })
+    fill(dirs.lower)
+    const o = `lowerdir=${dirs.lower},upperdir=${dirs.upper},workdir=${dirs.work}`
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', o, dirs.merged], { stdio: 'pipe' })
+    return {
+      dir: dirs.merged,
+      lower: dirs.lower,
+      upper: dirs.upper,
+      unmount() {
+        try {
+          execFileSync('umount', ['-l', dirs.merged])
+        } finally {
+          try {
+            bottom?.unmount()
+          } finally {
+            top.unmount()
+          }
+        }
+      },
+    }
+  } catch (e) {
+    bottom?.unmount()
+    top.unmount()
+    throw e
+  }
+}

@@ -28,9 +28,11 @@ export declare class PackageInstall {
   constructor(store: string | Buffer | undefined | null, options: NativeImportOptions, control: Control)
   /**
    * Queues a package: its folder and its entries in their wire form (`wire::parse_package`);
-   * `files`, how many entries, counts into the progress total.
+   * `files`, how many entries, counts into the progress total. `outer` and `rel`: the package
+   * is nested in the package of that index (in the order added, before or after this one),
+   * at `rel` (relative, in the platform's separators) under its folder.
    */
-  add(into: string | Buffer, records: Buffer, files: number): void
+  add(into: string | Buffer, records: Buffer, files: number, outer?: number | undefined | null, rel?: Buffer | undefined | null): void
   /** No more packages; settles when every package is in place (or nothing is). */
   finish(): Promise<ImportPackagesStats>
   /** The synchronous `finish`: waits for the install on the calling thread. */
@@ -157,7 +159,7 @@ export declare function importTree(src: string | Buffer, into: string | Buffer, 
 
 export declare function importTreeSync(src: string | Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): ImportStats
 
-export type LeftoverKind = 'temp' | 'stage'
+export type LeftoverKind = 'temp' | 'stage' | 'held'
 
 /** A cache file with many links: exactly the public `LinkedFile`. */
 export interface LinkedFile {
@@ -335,9 +337,9 @@ export type RepairOutcome = 'done' | 'good-mismatch' | 'failed'
 /** The method asked for: `auto`, or one by name. */
 export type RequestedMethod = 'auto' | 'clone' | 'hardlink' | 'copy' | 'symlink'
 
-export declare function resetEntry(path: string | Buffer): Promise<void>
+export declare function resetEntry(path: string | Buffer, hold: boolean): Promise<void>
 
-export declare function resetEntrySync(path: string | Buffer): void
+export declare function resetEntrySync(path: string | Buffer, hold: boolean): void
 
 /** Walks `root`; files with at least `nearAt` links (0: none) are listed. */
 export declare function scan(root: string | Buffer, near: number, control: Control): Promise<ScanResult>

@@ -1,7 +1,8 @@
 import { addon } from './addon.js'
-import { type Controlled, controlled, controlledSync } from './control.js'
+import { CONTROLLED, type Controlled, controlled, controlledSync } from './control.js'
 import { invalidArgType, outOfRange, rethrow } from './errors.js'
 import { type PathLike, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 
 /** The filesystem a path is on. */
 export interface FsInfo {
@@ -67,11 +68,13 @@ export interface LinkedFile extends FoundPath {
 /**
  * What interrupted work left: a reset's temp file (`.<name>.cachelink-<host>-<pid>-<random>`, a
  * regular file or a symlink) or an import's stage directory
- * (`.<name>.cachelink-stage-<host>-<pid>-<random>`). Names of versions before host ids
+ * (`.<name>.cachelink-stage-<host>-<pid>-<random>`); or a reset's hold
+ * (`.<name>.cachelink-held-<host>-<pid>-<random>`, a regular file: a second link to a reset
+ * entry's fresh inode, see `resetEntry`'s `hold`). Names of versions before host ids
  * (`.<name>.cachelink-<pid>-<random>`) are recognized too.
  */
 export interface Leftover extends FoundPath {
-  kind: 'temp' | 'stage'
+  kind: 'temp' | 'stage' | 'held'
   /** The process that made it (from its name), on the host that made it. */
   pid: number
   /**
@@ -118,6 +121,9 @@ export interface ScanOptions extends Controlled {
   nearAt?: number
 }
 
+/** `scanCache`'s options, one line each (see `LINK_OPTIONS` in options.ts). */
+export const SCAN_OPTIONS = { ...CONTROLLED, nearAt: true } as const satisfies Known<keyof ScanOptions>
+
 export interface ScanResult {
   /** Regular files (symlinks not followed) and their bytes. */
   files: number
@@ -140,6 +146,7 @@ export interface ScanResult {
 }
 
 function nearAt(options: ScanOptions, caller: Function): number {
+  checkOptions(options, SCAN_OPTIONS, 'scanCache', caller)
   const n = options.nearAt ?? 0
   if (typeof n !== 'number') throw invalidArgType('options.nearAt', 'of type number', n, caller)
   if (!Number.isSafeInteger(n) || n < 0) throw outOfRange('options.nearAt', 'an integer >= 0', n, caller)
@@ -184,10 +191,17 @@ export interface CleanTempOptions extends Controlled {
   dryRun?: boolean
 }
 
+/** `cleanTemp`'s options, one line each. */
+export const CLEAN_TEMP_OPTIONS = { ...CONTROLLED, olderThanMs: true, dryRun: true } as const satisfies Known<keyof CleanTempOptions>
+
 function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolean] {
+  checkOptions(options, CLEAN_TEMP_OPTIONS, 'cleanTemp', caller)
   const older = options.olderThanMs ?? 60_000
   if (typeof older !== 'number') throw invalidArgType('options.olderThanMs', 'of type number', older, caller)
-  if (!(older >= 0) || !Number.isFinite(older)) throw outOfRange('options.olderThanMs', '>= 0', older, caller)
+  // The addon takes whole milliseconds up to 2 ** 53 - 1 (285,000 years): more is not a time.
+  if (!(older >= 0 && older <= Number.MAX_SAFE_INTEGER)) {
+    throw outOfRange('options.olderThanMs', `>= 0 and <= ${Number.MAX_SAFE_INTEGER}`, older, caller)
+  }
   const dryRun = options.dryRun ?? false
   if (typeof dryRun !== 'boolean') throw invalidArgType('options.dryRun', 'of type boolean', dryRun, caller)
   return [Math.floor(older), dryRun]
@@ -197,7 +211,10 @@ function cleanArgs(options: CleanTempOptions, caller: Function): [number, boolea
  * Removes what interrupted work left under `dir` (walked natively): reset temp files
  * (`.<name>.cachelink-<host>-<pid>-<random>`) and import stages
  * (`.<name>.cachelink-stage-<host>-<pid>-<random>`) at least `olderThanMs` old whose process
- * is gone. Whether the process runs is asked only for leftovers of this host (and for older
+ * is gone; and the holds of `resetEntry` (`.<name>.cachelink-held-…`) that have done their work:
+ * the entry has a link besides the hold (a project linked it), or the entry names another inode
+ * or nothing and the hold is `olderThanMs` old, or nothing linked or unlinked the inode for 30
+ * days. Whether the process runs is asked only for leftovers of this host (and for older
  * versions' names, which have no host); another host's go by age alone. Only exact names on the
  * right kind of file (a temp: regular file or symlink; a stage: directory) are removed; look-alikes
  * are left and listed in `unrecognized`. On a cache shared between machines, pick an

@@ -1,6 +1,7 @@
 import { addon } from './addon.js'
 import { abortError, fsError, invalidArgType, isNativeError } from './errors.js'
 import type { Control } from './native.js'
+import type { Known } from './suggest.js'
 
 /** Progress of a long native call: `total` is 0 while unknown (a walk). */
 export interface Progress {
@@ -12,6 +13,9 @@ export interface Controlled {
   signal?: AbortSignal
   onProgress?: (progress: Progress) => void
 }
+
+/** The options of every long call (see `LINK_OPTIONS` in options.ts). */
+export const CONTROLLED = { signal: true, onProgress: true } as const satisfies Known<keyof Controlled>
 
 const PROGRESS_MS = 50
 

@@ -1,8 +1,9 @@
 import { addon } from './addon.js'
-import { type Controlled, controlled, controlledSync, type Progress } from './control.js'
+import { CONTROLLED, type Controlled, controlled, controlledSync, type Progress } from './control.js'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import type { NativeImportOptions } from './native.js'
-import { type LinkMethod, type LinkOptions, normalize, type PathLike, toPath } from './options.js'
+import { LINK_OPTIONS, type LinkMethod, type LinkOptions, normalize, type PathLike, toPath } from './options.js'
+import { checkOptions, type Known, unknownKey } from './suggest.js'
 
 /**
  * One entry of a batch: a file from the cache (`src`), a symlink (`symlink`) or an empty
@@ -55,6 +56,13 @@ export interface ImportDirEntry extends EntryPath {
   dir: true
 }
 
+/** The fields of each kind of entry, one line each: any other field is refused (see `LINK_OPTIONS`). */
+export const FILE_ENTRY = { path: true, src: true, executable: true, size: true, mutable: true } as const satisfies Known<
+  keyof ImportFileEntry
+>
+export const SYMLINK_ENTRY = { path: true, symlink: true } as const satisfies Known<keyof ImportSymlinkEntry>
+export const DIR_ENTRY = { path: true, dir: true } as const satisfies Known<keyof ImportDirEntry>
+
 /**
  * The entries: an Array of {@link ImportEntry}, a Map of path to cache file, or a plain object
  * of path to cache file (pnpm's `filesMap` as it is).
@@ -74,9 +82,12 @@ export interface ImportOptions extends LinkOptions, Controlled {
    *   one step (Linux `renameat2(RENAME_EXCHANGE)`, macOS `renamex_np(RENAME_SWAP)`): a reader
    *   sees the old tree or the new one, never a mix. Where the OS cannot (Windows, some
    *   network and FUSE filesystems) the old one is renamed aside and the new one renamed in,
-   *   so for that moment the destination is missing. The old tree is then removed; the paths
-   *   in `keep` are carried over first.
-   * - `'skip-if-linked'`: when every entry is already there (the cache file's own inode, or
+   *   so for that moment the destination is missing. On overlayfs a lower layer's directory
+   *   (EXDEV) has its names moved aside one by one, then the new tree is renamed over the
+   *   emptied destination (readers may see it part-moved). The old tree is then removed; the
+   *   paths in `keep` are carried over first. If anything fails, the old tree stays whole.
+   * - `'skip-if-linked'`: when the destination and every folder the entries need is a
+   *   directory (not a symlink), every entry is already there (the cache file's own inode, or
    *   a file of its own with the same bytes and mode; symlinks and directories as described)
    *   and nothing else is (but the paths in `keep`), nothing is written and `stats.kept` counts
    *   the files; otherwise as `'replace'`.
@@ -88,6 +99,10 @@ export interface ImportOptions extends LinkOptions, Controlled {
    * With `onExisting: 'replace'` (or `'skip-if-linked'` when it replaces): paths under the old
    * destination moved into the new one before the swap, such as `['node_modules']` (pnpm's
    * `keepModulesDir`). When the new tree has a directory there too, it gets the names it lacks.
+   * Never reached through a symlink: a kept path below a symlink of the old destination is
+   * refused before anything is written (`ERR_CACHELINK_UNSAFE_PATH`, `entry` the kept path,
+   * `path` the symlink); below a symlink or file of the new tree it stays with the old tree. A
+   * kept path that is a symlink is carried over as the symlink.
    * @default []
    */
   keep?: string[]
@@ -130,6 +145,24 @@ export interface ImportFilesOptions extends ImportOptions {
   /** The destination directory. */
   into: PathLike
 }
+
+/** `importTree`'s options, one line each (see `LINK_OPTIONS`). */
+export const IMPORT_OPTIONS = {
+  ...LINK_OPTIONS,
+  ...CONTROLLED,
+  onExisting: true,
+  keep: true,
+  onConflict: true,
+  atomic: true,
+  threads: true,
+} as const satisfies Known<keyof ImportOptions>
+
+/** `importFiles`' options, one line each. */
+export const IMPORT_FILES_OPTIONS = {
+  ...IMPORT_OPTIONS,
+  into: true,
+  trustStore: true,
+} as const satisfies Known<keyof ImportFilesOptions | 'trustStore'>
 
 /** What an import did. */
 export interface ImportStats {
@@ -243,10 +276,12 @@ export function entryParts(entries: unknown, parts: Array<string | Buffer>, name
       if (hasNul(path)) throw unsafePath(path, 'the path contains a NUL byte', caller)
       if (e.dir !== undefined) {
         if (e.dir !== true) throw invalidArgValue(`${name}[${i}].dir`, e.dir, 'must be true when given', caller)
+        if (!knownFields(e, DIR_ENTRY)) throw unknownField(e, DIR_ENTRY, `${name}[${i}]`, 'a directory entry', caller)
         parts.push(path, '', 'd', '')
         continue
       }
       if (e.symlink !== undefined) {
+        if (!knownFields(e, SYMLINK_ENTRY)) throw unknownField(e, SYMLINK_ENTRY, `${name}[${i}]`, 'a symlink entry', caller)
         const target = pathOf(e.symlink, i, 'symlink')
         if (target.length === 0 || hasNul(target)) {
           throw invalidArgValue(`${name}[${i}].symlink`, String(target), 'must be a path without null bytes', caller)
@@ -265,9 +300,8 @@ export function entryParts(entries: unknown, parts: Array<string | Buffer>, name
       if (mutable !== undefined && typeof mutable !== 'boolean') {
         throw invalidArgType(`${name}[${i}].mutable`, 'of type boolean', mutable, caller)
       }
-      if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) {
-        throw invalidArgValue(`${name}[${i}].size`, size, 'must be a byte count (an integer >= 0)', caller)
-      }
+      if (size !== undefined && !(Number.isSafeInteger(size) && (size as number) >= 0)) badSize(`${name}[${i}].size`, size, caller)
+      if (!knownFields(e, FILE_ENTRY)) throw unknownField(e, FILE_ENTRY, `${name}[${i}]`, 'a file entry', caller)
       const flags = (executable === undefined ? '' : executable ? 'x' : 'n') + (mutable ? 'm' : '')
       parts.push(path, src, flags, size === undefined ? '' : String(size))
     }
@@ -283,6 +317,23 @@ export function entryParts(entries: unknown, parts: Array<string | Buffer>, name
     )
   }
   return buffers
+}
+
+/** Whether every own field of an entry is in `known`: a `for...in` over a few keys, per entry. */
+function knownFields(e: object, known: Known): boolean {
+  for (const k in e) if (!Object.hasOwn(known, k) && Object.hasOwn(e, k)) return false
+  return true
+}
+
+function unknownField(e: object, known: Known, name: string, what: string, caller: Function): Error {
+  for (const k in e) if (!Object.hasOwn(known, k) && Object.hasOwn(e, k)) return unknownKey(e, k, known, name, `a field of ${what}`, caller)
+  return new Error('unreachable')
+}
+
+/** A `size` that is not a byte count: ERR_INVALID_ARG_TYPE for a non-number, else ERR_OUT_OF_RANGE. */
+export function badSize(name: string, size: unknown, caller: Function): never {
+  if (typeof size !== 'number') throw invalidArgType(name, 'of type number', size, caller)
+  throw outOfRange(name, `a byte count (an integer from 0 to ${Number.MAX_SAFE_INTEGER})`, size, caller)
 }
 
 /** The wire records as one Buffer: UTF-8 for strings, Buffers' bytes as they are. */
@@ -322,10 +373,14 @@ function keepList(value: unknown, caller: Function): string[] {
   })
 }
 
-/** The options every import takes, checked, in the addon's form. */
-export function importOptions(options: unknown, caller: Function): NativeImportOptions {
+/**
+ * The options every import takes, checked, in the addon's form; `known` is the calling
+ * function's table (`fn` its name), against which misspelled options are refused.
+ */
+export function importOptions(options: unknown, caller: Function, known: Known, fn: string): NativeImportOptions {
   const o = (options ?? {}) as ImportFilesOptions
   const link = normalize(options, caller)
+  checkOptions(options, known, fn, caller)
   const atomic = o.atomic ?? true
   if (typeof atomic !== 'boolean') throw invalidArgType('options.atomic', 'of type boolean', atomic, caller)
   const threads = o.threads ?? 0
@@ -340,7 +395,8 @@ export function importOptions(options: unknown, caller: Function): NativeImportO
 }
 
 function prepare(call: Call, what: unknown, into: unknown, options: unknown, caller: Function): Prepared {
-  const nativeOptions = importOptions(options, caller)
+  const nativeOptions =
+    call === 'files' ? importOptions(options, caller, IMPORT_FILES_OPTIONS, 'importFiles') : importOptions(options, caller, IMPORT_OPTIONS, 'importTree')
   return {
     what: call === 'files' ? entriesRecord(what, caller) : toPath(what, 'src', caller),
     into: toPath(into, call === 'files' ? 'options.into' : 'into', caller),
@@ -374,7 +430,8 @@ function runSync(call: Call, what: unknown, into: unknown, options: ImportOption
 
 /**
  * Materializes a package's file map into `options.into` in one native call, on cachelink's own
- * threads. Every option of {@link linkFile} applies per file.
+ * threads. Every option of {@link linkFile} applies per file. An existing `into` that is or holds
+ * a `src` (symlinks resolved) is refused before anything is written (`ERR_CACHELINK_INTO_SOURCE`).
  *
  * @example
  * ```ts
@@ -399,7 +456,8 @@ export function importFilesSync(entries: ImportEntries, options: ImportFilesOpti
 
 /**
  * Mirrors the directory `src` at `into`: files (by the chosen method), subdirectories,
- * symlinks as symlinks, exec bits.
+ * symlinks as symlinks, exec bits. An `into` inside `src`, or one that is or holds `src`, is
+ * refused before anything is written (`ERR_CACHELINK_INTO_SOURCE`).
  *
  * @example
  * ```ts

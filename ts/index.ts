@@ -4,9 +4,10 @@
  * @module
  */
 import { debuglog } from 'node:util'
-import { rethrow } from './errors.js'
+import { invalidArgType, rethrow } from './errors.js'
 import { addon } from './addon.js'
-import { type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, toPath } from './options.js'
+import { LINK_OPTIONS, type LinkMethod, type LinkOptions, type PathLike, normalize, packFlags, resolvePath, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 
 export type { CachelinkError } from './errors.js'
 /**
@@ -158,6 +159,7 @@ export async function linkFile(src: PathLike, dest: PathLike, options?: LinkOpti
   const s = toPath(src, 'src', linkFile)
   const d = toPath(dest, 'dest', linkFile)
   const o = normalize(options, linkFile)
+  checkOptions(options, LINK_OPTIONS, 'linkFile', linkFile)
   try {
     const r = await addon().linkFile(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)
@@ -171,6 +173,7 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   const s = toPath(src, 'src', linkFileSync)
   const d = toPath(dest, 'dest', linkFileSync)
   const o = normalize(options, linkFileSync)
+  checkOptions(options, LINK_OPTIONS, 'linkFile', linkFileSync)
   try {
     const r = addon().linkFileSync(s, d, packFlags(o), o.maxLinks)
     return report(s, d, r)
@@ -179,32 +182,74 @@ export function linkFileSync(src: PathLike, dest: PathLike, options?: LinkOption
   }
 }
 
+/** Options of {@link resetEntry}. */
+export interface ResetOptions {
+  /**
+   * Keep the entry looking in use until a project links it: the fresh inode gets a second link
+   * beside the entry, `.<name>.cachelink-held-<host>-<pid>-<random>` (a hold), made before the
+   * rename, so the entry never shows one link. pnpm's `store prune` deletes every store file
+   * with one link, and the projects that use the entry keep the old inode: without the hold, a
+   * prune before the next install deletes a file they all use. `cleanTemp` drops a hold once the
+   * entry has a link besides it, or when nothing linked or unlinked the inode for 30 days.
+   * Walks (`importTree`, `scanCache`, `probe`) never take a hold as an entry. Not made for a
+   * name over 160 bytes, or where the filesystem refuses the link.
+   * @default true for a file of a pnpm store (`…/files/<2 hex>/<name>`), false elsewhere (a
+   * cache of package directories, as uv's, must not get extra names in them)
+   */
+  hold?: boolean
+}
+
+export const RESET_OPTIONS = { hold: true } as const satisfies Known<keyof ResetOptions>
+
+/** A file of a pnpm store: `…/files/<2 lowercase hex>/<name>` (pnpm 10's `v10` and older). */
+function inPnpmStore(path: string | Buffer): boolean {
+  const full = resolvePath(path)
+  const text = typeof full === 'string' ? full : full.toString('latin1')
+  const parts = text.split(process.platform === 'win32' ? /[\\/]/ : '/')
+  const n = parts.length
+  return n >= 3 && parts[n - 3] === 'files' && /^[0-9a-f]{2}$/.test(parts[n - 2]) && parts[n - 1] !== ''
+}
+
+function holdOf(p: string | Buffer, options: unknown, caller: Function): boolean {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') throw invalidArgType('options', 'of type object', options, caller)
+  checkOptions(options, RESET_OPTIONS, 'resetEntry', caller)
+  const hold = (options as ResetOptions).hold
+  if (hold === undefined) return inPnpmStore(p)
+  if (typeof hold !== 'boolean') throw invalidArgType('options.hold', 'of type boolean', hold, caller)
+  return hold
+}
+
 /**
  * Resets a cache entry on its own: replaces it with a fresh inode holding the same bytes,
  * mode, mtime (and owner, as root), by a temp file beside it renamed over it. Existing hard
- * links keep the old inode. For tools that maintain a cache.
+ * links keep the old inode. For tools that maintain a cache. In a pnpm store the fresh inode is
+ * held (`options.hold`) until a project links it.
  *
  * @example
  * ```ts
- * await resetEntry('/store/ab/cdef') // its link count is 1 again
+ * await resetEntry('/cache/pkg/lib.py') // its link count is 1 again
+ * await resetEntry('/store/v10/files/ab/cdef') // 2: the entry, and its hold
  * ```
  */
-export async function resetEntry(path: PathLike): Promise<void> {
+export async function resetEntry(path: PathLike, options?: ResetOptions): Promise<void> {
   const p = toPath(path, 'path', resetEntry)
+  const hold = holdOf(p, options, resetEntry)
   try {
-    await addon().resetEntry(p)
-    debug('reset %s', p)
+    await addon().resetEntry(p, hold)
+    debug('reset %s%s', p, hold ? ' (held)' : '')
   } catch (e) {
     rethrow(e, resetEntry)
   }
 }
 
 /** The synchronous twin of {@link resetEntry}. */
-export function resetEntrySync(path: PathLike): void {
+export function resetEntrySync(path: PathLike, options?: ResetOptions): void {
   const p = toPath(path, 'path', resetEntrySync)
+  const hold = holdOf(p, options, resetEntrySync)
   try {
-    addon().resetEntrySync(p)
-    debug('reset %s', p)
+    addon().resetEntrySync(p, hold)
+    debug('reset %s%s', p, hold ? ' (held)' : '')
   } catch (e) {
     rethrow(e, resetEntrySync)
   }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import type { NativeLinkOptions } from './native.js'
+import type { Known } from './suggest.js'
 
 /** How a file is materialized. */
 export type LinkMethod = 'clone' | 'hardlink' | 'copy' | 'symlink'
@@ -65,6 +66,19 @@ export interface LinkOptions {
    */
   ifExists?: 'error' | 'replace' | 'keep'
 }
+
+/**
+ * The options `linkFile` takes, one line each: any other name is refused
+ * (`ERR_INVALID_ARG_VALUE`, with a "did you mean"). Every function's table sits beside its
+ * options' type (`IMPORT_OPTIONS` in import.ts, ...); the compiler checks each against its type.
+ */
+export const LINK_OPTIONS = {
+  method: true,
+  fallback: true,
+  onLinkLimit: true,
+  maxLinks: true,
+  ifExists: true,
+} as const satisfies Known<keyof LinkOptions>
 
 export type PathLike = string | Buffer | URL
 

@@ -1,10 +1,12 @@
 import * as fs from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, resolve, sep } from 'node:path'
 import { addon } from './addon.js'
 import { controlled, controlledSync } from './control.js'
-import { invalidArgType, invalidArgValue } from './errors.js'
+import { invalidArgType, invalidArgValue, outOfRange } from './errors.js'
 import {
+  badSize,
   entryParts,
+  IMPORT_OPTIONS,
   type ImportEntries,
   importOptions,
   type ImportOptions,
@@ -15,6 +17,7 @@ import {
 } from './import.js'
 import type { NativeImportOptions, PackageInstall } from './native.js'
 import { type PathLike, toPath } from './options.js'
+import { checkKeys, type Known, similar } from './suggest.js'
 
 /**
  * A file as pnpm's package index records it (the `files` of a pnpm 10 index file): its digest,
@@ -47,6 +50,9 @@ export interface PackageImport {
   files: PnpmFilesIndex | ImportEntries
 }
 
+/** A package's fields, one line each: any other is refused (see `LINK_OPTIONS` in options.ts). */
+export const PACKAGE_FIELDS = { into: true, files: true } as const satisfies Known<keyof PackageImport>
+
 export interface ImportPackagesOptions extends ImportOptions {
   /**
    * The store the indexes' digests name files in: pnpm's store directory (`pnpm store path`,
@@ -55,6 +61,13 @@ export interface ImportPackagesOptions extends ImportOptions {
    */
   store?: PathLike
 }
+
+/** `importPackages`' options, one line each. */
+export const IMPORT_PACKAGES_OPTIONS = {
+  ...IMPORT_OPTIONS,
+  store: true,
+  trustStore: true,
+} as const satisfies Known<keyof ImportPackagesOptions | 'trustStore'>
 
 /** What an install did: every package's {@link ImportStats} summed, and how many packages. */
 export interface ImportPackagesStats extends ImportStats {
@@ -104,7 +117,8 @@ function pnpmRecords(files: PnpmFilesIndex, name: string, caller: Function): { r
       digest.length === 0 ||
       digest.includes('\0') ||
       path.includes('\0') ||
-      !Number.isInteger(mode)
+      // An integer from 0 to 0o177777 (one `&`, cheaper than Number.isInteger: this runs per file).
+      (mode & 0o177777) !== mode
     ) {
       badFile(path, info, name, caller)
     }
@@ -125,19 +139,86 @@ function badFile(path: string, info: unknown, name: string, caller: Function): n
   if (typeof info !== 'object' || info === null) throw invalidArgType(field, 'of type object', info, caller)
   const f = info as PnpmFileInfo
   const digest = f.integrity ?? f.digest
+  // The index is pnpm's own format, so other fields are not refused; but this path is slow
+  // anyway, so a missing field gets a guess among the record's fields (`integrty`, `Mode`).
+  const guess = (want: string) => {
+    const found = similar(want, Object.keys(f)).filter((k) => k !== want)
+    return found.length === 0 ? '' : ` (the record has ${found.map((k) => `'${k}'`).join(', ')}: a misspelling?)`
+  }
   if (typeof digest !== 'string' || digest.length === 0 || digest.includes('\0')) {
-    throw invalidArgType(`${field}.integrity`, 'a non-empty string (or a hex `digest`)', digest, caller)
+    const hint = digest === undefined ? guess('integrity') || guess('digest') : ''
+    throw invalidArgType(`${field}.integrity`, `a non-empty string (or a hex \`digest\`)${hint}`, digest, caller)
   }
-  if (typeof f.mode !== 'number' || !Number.isInteger(f.mode)) throw invalidArgType(`${field}.mode`, 'an integer', f.mode, caller)
-  if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) {
-    throw invalidArgValue(`${field}.size`, f.size, 'must be a byte count (an integer >= 0)', caller)
-  }
+  if (typeof f.mode !== 'number') throw invalidArgType(`${field}.mode`, `an integer${f.mode === undefined ? guess('mode') : ''}`, f.mode, caller)
+  if ((f.mode & 0o177777) !== f.mode) throw outOfRange(`${field}.mode`, 'an integer from 0 to 0o177777', f.mode, caller)
+  if (f.size !== undefined && !(Number.isSafeInteger(f.size) && f.size >= 0)) badSize(`${field}.size`, f.size, caller)
   throw unsafePath(path, 'the path contains a NUL byte', caller)
 }
 
 interface Checked {
   store: string | Buffer | null
   options: NativeImportOptions
+  packages: Listed[]
+}
+
+/** A package as given, its folder checked, and where it sits in another package of the install. */
+interface Listed {
+  pkg: PackageImport
+  into: string | Buffer
+  /** Nested in the package of this index (its folder below that one's), at `rel`. */
+  outer?: number
+  rel?: Buffer
+}
+
+/**
+ * A folder as a key: resolved lexically as `path.resolve` does (`./`, `..`, repeated and trailing
+ * separators; symlinks are not looked at), over its bytes (one char per byte), so a Buffer and
+ * a string naming the same folder meet.
+ */
+function folderKey(into: string | Buffer): string {
+  const bytes = (s: string) => Buffer.from(s).toString('latin1')
+  return resolve(bytes(process.cwd()), typeof into === 'string' ? bytes(into) : into.toString('latin1'))
+}
+
+/**
+ * Every package's folder, checked before anything is written: the same folder twice is refused
+ * (`ERR_INVALID_ARG_VALUE` naming both), and a package whose folder is below another's is
+ * marked nested in the nearest one (pnpm's hoisted `x` and `x/node_modules/y`).
+ */
+function listPackages(packages: Iterable<unknown>, caller: Function): Listed[] {
+  const list: Listed[] = []
+  const keys: string[] = []
+  const byKey = new Map<string, number>()
+  let i = 0
+  for (const pkg of packages) {
+    if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
+    checkKeys(pkg, PACKAGE_FIELDS, `packages[${i}]`, 'a field of a package', caller, {
+      known: IMPORT_PACKAGES_OPTIONS,
+      name: 'an option of importPackages: options',
+    })
+    const into = toPath((pkg as PackageImport).into, `packages[${i}].into`, caller)
+    const key = folderKey(into)
+    const first = byKey.get(key)
+    if (first !== undefined) {
+      throw invalidArgValue(`packages[${i}].into`, String(into), `names the same folder as packages[${first}].into`, caller)
+    }
+    byKey.set(key, i)
+    keys.push(key)
+    list.push({ pkg: pkg as PackageImport, into })
+    i++
+  }
+  if (list.length > 1) {
+    for (let j = 0; j < list.length; j++) {
+      for (let d = dirname(keys[j]), up = keys[j]; d !== up; up = d, d = dirname(d)) {
+        const outer = byKey.get(d)
+        if (outer === undefined) continue
+        list[j].outer = outer
+        list[j].rel = Buffer.from(keys[j].slice(d.length + (d.endsWith(sep) ? 0 : 1)), 'latin1')
+        break
+      }
+    }
+  }
+  return list
 }
 
 function check(packages: unknown, options: unknown, caller: Function): Checked {
@@ -145,37 +226,34 @@ function check(packages: unknown, options: unknown, caller: Function): Checked {
     throw invalidArgType('options', 'of type object', options, caller)
   }
   const o = (options ?? {}) as ImportPackagesOptions
-  const nativeOptions = importOptions(options, caller)
+  const nativeOptions = importOptions(options, caller, IMPORT_PACKAGES_OPTIONS, 'importPackages')
   if (typeof packages !== 'object' || packages === null || !(Symbol.iterator in packages)) {
     throw invalidArgType('packages', 'an iterable of { into, files }', packages, caller)
   }
   const store = o.store === undefined ? null : filesDir(toPath(o.store, 'options.store', caller), caller)
-  return { store, options: nativeOptions }
+  return { store, options: nativeOptions, packages: listPackages(packages as Iterable<unknown>, caller) }
 }
 
 /**
  * Describes each package to the install as it goes (the threads start on the first), and
  * cancels the install when one cannot be described: then nothing is put in place.
  */
-function feed(install: PackageInstall, packages: Iterable<unknown>, store: unknown, caller: Function): void {
+function feed(install: PackageInstall, packages: Listed[], store: unknown, caller: Function): void {
   try {
-    let i = 0
-    for (const pkg of packages) {
-      if (typeof pkg !== 'object' || pkg === null) throw invalidArgType(`packages[${i}]`, 'of type object', pkg, caller)
-      const { into, files } = pkg as PackageImport
-      const dir = toPath(into, `packages[${i}].into`, caller)
+    for (let i = 0; i < packages.length; i++) {
+      const { pkg, into: dir, outer, rel } = packages[i]
+      const { files } = pkg
       if (isPnpmIndex(files)) {
         if (store === null) {
           throw invalidArgValue('options.store', undefined, `is needed: packages[${i}].files is a pnpm index`, caller)
         }
         const { records, count } = pnpmRecords(files as PnpmFilesIndex, `packages[${i}].files`, caller)
-        install.add(dir, records, count)
+        install.add(dir, records, count, outer, rel)
       } else {
         const parts: Array<string | Buffer> = []
         const buffers = entryParts(files, parts, `packages[${i}].files`, caller)
-        install.add(dir, wireRecord(parts, buffers), parts.length / 4)
+        install.add(dir, wireRecord(parts, buffers), parts.length / 4, outer, rel)
       }
-      i++
     }
   } catch (e) {
     install.cancel()
@@ -200,6 +278,11 @@ function flat(out: { stats: ImportStats; packages: number }): ImportPackagesStat
  * tree is as it was. Progress counts the files of every package. Store files are trusted to be
  * regular files (see the README).
  *
+ * A package below another of the same call (`x` and `x/node_modules/y`, in any order) is imported
+ * into the outer's stage and placed with it. Refused before anything is written: the same `into`
+ * twice (`ERR_INVALID_ARG_VALUE`, after `path.resolve`), and an existing `into` that is or holds
+ * the store or a `src` (`ERR_CACHELINK_INTO_SOURCE`).
+ *
  * @example
  * ```ts
  * const stats = await importPackages(
@@ -217,7 +300,7 @@ export async function importPackages(
   return flat(
     await controlled(options, importPackages, (control) => {
       const install = new (addon().PackageInstall)(c.store, c.options, control)
-      feed(install, packages, c.store, importPackages)
+      feed(install, c.packages, c.store, importPackages)
       return install.finish()
     }),
   )
@@ -229,7 +312,7 @@ export function importPackagesSync(packages: Iterable<PackageImport>, options?: 
   return flat(
     controlledSync(options, importPackagesSync, (control) => {
       const install = new (addon().PackageInstall)(c.store, c.options, control)
-      feed(install, packages, c.store, importPackagesSync)
+      feed(install, c.packages, c.store, importPackagesSync)
       return install.finishSync()
     }),
   )

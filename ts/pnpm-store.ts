@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import { join, relative } from 'node:path'
 import { invalidArgValue } from './errors.js'
 import { type PathLike, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 import type { VerifyEntry } from './verify.js'
 
 /** A file of pnpm's content-addressable store, with what its index files say about it. */
@@ -37,6 +38,9 @@ export interface PnpmStoreOptions {
    */
   repairFrom?: PathLike
 }
+
+/** `pnpmStoreEntries`' options, one line each (see `LINK_OPTIONS` in options.ts). */
+export const PNPM_STORE_OPTIONS = { repairFrom: true } as const satisfies Known<keyof PnpmStoreOptions>
 
 interface IndexFile {
   name?: unknown
@@ -89,6 +93,7 @@ export function casPath(versionDir: string, integrity: string, mode: number): st
  * ```
  */
 export async function pnpmStoreEntries(storeDir: PathLike, options: PnpmStoreOptions = {}): Promise<PnpmStore> {
+  checkOptions(options, PNPM_STORE_OPTIONS, 'pnpmStoreEntries', pnpmStoreEntries)
   const dir = storeVersionDir(String(toPath(storeDir, 'storeDir', pnpmStoreEntries)), pnpmStoreEntries)
   const from =
     options.repairFrom === undefined

@@ -11,12 +11,14 @@
  * ```
  * @module
  */
-import { appendFileSync, promises as fs } from 'node:fs'
+import { appendFileSync, constants, promises as fs } from 'node:fs'
 import { dirname, join, sep } from 'node:path'
 import { debuglog } from 'node:util'
 import { importFiles, type ImportStats } from './import.js'
-import { invalidArgType } from './errors.js'
+import { fsError, invalidArgType, invalidArgValue } from './errors.js'
+import type { NativeError } from './native.js'
 import { type LinkOptions, normalize } from './options.js'
+import { checkOptions, didYouMean, type Known } from './suggest.js'
 
 /** What pnpm 10 passes to `hooks.importPackage` (pnpm's `ImportOptions`). */
 export interface PnpmImportOptions {
@@ -81,6 +83,20 @@ export interface PnpmHookOptions {
   onImport?: (to: string, stats: ImportStats) => void
 }
 
+/** The hook's options, one line each: any other is refused (see `LINK_OPTIONS` in options.ts). */
+export const HOOK_OPTIONS = { method: true, maxLinks: true, onLinkLimit: true, onImport: true } as const satisfies Known<
+  keyof PnpmHookOptions
+>
+
+/** `CACHELINK_PNPM`'s values: `on` (the default, as when unset) and `off`; any other is refused. */
+const PNPM_SWITCH = ['on', 'off']
+
+/**
+ * The most of a package.json the hook reads from the store (8 MiB; the largest on npm are well
+ * under 1 MiB): a bigger one is refused with EFBIG rather than read into memory.
+ */
+export const MANIFEST_MAX_BYTES = 8 * 1024 * 1024
+
 const debug = debuglog('cachelink')
 
 /** An environment variable's value, or undefined when unset or empty. */
@@ -125,6 +141,7 @@ interface Settled {
 function settle(options: PnpmHookOptions | undefined, caller: Function): Settled {
   const o = options ?? {}
   if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o, caller)
+  checkOptions(o, HOOK_OPTIONS, 'withOptions', caller)
   const e = fromEnv(caller)
   const link: LinkOptions = {
     method: o.method ?? e.method,
@@ -139,14 +156,61 @@ function settle(options: PnpmHookOptions | undefined, caller: Function): Settled
   return { link, onImport: o.onImport, statsFile: env('CACHELINK_STATS_FILE') }
 }
 
-/** The package's name and scripts, from its package.json in the store (none when it has none). */
-async function readManifest(filesMap: Record<string, string>): Promise<{ name?: unknown; scripts?: Record<string, unknown> }> {
+/** Node's fs error for `code`, naming `path`, with its stack cut at `caller`. */
+function manifestError(code: string, syscall: string, path: string, caller: Function): Error {
+  const n = Object.assign(new Error(code), { cachelink: true as const, code, syscall, path })
+  return fsError(n as unknown as NativeError, caller)
+}
+
+/**
+ * A package.json's text, read with care: opened without blocking (a FIFO would wait for a
+ * writer forever) and, from the store, without following a symlink (ELOOP: the store holds
+ * regular files only, see "The store" in the README); anything but a regular file is refused
+ * with EINVAL (a FIFO, a device such as /dev/zero, a socket; EISDIR for a directory), and one
+ * over {@link MANIFEST_MAX_BYTES} with EFBIG, read no further than that.
+ */
+async function readText(path: string, fromStore: boolean, caller: Function): Promise<string> {
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (fromStore ? (constants.O_NOFOLLOW ?? 0) : 0)
+  const file = await fs.open(path, flags)
+  try {
+    const st = await file.stat()
+    if (st.isDirectory()) throw manifestError('EISDIR', 'open', path, caller)
+    if (!st.isFile()) throw manifestError('EINVAL', 'open', path, caller)
+    if (st.size > MANIFEST_MAX_BYTES) throw manifestError('EFBIG', 'read', path, caller)
+    // At most one byte more than the cap, in case it grew since the fstat.
+    const buf = Buffer.alloc(Math.min(st.size, MANIFEST_MAX_BYTES) + 1)
+    let n = 0
+    for (let r; n < buf.length && (r = (await file.read(buf, n, buf.length - n, n)).bytesRead) > 0; ) n += r
+    if (n > MANIFEST_MAX_BYTES) throw manifestError('EFBIG', 'read', path, caller)
+    return buf.toString('utf8', 0, n)
+  } finally {
+    await file.close()
+  }
+}
+
+/**
+ * The package's name and scripts, from its package.json in the store (none when it has none).
+ * A store entry that is not a regular file, or too big, fails the import (see `readText`).
+ */
+async function readManifest(
+  filesMap: Record<string, string>,
+  fromStore: boolean,
+  caller: Function,
+): Promise<{ name?: unknown; scripts?: Record<string, unknown> }> {
   const manifest = filesMap['package.json']
   if (manifest === undefined) return {}
+  let text: string
   try {
-    return JSON.parse(await fs.readFile(manifest, 'utf8')) ?? {}
+    text = await readText(manifest, fromStore, caller)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EINVAL' || code === 'EISDIR' || code === 'EFBIG' || code === 'ELOOP') throw e
+    return {} // missing or unreadable: pnpm's own import reads it no better, and fails on it itself
+  }
+  try {
+    return JSON.parse(text) ?? {}
   } catch {
-    return {} // pnpm's own import reads it no better; the install reports a bad manifest itself
+    return {} // the install reports a bad manifest itself
   }
 }
 
@@ -251,7 +315,7 @@ function makeImportPackage(s: Settled): PnpmImportPackage {
     // gives it: one that will be built, and one it patches (in place). The hook is told neither.
     let link = s.link
     if (!givesOwnFiles(s.link.method)) {
-      const { name, scripts } = await readManifest(filesMap)
+      const { name, scripts } = await readManifest(filesMap, resolvedFrom === 'store', importPackage)
       const patched =
         to.includes('_patch_hash=') || (typeof name === 'string' && (await patchedNames(to)).has(name))
       if (patched || requiresBuild(filesMap, scripts)) link = { ...s.link, method: CLONE_OR_COPY }
@@ -290,7 +354,14 @@ export function withOptions(options?: PnpmHookOptions): CachelinkPnpmfile {
   const settled = settle(options, withOptions)
   // CACHELINK_PNPM=off: no importPackage, so pnpm uses its own importer; `hooks` stays an
   // object, so the lockfile's pnpmfileChecksum still matches.
-  if (env('CACHELINK_PNPM') === 'off') return { hooks: {}, withOptions }
+  const on = env('CACHELINK_PNPM')
+  if (on !== undefined && !PNPM_SWITCH.includes(on)) {
+    const reason = `must be one of: ${PNPM_SWITCH.map((v) => `'${v}'`).join(', ')}${didYouMean(on, PNPM_SWITCH)}`
+    const err = invalidArgValue('CACHELINK_PNPM', on, reason, withOptions)
+    err.message = `CACHELINK_PNPM=${on}: ${err.message}`
+    throw err
+  }
+  if (on === 'off') return { hooks: {}, withOptions }
   return { hooks: { importPackage: makeImportPackage(settled) }, withOptions }
 }
 

@@ -2,8 +2,15 @@ import { addon } from './addon.js'
 import type { FsInfo } from './cache.js'
 import { rethrow } from './errors.js'
 import { type PathLike, resolvePath, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 
 type Method = 'hardlink' | 'clone' | 'symlink' | 'copy'
+
+/** `probe` takes no options yet: any given is refused, as a misspelled one would be. */
+export type ProbeOptions = Record<never, never>
+
+/** `probe`'s options, one line each (none yet; see `LINK_OPTIONS` in options.ts). */
+export const PROBE_OPTIONS = {} as const satisfies Known<keyof ProbeOptions>
 
 /** Whether a method works between two places, and the code that said no. */
 export interface MethodProbe {
@@ -79,8 +86,9 @@ export interface ProbeResult {
  * p.cacheWritable    // false: at the link limit, files get copies ('copy-readonly-cache')
  * ```
  */
-export async function probe(cacheDir: PathLike, targetDir: PathLike): Promise<ProbeResult> {
+export async function probe(cacheDir: PathLike, targetDir: PathLike, options?: ProbeOptions): Promise<ProbeResult> {
   const [cache, target] = dirs(cacheDir, targetDir, probe)
+  checkOptions(options, PROBE_OPTIONS, 'probe', probe)
   try {
     return result(cache, target, await addon().probe(cache, target))
   } catch (e) {
@@ -89,8 +97,9 @@ export async function probe(cacheDir: PathLike, targetDir: PathLike): Promise<Pr
 }
 
 /** The synchronous twin of {@link probe}. */
-export function probeSync(cacheDir: PathLike, targetDir: PathLike): ProbeResult {
+export function probeSync(cacheDir: PathLike, targetDir: PathLike, options?: ProbeOptions): ProbeResult {
   const [cache, target] = dirs(cacheDir, targetDir, probeSync)
+  checkOptions(options, PROBE_OPTIONS, 'probe', probeSync)
   try {
     return result(cache, target, addon().probeSync(cache, target))
   } catch (e) {

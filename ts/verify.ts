@@ -1,11 +1,15 @@
 import { addon } from './addon.js'
-import { type Controlled, controlled, controlledSync } from './control.js'
+import { CONTROLLED, type Controlled, controlled, controlledSync } from './control.js'
 import { type CachelinkError, fsError, invalidArgType, invalidArgValue } from './errors.js'
 import type { NativeError } from './native.js'
 import type { NativeFailure, NativeVerifyResult } from './binding.js'
 import { type PathLike, toPath } from './options.js'
+import { checkOptions, type Known } from './suggest.js'
 
-/** A store entry to check, with the digest its index records. */
+/**
+ * A store entry to check, with the digest its index records. Other fields are ignored (a
+ * {@link PnpmStoreEntry}'s `mode`, `size`, `uses`), unlike a misspelled option.
+ */
 export interface VerifyEntry {
   /** The store file (followed if it is a symlink). */
   path: PathLike
@@ -31,6 +35,9 @@ export interface VerifyOptions extends Controlled {
    */
   repair?: boolean
 }
+
+/** `verifyEntries`' options, one line each. */
+export const VERIFY_OPTIONS = { ...CONTROLLED, repair: true } as const satisfies Known<keyof VerifyOptions>
 
 /** What happened to a mismatched entry that had a good copy. */
 export interface VerifyRepair {
@@ -173,6 +180,7 @@ function prepare(entries: unknown, caller: Function): [Checked[], Buffer] {
 }
 
 function repairFlag(options: VerifyOptions, caller: Function): boolean {
+  checkOptions(options, VERIFY_OPTIONS, 'verifyEntries', caller)
   const repair = options.repair ?? true
   if (typeof repair !== 'boolean') throw invalidArgType('options.repair', 'of type boolean', repair, caller)
   return repair

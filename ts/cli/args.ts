@@ -2,6 +2,7 @@
 // one clear line, before anything is touched.
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import type { LinkOptions, MethodName } from '../options.js'
+import { didYouMean } from '../suggest.js'
 
 export function integer(min: number, what = 'an integer') {
   return (value: string): number => {
@@ -71,7 +72,10 @@ export function methodArg(value: string): LinkFlags['method'] {
   const seen = new Set<string>()
   for (const m of list) {
     if (!(METHOD_NAMES as string[]).includes(m)) {
-      throw new InvalidArgumentError(`expected auto, ${METHOD_NAMES.join(', ')} or a comma-separated list of them, got '${m}'.`)
+      // The library's "did you mean" (ts/suggest.ts: commander's rules, which its own unknown
+      // flags and commands use).
+      const hint = didYouMean(m, ['auto', ...METHOD_NAMES])
+      throw new InvalidArgumentError(`expected auto, ${METHOD_NAMES.join(', ')} or a comma-separated list of them, got '${m}'${hint}.`)
     }
     const canonical = m === 'reflink' ? 'clone' : m
     if (seen.has(canonical)) throw new InvalidArgumentError(`'${canonical}' is named twice.`)

@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs'
 import { fsInfoSync, type LinkedFile, scanCache } from '../cache.js'
 import { resetEntry } from '../index.js'
 import { cacheHeader, threshold, type ThresholdFlags } from './limit.js'
@@ -10,6 +11,8 @@ export interface ResetFlags extends ThresholdFlags {
 
 interface ResetOutcome extends LinkedFile {
   reset: boolean
+  /** Held (a pnpm store's file: `resetEntry`'s `hold`): it has a second link until a project links it. */
+  held: boolean
   error: { code: string; message: string } | null
 }
 
@@ -30,7 +33,7 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output, 
   } finally {
     walk.stop()
   }
-  const entries: ResetOutcome[] = near.map((n) => ({ ...n, reset: false, error: null }))
+  const entries: ResetOutcome[] = near.map((n) => ({ ...n, reset: false, held: false, error: null }))
   if (!flags.dryRun && entries.length > 0) {
     const bar = out.progress('reset', 'entries', entries.length)
     let next = 0
@@ -41,6 +44,7 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output, 
         try {
           await resetEntry(e.raw)
           e.reset = true
+          e.held = lstatSync(e.raw).nlink > 1
         } catch (err) {
           const { code = 'UNKNOWN', message } = err as NodeJS.ErrnoException
           e.error = { code, message }
@@ -64,7 +68,13 @@ export async function resetCommand(dir: string, flags: ResetFlags, out: Output, 
     const verb = flags.dryRun ? 'would reset' : 'reset'
     lines.push(`  ${verb} ${count(entries.length)} entries with ${t.basis}`)
     for (const e of entries) {
-      const state = e.error ? `failed: ${e.error.message}` : flags.dryRun ? '' : 'now 1 link'
+      const state = e.error
+        ? `failed: ${e.error.message}`
+        : flags.dryRun
+          ? ''
+          : e.held
+            ? 'held until a project links it: cachelink clean drops the hold then'
+            : 'now 1 link'
       lines.push(`    ${linkedText(e)}${state ? `  (${state})` : ''}`)
     }
     if (resets > 0) lines.push('  the old links keep the old copy; new links go to the fresh one')

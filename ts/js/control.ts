@@ -9,7 +9,7 @@ export class Control {
   total = 0
   aborted = false
   /** Set by a held import: puts its stage in place, or removes it. */
-  held: { commit(): number; rollback(): void } | null = null
+  held: { commit(): number; rollback(): void; root?: string | Buffer } | null = null
 
   constructor(readonly holdCommit: boolean = false) {}
 

@@ -24,10 +24,13 @@ import type { NativeError } from '../native.js'
 import { resolvePath } from '../options.js'
 import type { Control } from './control.js'
 import { coded, fail, is, shown } from './error.js'
+import { checkKeep, swapIn } from './existing.js'
 import { Materialize, removeQuietly, source } from './link.js'
 import * as memo from './memo.js'
 import { chain, fromNative, type Method, syscallOf, withoutLinks } from './method.js'
 import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } from './ops.js'
+import { HOLDS_SOURCE, type Known, nestedOrder, refuseIntoSources, type Source, unstageNested, within } from './sources.js'
+import { isOwn } from './scan.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
 import { retrying } from './retry.js'
 
@@ -311,6 +314,7 @@ function* openTarget(into: P, o: NativeImportOptions): Step<Target> {
   if (exists) {
     if (o.onExisting === 'error') throw coded('EEXIST', 'mkdir', into)
     if (o.onExisting === 'merge') return { into, root: into, stage: null, fresh: false, parents: [], swap: null }
+    yield* checkKeep(into, o.keep.map((k) => Buffer.from(k).toString('latin1')))
     return yield* staged([], o.keep)
   }
   const parents = yield* makeParents(into)
@@ -370,59 +374,15 @@ function* commit(t: Target): Step<number> {
   if (t.stage === null) return 0
   const renameOrFail = (from: P, to: P) => retrying('rename', [from, to], count, () => renameOnce(from, to))
   if (t.swap !== null) {
-    const moved: Array<[P, P]> = []
-    const old = stageBeside(t.into)
     try {
-      for (const k of t.swap) {
-        const [from, to] = [join(t.into, k), join(t.stage, k)]
-        let meta: BigIntStats
-        try {
-          meta = yield* op('lstat', from)
-        } catch {
-          continue
-        }
-        let there: BigIntStats | null = null
-        try {
-          there = yield* op('lstat', to)
-        } catch {}
-        if (there === null) {
-          yield* mkdirAll(dirOf(to))
-          yield* renameOrFail(from, to)
-          moved.push([from, to])
-        } else if (there.isDirectory() && meta.isDirectory()) {
-          for (const item of yield* op('readdirRaw', from)) {
-            const [a, b] = [Buffer.concat([bytesOf(from), SEP, item.name]), Buffer.concat([bytesOf(to), SEP, item.name])]
-            let free = false
-            try {
-              yield* op('lstat', b)
-            } catch {
-              free = true
-            }
-            if (free) {
-              yield* renameOrFail(a, b)
-              moved.push([a, b])
-            }
-          }
-        }
-      }
-      // No RENAME_EXCHANGE in Node: `into` aside, the stage in (into is missing in between).
-      yield* renameOrFail(t.into, old)
-      try {
-        yield* renameOrFail(t.stage, t.into)
-      } catch (e) {
-        yield* op('rename', old, t.into)
-        throw e
-      }
+      yield* swapIn(t.stage, t.into, t.swap, count)
     } catch (e) {
-      for (const [from, to] of moved.reverse()) {
-        try {
-          yield* op('rename', to, from)
-        } catch {}
-      }
       yield* undo(t)
       throw e
     }
-    // A removal that still fails after its retries is left (`cleanTemp` recognizes a stage).
+    // The old tree is at the stage's name now. A removal that still fails after its retries
+    // is left (`cleanTemp` recognizes a stage).
+    const old = t.stage
     try {
       yield* retrying('unlink', [], count, () => op('rmTree', old))
     } catch {}
@@ -456,25 +416,26 @@ function* renameOnce(from: P, to: P): Step<void> {
   }
 }
 
-function* mkdirAll(dir: P): Step<void> {
-  if (yield* op('isDir', dir)) return
-  yield* mkdirAll(dirOf(dir))
-  try {
-    yield* op('mkdir', dir, 0o777)
-  } catch (e) {
-    if (!is(e, 'EEXIST')) throw fail(e, 'mkdir', dir)
-  }
-}
-
 /**
  * existing.rs `in_place`: `into` already holds exactly the entries: each file is the cache
  * file's own inode (not for a mutable entry) or a file of its own with the same bytes and mode,
  * each symlink points where its entry says, each directory is one, and nothing else is there
- * (but the paths in `keep`, not looked into). Any doubt is `false` (the caller then replaces).
+ * (but the paths in `keep`, not looked into). `into` and every folder the entries need must be a
+ * directory: a symlink there is not in place, even one named in `keep`. Any doubt is `false`
+ * (the caller then replaces).
  */
 function* inPlace(entries: Entry[], into: P, keep: string[]): Step<boolean> {
   try {
-    for (const e of entries) if (!(yield* entryInPlace(e, into))) return false
+    if (!(yield* op('lstat', into)).isDirectory()) return false
+    const dirs = new Set<string>()
+    for (const e of entries) {
+      // The folders above the entry, deepest first: each looked at once, without following.
+      for (let d = parentOf(e.rel); d !== '' && !dirs.has(d); d = parentOf(d)) {
+        dirs.add(d)
+        if (!(yield* op('lstat', join(into, d))).isDirectory()) return false
+      }
+      if (!(yield* entryInPlace(e, into))) return false
+    }
   } catch {
     return false
   }
@@ -531,7 +492,7 @@ function emptyStats(): ImportStats {
 }
 
 /** batch.rs `import_pending` and the workers' `one`, then the commit (or a held one). */
-export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
+export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions, control: Control, known: Known = new Map()): Step<ImportStats> {
   const started = performance.now()
   control.total = entries.length
   let exists = true
@@ -540,6 +501,8 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   } catch {
     exists = false
   }
+  // Before anything is written: an `into` that is or holds a source (sources.ts).
+  if (exists) yield* refuseIntoSources(fileSources(entries), into, known)
   let conflicts: number
   let target: Target
   if (o.onExisting === 'skip-if-linked' && exists) {
@@ -569,7 +532,9 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   control.total = entries.length
   const t = target
   const unstaged = (e: unknown) => {
-    if (t.stage !== null && e instanceof Error) {
+    // Not ENAMETOOLONG: a legal destination whose stage's longer name went over PATH_MAX names
+    // the stage path, the one that was too long (as batch/target.rs's `unstaged`).
+    if (t.stage !== null && e instanceof Error && (e as NativeError).code !== 'ENAMETOOLONG') {
       const n = e as NativeError
       // Errors show paths as text (U+FFFD for bytes that are not UTF-8); the stage's name ends
       // in ASCII, so a path under it shows as the stage's text and the rest.
@@ -590,7 +555,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   stats.conflicts = conflicts
   stats.elapsedMs = performance.now() - started
   if (control.holdCommit) {
-    control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)) }
+    control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)), root: t.root }
   } else {
     stats.retries += yield* commit(t)
   }
@@ -720,7 +685,10 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
   }
 }
 
-/** tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits). */
+/**
+ * tree.rs: the entries of a directory (files, subdirectories, symlinks as symlinks, exec bits);
+ * cachelink's own temps and stages (`isOwn`) are not entries.
+ */
 export function* treeEntries(src: P): Step<Entry[]> {
   let meta: BigIntStats
   try {
@@ -732,13 +700,22 @@ export function* treeEntries(src: P): Step<Entry[]> {
   const out: Entry[] = []
   function* walk(dir: Buffer, rel: string): Step<void> {
     let list
-    try {
-      list = yield* op('readdirRaw', dir)
-    } catch (e) {
-      throw fail(e, 'scandir', dir)
+    for (let tries = 1; ; tries++) {
+      try {
+        list = yield* op('readdirRaw', dir)
+        break
+      } catch (e) {
+        // Where the listing gives no types (FUSE), Node asks each name's with lstat, and a name
+        // gone meanwhile (a temp another process's reset renamed, FUSE's `.fuse_hidden*` of a
+        // replaced file) fails the whole listing: list again (tree.rs skips such a name).
+        if (!is(e, 'ENOENT') || tries >= 8 || !(yield* op('isDir', dir))) throw fail(e, 'scandir', dir)
+      }
     }
     list.sort((a, b) => Buffer.compare(a.name, b.name))
     for (const item of list) {
+      // Cachelink's own temps and stages are not part of the tree: in a cache, other processes'
+      // resets make and rename them away while this walk runs.
+      if (isOwn(item.name, item)) continue
       const path = Buffer.concat([dir, SEP, item.name])
       const name = item.name.toString('latin1')
       const r = rel === '' ? name : `${rel}/${name}`
@@ -756,6 +733,11 @@ export function* treeEntries(src: P): Step<Entry[]> {
   return out
 }
 
+/** The file entries' sources. */
+function* fileSources(entries: Entry[]): Generator<Source> {
+  for (const e of entries) if (e.item.kind === 'file') yield { src: e.item.src, rel: shownRel(e.rel) }
+}
+
 export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, control: Control): Step<ImportStats> {
   return yield* importEntries(parseEntries(records, into), into, o, control)
 }
@@ -765,32 +747,53 @@ export function* importFiles(records: Buffer, into: P, o: NativeImportOptions, c
  * writes nothing), then each imported as `importFiles` imports one, into its stage, counting into
  * the install's progress; the stages are put in place in order at the end, or all removed
  * (in reverse order, so the folders each made above its own go too) when anything failed.
+ * A package nested in another (`outer`, at `rel` below it) is imported after it, into where
+ * that one's files are (its stage), and put in place just before it.
  */
 export function* importPackages(
-  added: Array<{ into: P; records: Buffer }>,
+  added: Added[],
   store: P | null,
   o: NativeImportOptions,
   control: Control,
 ): Step<ImportPackagesStats> {
   const started = performance.now()
-  const packages = added.map((a) => ({ into: a.into, entries: parsePackage(a.records, a.into, store) }))
+  const packages = added.map((a) => ({ ...a, entries: parsePackage(a.records, a.into, store) }))
   const sum = emptyStats()
-  const held: Array<{ commit(): number; rollback(): void }> = []
+  const { pre, post } = nestedOrder(packages.map((p) => p.outer))
+  type Held = NonNullable<Control['held']>
+  const held: Held[] = []
+  const byIndex = new Map<number, Held>()
+  const placed = new Map<number, { root: P; into: P }>()
+  const known: Known = new Map()
   const rollback = () => {
     for (const h of held.reverse()) h.rollback()
     held.length = 0
   }
   try {
-    for (const pkg of packages) {
+    for (const i of pre) {
+      const pkg = packages[i]
       if (control.aborted) throw own('ABORT_ERR', 'the import was aborted', pkg.into)
+      const base = pkg.outer === null || pkg.outer === undefined ? null : placed.get(pkg.outer)!
+      const at = base === null ? pkg.into : join(base.root, pkg.rel!.toString('latin1').split(sep).join('/'))
       const one = part(control)
-      addStats(sum, yield* importEntries(pkg.entries, pkg.into, o, one))
-      if (one.held !== null) held.push(one.held)
+      try {
+        addStats(sum, yield* importEntries(pkg.entries, at, o, one, known))
+      } catch (e) {
+        throw base === null ? e : unstageNested(e, base.root, base.into)
+      }
+      if (one.held !== null) {
+        held.push(one.held)
+        byIndex.set(i, one.held)
+      }
+      placed.set(i, { root: one.held?.root ?? at, into: pkg.into })
     }
   } catch (e) {
     rollback()
     throw e
   }
+  // Put in place nested packages first (each inside its outer's stage), then their outer.
+  held.length = 0
+  for (const i of post) if (byIndex.has(i)) held.push(byIndex.get(i)!)
   const commitAll = () => {
     let retries = 0
     while (held.length > 0) {
@@ -812,8 +815,16 @@ export function* importPackages(
 }
 
 /** The JS twin of the addon's `PackageInstall`: packages are kept as added and imported at `finish`. */
+/** A package as added: nested in the package `outer` (its index), at `rel` below its folder. */
+interface Added {
+  into: P
+  records: Buffer
+  outer?: number | null
+  rel?: Buffer | null
+}
+
 export class PackageInstall {
-  private readonly added: Array<{ into: P; records: Buffer }> = []
+  private readonly added: Added[] = []
   private cancelled = false
   private readonly store: P | null
 
@@ -825,9 +836,9 @@ export class PackageInstall {
     this.store = store ?? null
   }
 
-  add(into: P, records: Buffer, files: number): void {
+  add(into: P, records: Buffer, files: number, outer?: number | null, rel?: Buffer | null): void {
     this.control.total += files
-    this.added.push({ into, records: Buffer.from(records) })
+    this.added.push({ into, records: Buffer.from(records), outer, rel })
   }
 
   private *run(): Step<ImportPackagesStats> {
@@ -902,8 +913,9 @@ export function* importTree(src: P, into: P, o: NativeImportOptions, control: Co
 }
 
 /**
- * tree.rs `refuse_into_source`: `into` is `src` or inside it (both canonicalized; `into` need
- * not exist: its nearest existing ancestor is, the rest appended, `..` taken lexically).
+ * tree.rs `refuse_into_source`: `into` is `src` or inside it, or holds it (both canonicalized;
+ * `into` need not exist: its nearest existing ancestor is, the rest appended, `..` taken
+ * lexically).
  */
 function* refuseIntoSource(src: P, into: P): Step<void> {
   // Paths as byte strings (latin1: one char per byte), so names that are not UTF-8 compare and
@@ -926,8 +938,9 @@ function* refuseIntoSource(src: P, into: P): Step<void> {
     } catch {}
   }
   if (intoReal === null) return
-  const inside = intoReal === srcReal || intoReal.startsWith(srcReal.endsWith(sep) ? srcReal : srcReal + sep)
-  if (inside) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
+  if (within(intoReal, srcReal)) throw own('ERR_CACHELINK_INTO_SOURCE', 'cannot import a directory into itself or a subdirectory of itself', src, into)
+  // `replace` would delete the source with the old `into`.
+  if (within(srcReal, intoReal)) throw own('ERR_CACHELINK_INTO_SOURCE', HOLDS_SOURCE, src, into)
 }
 
 export { removeQuietly }

@@ -26,8 +26,8 @@ export const js = {
   Control: Control as unknown as typeof Binding.Control,
   linkFile: async (src, dest, flags, maxLinks) => runAsync(linkFile(src, dest, unpackFlags(flags, maxLinks))),
   linkFileSync: (src, dest, flags, maxLinks) => runSync(linkFile(src, dest, unpackFlags(flags, maxLinks))),
-  resetEntry: async (path) => runAsync(resetEntry(path)),
-  resetEntrySync: (path) => runSync(resetEntry(path)),
+  resetEntry: async (path, hold) => runAsync(resetEntry(path, hold)),
+  resetEntrySync: (path, hold) => runSync(resetEntry(path, hold)),
   clearFallbackMemo: () => memo.clear(),
   /** `[raw, name]` as the addon gives it: on Unix the errno, from libuv's own table. */
   errnoTable: () => [...getSystemErrorMap()].map(([errno, [name]]) => [process.platform === 'win32' ? errno : -errno, name]),

@@ -22,7 +22,7 @@ import { coded, fail, is, isCachelink } from './error.js'
 import * as memo from './memo.js'
 import { type LinkOpts, type Method, chain, classify, skipsKnownFailures, syscallOf } from './method.js'
 import { op, type P, type Step } from './ops.js'
-import { dirOf, pathBeside } from './temp.js'
+import { dirOf, heldBeside, pathBeside } from './temp.js'
 import { retrying } from './retry.js'
 import { mountKey } from './fsinfo.js'
 
@@ -460,6 +460,12 @@ export class Materialize {
     const tmp = pathBeside(target)
     try {
       yield* copyPlain(this.src, tmp, this.meta)
+    } catch (e) {
+      yield* removeQuietly(tmp)
+      // A legal `target` whose temp's longer name went over PATH_MAX: name the temp.
+      throw is(e, 'ENAMETOOLONG') ? fail(e, 'copyfile', this.src, tmp) : failed(e)
+    }
+    try {
       yield* publish(tmp, target)
     } catch (e) {
       yield* removeQuietly(tmp)
@@ -514,7 +520,7 @@ const READ_ONLY = ['EACCES', 'EPERM', 'EROFS']
  * filled by a clone where the filesystem can (remembered per device) else a copy; the entry's
  * owner (as root), mode and times, fsync; linked to `linkTo` before the rename over the entry.
  */
-export function* reset(entry: P, meta: BigIntStats, linkTo: P | null): Step<Reset> {
+export function* reset(entry: P, meta: BigIntStats, linkTo: P | null, hold = false): Step<Reset> {
   const tmp = pathBeside(entry)
   const mode = Number(meta.mode & 0o7777n)
   try {
@@ -547,11 +553,14 @@ export function* reset(entry: P, meta: BigIntStats, linkTo: P | null): Step<Rese
         throw fail(e, 'link', entry, linkTo)
       }
     }
+    // reset.rs `hold_link`: removed unless the rename is done.
+    const held = hold ? yield* holdLink(tmp, entry) : null
     try {
       yield* op('rename', tmp, entry)
       renamed = true
       return { kind: 'done' }
     } catch (e) {
+      if (held !== null) yield* removeQuietly(held)
       const err = fail(e, 'rename', entry, linkTo)
       if (linkTo === null) throw err
       if ([...READ_ONLY, 'EBUSY'].includes(err.code)) return { kind: 'unreplaced', error: err }
@@ -561,6 +570,22 @@ export function* reset(entry: P, meta: BigIntStats, linkTo: P | null): Step<Rese
     }
   } finally {
     if (!renamed) yield* removeQuietly(tmp)
+  }
+}
+
+/**
+ * reset.rs `hold_link`: a second link to the fresh inode `tmp` beside `entry`, so the entry never
+ * shows one link (pnpm's `store prune` deletes store files with one link); null where it cannot
+ * be made (the reset goes on without it).
+ */
+function* holdLink(tmp: P, entry: P): Step<P | null> {
+  const held = heldBeside(entry)
+  if (held === null) return null
+  try {
+    yield* op('link', tmp, held)
+    return held
+  } catch {
+    return null
   }
 }
 
@@ -605,8 +630,8 @@ function* fill(entry: P, tmp: P, meta: BigIntStats, linkTo: P | null): Step<void
   }
 }
 
-/** Resets a cache entry on its own. */
-export function* resetEntry(path: P): Step<void> {
+/** Resets a cache entry on its own; with `hold`, the fresh inode keeps a hold beside it. */
+export function* resetEntry(path: P, hold: boolean): Step<void> {
   let meta: BigIntStats
   try {
     meta = yield* op('lstat', path)
@@ -615,6 +640,6 @@ export function* resetEntry(path: P): Step<void> {
   }
   if (meta.isDirectory()) throw coded('EISDIR', 'open', path)
   if (!meta.isFile()) throw coded('EINVAL', 'open', path)
-  const r = yield* reset(path, meta, null)
+  const r = yield* reset(path, meta, null, hold)
   if (r.kind !== 'done') throw r.error
 }

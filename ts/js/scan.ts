@@ -10,7 +10,7 @@ import type { CleanResult, NativeLeftover, NativeUnrecognized, ScanResult, Unrec
 import type { Control } from './control.js'
 import { coded, codeOf, fail } from './error.js'
 import { op, type P, type Step } from './ops.js'
-import { hostId, MARKER, STAGE_MARKER } from './temp.js'
+import { HELD_MARKER, hostId, MARKER, STAGE_MARKER } from './temp.js'
 
 export const BUCKETS = [1, 2, 10, 100, 1_000, 10_000]
 const HOST_LEN = 12
@@ -18,6 +18,7 @@ const HOST_LEN = 12
 interface LeftoverName {
   pid: number
   stage: boolean
+  held: boolean
   host: string | null
   dotted: boolean
 }
@@ -30,6 +31,9 @@ export function leftoverName(name: Buffer): LeftoverName | null {
   const stageWord = STAGE_MARKER.slice(MARKER.length)
   const stage = rest.startsWith(stageWord)
   if (stage) rest = rest.slice(stageWord.length)
+  const heldWord = HELD_MARKER.slice(MARKER.length)
+  const held = !stage && rest.startsWith(heldWord)
+  if (held) rest = rest.slice(heldWord.length)
   const parts = rest.split('-')
   let host: string | null = null
   let pid: string
@@ -41,7 +45,20 @@ export function leftoverName(name: Buffer): LeftoverName | null {
   if (!/^[0-9]{1,10}$/.test(pid) || !/^[0-9a-fA-F]{16}$/.test(random)) return null
   const n = Number(pid)
   if (n > 0xffffffff) return null
-  return { pid: n, stage, host, dotted: name[0] === 0x2e }
+  return { pid: n, stage, held, host, dotted: name[0] === 0x2e }
+}
+
+/**
+ * scan.rs `is_own`: a name cachelink made for its own work, on the kind of file it makes there (a
+ * temp: a regular file or a symlink; a stage: a directory). Never an entry of a walk that
+ * materializes a cache (`importTree`): other processes' resets rename their temps away at any
+ * moment. Look-alikes are someone else's files.
+ */
+export function isOwn(name: Buffer, kind: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }): boolean {
+  const n = leftoverName(name)
+  if (n === null || !n.dotted) return false
+  if (n.stage) return kind.isDirectory()
+  return n.held ? kind.isFile() : kind.isFile() || kind.isSymbolicLink()
 }
 
 /** scan.rs `display`: the path as text, bytes that are not UTF-8 written `\xNN`. */
@@ -104,6 +121,7 @@ function ageMs(meta: BigIntStats, nowMs: number): number {
 interface Leftover {
   raw: Buffer
   stage: boolean
+  held: boolean
   pid: number
   host: string | null
   ageMs: number
@@ -127,9 +145,9 @@ function leftover(raw: Buffer, meta: BigIntStats, nowMs: number): Leftover | Unr
   if (!name.dotted) reason = 'no-leading-dot'
   else if (name.stage) reason = meta.isDirectory() ? null : 'not-a-directory'
   else if (meta.isDirectory()) reason = 'directory'
-  else if (!meta.isFile() && !meta.isSymbolicLink()) reason = 'not-a-regular-file'
+  else if (!meta.isFile() && (name.held || !meta.isSymbolicLink())) reason = 'not-a-regular-file'
   if (reason !== null) return { raw, reason }
-  return { raw, stage: name.stage, pid: name.pid, host: name.host, ageMs: ageMs(meta, nowMs) }
+  return { raw, stage: name.stage, held: name.held, pid: name.pid, host: name.host, ageMs: ageMs(meta, nowMs) }
 }
 
 /** Visits everything under `root` but leftovers, which it collects instead of entering. */
@@ -180,7 +198,7 @@ function* walk(root: P, control: Control, visit: (raw: Buffer, meta: BigIntStats
 
 function leftoverToJs(l: Leftover): NativeLeftover {
   const thisHost = l.host === null ? null : l.host === hostId()
-  return { ...found(l.raw), kind: l.stage ? 'stage' : 'temp', pid: l.pid, host: l.host, thisHost, ageMs: l.ageMs }
+  return { ...found(l.raw), kind: l.stage ? 'stage' : l.held ? 'held' : 'temp', pid: l.pid, host: l.host, thisHost, ageMs: l.ageMs }
 }
 
 function unrecognizedToJs(u: Unrecognized): NativeUnrecognized {
@@ -274,14 +292,43 @@ function* youngestIn(dir: Buffer, nowMs: number, enough: number): Step<number> {
   return youngest
 }
 
+/** scan.rs `HOLD_MS`: how long a hold keeps an entry nobody links (30 days). */
+export const HOLD_MS = 30 * 24 * 3600 * 1000
+
+/**
+ * scan.rs `hold_done`: the entry the hold names has a link besides it and the hold, or names
+ * another inode or nothing and the hold is `olderThanMs` old, or the hold is `HOLD_MS` old.
+ */
+function* holdDone(l: Leftover, olderThanMs: number): Step<boolean> {
+  if (l.ageMs >= HOLD_MS) return true
+  let held: BigIntStats
+  try {
+    held = yield* op('lstat', l.raw)
+  } catch {
+    return false // gone meanwhile
+  }
+  const name = baseName(l.raw)
+  const at = name.lastIndexOf(HELD_MARKER)
+  if (at > 1) {
+    const entry = Buffer.concat([l.raw.subarray(0, l.raw.length - name.length), name.subarray(1, at)])
+    try {
+      const meta = yield* op('lstat', entry)
+      if (meta.dev === held.dev && meta.ino === held.ino) return meta.nlink > 2n
+    } catch {}
+  }
+  return l.ageMs >= olderThanMs
+}
+
 export function* clean(root: P, olderThanMs: number, dryRun: boolean, control: Control): Step<CleanResult> {
   const walked = yield* walk(root, control, () => {})
-  let list = walked.leftovers.filter((l) => l.ageMs >= olderThanMs && !maybeRunning(l))
+  const holds = walked.leftovers.filter((l) => l.held)
+  let list = walked.leftovers.filter((l) => !l.held && l.ageMs >= olderThanMs && !maybeRunning(l))
   const now = Date.now()
   for (const l of list) {
     if (l.stage) l.ageMs = Math.min(l.ageMs, yield* youngestIn(l.raw, now, olderThanMs))
   }
   list = list.filter((l) => l.ageMs >= olderThanMs)
+  for (const l of holds) if (yield* holdDone(l, olderThanMs)) list.push(l)
   if (!dryRun) {
     for (const l of list) {
       try {

@@ -12,6 +12,8 @@ import type { P } from './ops.js'
 
 export const MARKER = '.cachelink-'
 export const STAGE_MARKER = '.cachelink-stage-'
+/** A reset's hold (reset.rs `hold_link`): `.<name>.cachelink-held-<host>-<pid>-<random>`. */
+export const HELD_MARKER = '.cachelink-held-'
 const MAX_NAME = 160
 
 const isWindows = process.platform === 'win32'
@@ -55,9 +57,15 @@ function isSep(byte: number): boolean {
   return byte === 0x2f || (isWindows && byte === 0x5c)
 }
 
-/** `[directory with its trailing separator, or empty; file name]` of a path, as bytes. */
+/**
+ * `[directory with its trailing separator, or empty; file name]` of a path, as bytes. Trailing
+ * separators are not a name (`a/b/` is `b` in `a/`), as Rust's `Path` takes them.
+ */
 function split(p: P): [Buffer, Buffer] {
-  const b = typeof p === 'string' ? Buffer.from(p) : p
+  let b = typeof p === 'string' ? Buffer.from(p) : p
+  let end = b.length
+  while (end > 1 && isSep(b[end - 1])) end--
+  b = b.subarray(0, end)
   let i = b.length
   while (i > 0 && !isSep(b[i - 1])) i--
   return [b.subarray(0, i), b.subarray(i)]
@@ -79,6 +87,13 @@ export function pathBeside(beside: P): P {
 /** A fresh stage path beside `into`. */
 export function stageBeside(into: P): P {
   return nameBeside(into, STAGE_MARKER)
+}
+
+/** A fresh hold path beside `entry`, or null for a name too long to be carried in it. */
+export function heldBeside(entry: P): P | null {
+  const [, base] = split(entry)
+  if (base.length === 0 || base.length > MAX_NAME) return null
+  return nameBeside(entry, HELD_MARKER)
 }
 
 /** The directory `p` is in (`.` for a bare name). */

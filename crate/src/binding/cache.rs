@@ -90,6 +90,7 @@ fn found(path: &Path) -> FoundPath {
 pub enum LeftoverKind {
     Temp,
     Stage,
+    Held,
 }
 
 /// What interrupted work left: exactly the public `Leftover`.
@@ -115,6 +116,8 @@ fn leftovers(list: Vec<Leftover>) -> Vec<NativeLeftover> {
                 exact,
                 kind: if l.stage {
                     LeftoverKind::Stage
+                } else if l.held {
+                    LeftoverKind::Held
                 } else {
                     LeftoverKind::Temp
                 },
@@ -312,7 +315,8 @@ pub fn scan_sync(
 }
 
 fn clean_args(root: Either<String, Buffer>, older_than_ms: f64) -> napi::Result<(PathBuf, u64)> {
-    if !(0.0..=9.0e15).contains(&older_than_ms) {
+    // The facade refuses more than 2^53 - 1 (ERR_OUT_OF_RANGE); this is the last line.
+    if !(0.0..=9_007_199_254_740_991.0).contains(&older_than_ms) {
         return Err(napi::Error::new(
             napi::Status::InvalidArg,
             format!("Invalid \"olderThanMs\": {older_than_ms}"),

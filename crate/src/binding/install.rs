@@ -69,17 +69,25 @@ impl PackageInstall {
     }
 
     /// Queues a package: its folder and its entries in their wire form (`wire::parse_package`);
-    /// `files`, how many entries, counts into the progress total.
+    /// `files`, how many entries, counts into the progress total. `outer` and `rel`: the package
+    /// is nested in the package of that index (in the order added, before or after this one),
+    /// at `rel` (relative, in the platform's separators) under its folder.
     #[napi(catch_unwind)]
     pub fn add(
         &self,
         into: Either<String, Buffer>,
         records: Buffer,
         files: u32,
+        outer: Option<u32>,
+        rel: Option<Buffer>,
     ) -> napi::Result<()> {
         let into = to_path(into, "into")?;
+        let within = match (outer, rel) {
+            (Some(o), Some(r)) => Some((o as usize, to_path(Either::B(r), "rel")?)),
+            _ => None,
+        };
         self.shared.add_total(files);
-        self.install.add(into, records.to_vec());
+        self.install.add(into, records.to_vec(), within);
         Ok(())
     }
 

@@ -303,16 +303,19 @@ pub fn link_file_sync(
 }
 
 #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-pub fn reset_entry(path: Either<String, Buffer>) -> napi::Result<AsyncTask<Short<(), ()>>> {
+pub fn reset_entry(
+    path: Either<String, Buffer>,
+    hold: bool,
+) -> napi::Result<AsyncTask<Short<(), ()>>> {
     let path = to_path(path, "path")?;
     Ok(AsyncTask::new(Short::new(
-        move || link::reset_entry(&path),
+        move || link::reset_entry(&path, hold),
         |()| (),
     )))
 }
 
 #[napi(catch_unwind)]
-pub fn reset_entry_sync(env: Env, path: Either<String, Buffer>) -> napi::Result<()> {
+pub fn reset_entry_sync(env: Env, path: Either<String, Buffer>, hold: bool) -> napi::Result<()> {
     let path = to_path(path, "path")?;
-    settle(&env, link::reset_entry(&path))
+    settle(&env, link::reset_entry(&path, hold))
 }

@@ -270,9 +270,13 @@ pub fn import_pending(
     let started = Instant::now();
     ctl.total
         .store(i32::try_from(entries.len()).unwrap_or(i32::MAX), Relaxed);
+    let exists = fs::symlink_metadata(into).is_ok();
+    if exists {
+        // Before anything is written: an `into` that is or holds a source (the store, a `src`).
+        super::sources::refuse_into_sources(&entries, into, opts.store.as_deref())?;
+    }
     // Skip-if-linked into an existing directory looks before it writes anything (no stage).
-    let look_first =
-        opts.on_existing == OnExisting::SkipIfLinked && fs::symlink_metadata(into).is_ok();
+    let look_first = opts.on_existing == OnExisting::SkipIfLinked && exists;
     let (target, entries, conflicts) = if look_first {
         let (entries, conflicts) = conflicts::settle(entries, opts.on_conflict, into, || {
             existing::folds_case(into)

@@ -189,8 +189,9 @@ pub fn link_file(src: &Path, dest: &Path, opts: &Options) -> Result<Outcome> {
     .place(dest)
 }
 
-/// Resets a cache entry on its own (see `reset`).
-pub fn reset_entry(path: &Path) -> Result<()> {
+/// Resets a cache entry on its own (see `reset`); with `hold`, the fresh inode keeps a second
+/// link beside the entry until `scan::clean` finds it linked elsewhere (`reset::hold_link`).
+pub fn reset_entry(path: &Path, hold: bool) -> Result<()> {
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io(&e, "open", path, None))?;
     if meta.is_dir() {
         return Err(Error::new("EISDIR", "open", path, None));
@@ -198,7 +199,7 @@ pub fn reset_entry(path: &Path) -> Result<()> {
     if !meta.is_file() {
         return Err(Error::new("EINVAL", "open", path, None));
     }
-    match reset::reset(path, &meta, None)? {
+    match reset::reset(path, &meta, None, hold)? {
         Reset::Done => Ok(()),
         Reset::CacheReadOnly(err) | Reset::Unreplaced(err) => Err(err),
     }
@@ -586,7 +587,7 @@ impl Materialize<'_> {
                     self.copy(target)?;
                     return Ok(LinkLimit::Copied);
                 }
-                match reset::reset(self.src, meta, Some(target)) {
+                match reset::reset(self.src, meta, Some(target), false) {
                     Ok(Reset::Done) => Ok(LinkLimit::Reset),
                     Ok(Reset::Unreplaced(why)) => Ok(LinkLimit::CacheReadOnly(why.code)),
                     Ok(Reset::CacheReadOnly(why)) => {

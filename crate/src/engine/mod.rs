@@ -21,6 +21,7 @@ pub mod probe;
 pub mod reset;
 pub mod retry;
 pub mod scan;
+pub mod sources;
 pub mod store;
 pub mod temp;
 pub mod tree;

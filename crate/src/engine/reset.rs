@@ -10,6 +10,9 @@
 //! 5. Rename it over the entry. The cache path never disappears (rename is atomic), and links
 //!    made before keep the old inode.
 //!
+//! A proactive reset (`resetEntry`, with no destination) can also hold the fresh inode: a second
+//! link beside the entry, made before step 5, so the entry never shows one link (`hold_link`).
+//!
 //! `link_file` takes the entry's lock first (`engine::lock`), so racing processes reset an entry
 //! once per limit crossing. Where no lock can be had (Windows, NFS), each makes its own fresh
 //! inode; the last rename wins and the others' only cost was redundant work.
@@ -38,8 +41,9 @@ pub enum Reset {
 }
 
 /// Resets the regular file `entry`, whose metadata is `meta`, linking the fresh inode to
-/// `link_to` first when given (a path that must not exist).
-pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Reset> {
+/// `link_to` first when given (a path that must not exist). With `hold`, the fresh inode also
+/// gets a hold before the rename (`hold`), so the entry never shows one link.
+pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>, hold: bool) -> Result<Reset> {
     let temp_path = temp::path_beside(entry);
     let guard = temp::Guard::new(temp_path);
     let tmp = guard.path();
@@ -59,9 +63,14 @@ pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Re
     if let Some(dest) = link_to {
         fs::hard_link(tmp, dest).map_err(|e| Error::io(&e, "link", entry, Some(dest)))?;
     }
+    // Removed with its guard unless the rename is done.
+    let held = if hold { hold_link(tmp, entry) } else { None };
     match sys::rename_over(tmp, entry) {
         Ok(()) => {
             guard.keep();
+            if let Some(held) = held {
+                held.keep();
+            }
             Ok(Reset::Done)
         }
         Err(e) => {
@@ -78,6 +87,24 @@ pub fn reset(entry: &Path, meta: &Metadata, link_to: Option<&Path>) -> Result<Re
                 }
                 None => Err(err),
             }
+        }
+    }
+}
+
+/// The hold of a proactive reset (`resetEntry`): a second link to the fresh inode `tmp`, beside
+/// `entry` (`temp::held_beside`). A fresh inode has one link, and pnpm's `store prune` deletes
+/// every store file with one link: the projects that use the entry keep the old inode, so a
+/// prune before the next install that links the entry would delete it. `scan::clean` drops the
+/// hold once the entry has a link besides it (or it is `HOLD_MS` old). `None` where it cannot be
+/// made (a name too long to carry, a filesystem that refuses the link): the reset goes on
+/// without it.
+fn hold_link(tmp: &Path, entry: &Path) -> Option<temp::Guard> {
+    let held = temp::held_beside(entry)?;
+    match fs::hard_link(tmp, &held) {
+        Ok(()) => Some(temp::Guard::new(held)),
+        Err(e) => {
+            crate::engine::debug(|| format!("reset of {entry:?} could not hold it: {e}"));
+            None
         }
     }
 }

@@ -20,7 +20,7 @@
 
 use super::batch::Control;
 use super::error::{Error, Result};
-use super::temp::{self, HOST_LEN, MARKER, STAGE_MARKER};
+use super::temp::{self, HELD_MARKER, HOST_LEN, MARKER, STAGE_MARKER};
 use crate::sys;
 use std::fs::{self, Metadata};
 use std::path::{Path, PathBuf};
@@ -60,8 +60,11 @@ pub struct Near {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leftover {
     pub path: PathBuf,
-    /// An import's stage directory (else a temp file of a reset or copy).
+    /// An import's stage directory (else a temp file of a reset or copy, or a hold).
     pub stage: bool,
+    /// A reset's hold (`reset::hold_link`): a second link to an entry's fresh inode, removed
+    /// by `clean` once it has done its work (`hold_done`), not by age and process alone.
+    pub held: bool,
     /// The process that made it, from its name.
     pub pid: u32,
     /// The host id in its name (`temp::host_id()` of the machine that made it); `None` in the
@@ -111,22 +114,25 @@ pub struct Unrecognized {
 pub struct LeftoverName {
     pub pid: u32,
     pub stage: bool,
+    pub held: bool,
     /// `None` in the old format (no host).
     pub host: Option<String>,
     /// It starts with a dot, as every name `temp` makes does.
     pub dotted: bool,
 }
 
-/// What a name in the format of a temp or a stage says: after the last `.cachelink-`,
-/// optionally `stage-`, then `<12 hex host>-<pid>-<16 hex>` or (older versions)
+/// What a name in the format of a temp, a stage or a hold says: after the last `.cachelink-`,
+/// optionally `stage-` or `held-`, then `<12 hex host>-<pid>-<16 hex>` or (older versions)
 /// `<pid>-<16 hex>`. `None` for any other name.
 pub fn leftover_name(name: &[u8]) -> Option<LeftoverName> {
     let at = find_last(name, MARKER.as_bytes())?;
     let rest = &name[at + MARKER.len()..];
     let stage_word = &STAGE_MARKER.as_bytes()[MARKER.len()..];
-    let (rest, stage) = match rest.strip_prefix(stage_word) {
-        Some(r) => (r, true),
-        None => (rest, false),
+    let held_word = &HELD_MARKER.as_bytes()[MARKER.len()..];
+    let (rest, stage, held) = match (rest.strip_prefix(stage_word), rest.strip_prefix(held_word)) {
+        (Some(r), _) => (r, true, false),
+        (_, Some(r)) => (r, false, true),
+        _ => (rest, false, false),
     };
     let parts: Vec<&[u8]> = rest.split(|&b| b == b'-').collect();
     let (host, pid, random) = match parts[..] {
@@ -151,8 +157,27 @@ pub fn leftover_name(name: &[u8]) -> Option<LeftoverName> {
     Some(LeftoverName {
         pid: std::str::from_utf8(pid).ok()?.parse().ok()?,
         stage,
+        held,
         host: host.map(|h| String::from_utf8_lossy(h).into_owned()),
         dotted: name.first() == Some(&b'.'),
+    })
+}
+
+/// A name cachelink made for its own work, on the kind of file it makes there (what `scan`
+/// collects as a leftover instead of visiting): a temp (a regular file or a symlink), a stage (a
+/// directory), a hold (a regular file). Never an entry of a walk that materializes or reports a cache (`import_tree`):
+/// another process's reset renames its temp over the entry at any moment, and a stage is half
+/// an import. Look-alikes (no leading dot, another kind of file) are someone else's files.
+pub fn is_own(name: &std::ffi::OsStr, kind: fs::FileType) -> bool {
+    leftover_name(&path_bytes(Path::new(name))).is_some_and(|n| {
+        n.dotted
+            && if n.stage {
+                kind.is_dir()
+            } else if n.held {
+                kind.is_file()
+            } else {
+                kind.is_file() || kind.is_symlink()
+            }
     })
 }
 
@@ -310,7 +335,7 @@ fn leftover(
     } else if kind.is_dir() {
         Some(Why::Directory)
     } else {
-        (!kind.is_file() && !kind.is_symlink()).then_some(Why::NotARegularFile)
+        (!kind.is_file() && (name.held || !kind.is_symlink())).then_some(Why::NotARegularFile)
     };
     if let Some(why) = why {
         return Some(Err(why));
@@ -318,6 +343,7 @@ fn leftover(
     Some(Ok(Leftover {
         path: path.to_path_buf(),
         stage: name.stage,
+        held: name.held,
         pid: name.pid,
         host: name.host,
         age_ms: age_ms(meta, now),
@@ -358,6 +384,60 @@ pub fn scan(root: &Path, near_at: Option<u64>, ctl: &Control) -> Result<Scan> {
     Ok(s)
 }
 
+/// How long a hold keeps an entry that nobody links: 30 days since the inode's last status
+/// change (a link or unlink of it, by anyone). Reset entries are those near the link limit, the
+/// most used ones, which the next install links; one that none links for this long is let go,
+/// and pnpm's `store prune` may then take it.
+pub const HOLD_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// A hold (`reset::hold_link`) has done its work: the entry it names has a link besides the
+/// hold (a project linked it: `store prune` leaves it now), or names another inode or nothing
+/// (reset again, removed) and the hold is `older_than_ms` old (a reset makes its hold just
+/// before it renames the fresh inode over the entry), or it is `HOLD_MS` old.
+fn hold_done(l: &Leftover, older_than_ms: u64) -> bool {
+    if l.age_ms >= HOLD_MS {
+        return true;
+    }
+    let Ok(held) = fs::symlink_metadata(&l.path) else {
+        return false; // gone meanwhile
+    };
+    let same = held_entry(&l.path)
+        .and_then(|entry| {
+            let meta = fs::symlink_metadata(&entry).ok()?;
+            let (e, h) = (
+                sys::file_id(&entry, &meta).ok()?,
+                sys::file_id(&l.path, &held).ok()?,
+            );
+            Some((e.same_file(&h), e.nlink))
+        })
+        .filter(|&(same, _)| same);
+    match same {
+        Some((_, links)) => links > 2,
+        None => l.age_ms >= older_than_ms,
+    }
+}
+
+/// The entry a hold `.<name>.cachelink-held-…` holds: `<name>` beside it.
+fn held_entry(held: &Path) -> Option<PathBuf> {
+    let bytes = path_bytes(Path::new(held.file_name()?)).into_owned();
+    let at = find_last(&bytes, HELD_MARKER.as_bytes())?;
+    let base = bytes.get(1..at).filter(|b| !b.is_empty())?;
+    Some(held.with_file_name(os_name(base)?))
+}
+
+#[cfg(unix)]
+fn os_name(bytes: &[u8]) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(std::ffi::OsStr::from_bytes(bytes).to_owned())
+}
+
+#[cfg(not(unix))]
+fn os_name(bytes: &[u8]) -> Option<std::ffi::OsString> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .map(std::ffi::OsString::from)
+}
+
 /// What `clean` removed (or, dry run, would remove), and the look-alikes it left.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Cleaned {
@@ -365,14 +445,15 @@ pub struct Cleaned {
     pub unrecognized: Vec<Unrecognized>,
 }
 
-/// Removes (unless `dry_run`) the leftovers under `root` that are at least `older_than_ms` old
-/// and whose process is not running: asked on this machine for a leftover of this machine (or
+/// Removes (unless `dry_run`) the holds that have done their work (`hold_done`), and the other
+/// leftovers under `root` that are at least `older_than_ms` old and whose process is not running: asked on this machine for a leftover of this machine (or
 /// of an older version, whose name has no host); another machine's goes by age alone. Returns
 /// what was (or would be) removed, and the look-alikes left; one that cannot be removed is an
 /// error naming it.
 pub fn clean(root: &Path, older_than_ms: u64, dry_run: bool, ctl: &Control) -> Result<Cleaned> {
     let walked = walk(root, ctl, |_, _| {})?;
-    let mut found = walked.leftovers;
+    let (held, mut found): (Vec<Leftover>, Vec<Leftover>) =
+        walked.leftovers.into_iter().partition(|l| l.held);
     found.retain(|l| l.age_ms >= older_than_ms && !l.maybe_running());
     // A stage's own ctime changes only when its top level does: one being filled deeper down
     // is young if anything in it is.
@@ -381,6 +462,7 @@ pub fn clean(root: &Path, older_than_ms: u64, dry_run: bool, ctl: &Control) -> R
         l.age_ms = l.age_ms.min(youngest_in(&l.path, now, older_than_ms));
     }
     found.retain(|l| l.age_ms >= older_than_ms);
+    found.extend(held.into_iter().filter(|l| hold_done(l, older_than_ms)));
     if !dry_run {
         for l in &found {
             let removed = if l.stage {
@@ -414,6 +496,21 @@ mod tests {
 
     fn parsed(name: &[u8]) -> Option<(u32, bool, Option<String>, bool)> {
         leftover_name(name).map(|n| (n.pid, n.stage, n.host, n.dotted))
+    }
+
+    #[test]
+    fn held_names() {
+        let n = leftover_name(b".abc.cachelink-held-0123456789ab-12-00ff00ff00ff00ff").unwrap();
+        assert!(n.held && !n.stage && n.dotted && n.pid == 12);
+        assert_eq!(
+            held_entry(Path::new(
+                "/s/ab/.cdef-exec.cachelink-held-0123456789ab-1-0123456789abcdef"
+            )),
+            Some(PathBuf::from("/s/ab/cdef-exec"))
+        );
+        let made = temp::held_beside(Path::new("/s/ab/cdef")).unwrap();
+        assert_eq!(held_entry(&made), Some(PathBuf::from("/s/ab/cdef")));
+        assert!(temp::held_beside(&Path::new("/s").join("x".repeat(250))).is_none());
     }
 
     #[test]
@@ -479,6 +576,7 @@ mod tests {
                 Some(LeftoverName {
                     pid: std::process::id(),
                     stage,
+                    held: false,
                     host: Some(temp::host_id().to_string()),
                     dotted: true,
                 }),

@@ -1,6 +1,7 @@
 //! Temp files next to their final place, with a name `cachelink clean` can recognize:
 //! `.<name>.cachelink-<host>-<pid>-<random>` (or `.cachelink-<host>-<pid>-<random>` for very
-//! long names), and a guard that removes the file unless the operation completed. `<host>` is
+//! long names), and a guard that removes the file unless the operation completed; a reset's
+//! hold is `.<name>.cachelink-held-<host>-<pid>-<random>`. `<host>` is
 //! `host_id()`: a clean asks whether `<pid>` still runs only on the host that made the temp.
 //! Versions before host ids wrote `.<name>.cachelink-<pid>-<random>`; `scan` still knows them.
 
@@ -68,6 +69,17 @@ pub const STAGE_MARKER: &str = ".cachelink-stage-";
 /// A fresh stage path beside `into`: `.<name>.cachelink-stage-<host>-<pid>-<random>`.
 pub fn stage_beside(into: &Path) -> PathBuf {
     name_beside(into, STAGE_MARKER)
+}
+
+/// The marker of a reset's hold: a second link to the fresh inode that keeps the entry looking
+/// in use (pnpm's `store prune` deletes store files with one link) until a project links it.
+pub const HELD_MARKER: &str = ".cachelink-held-";
+
+/// A fresh hold path beside `entry`: `.<name>.cachelink-held-<host>-<pid>-<random>`. `None` for
+/// a name too long to be carried in it (a hold must name the entry it holds, for `clean`).
+pub fn held_beside(entry: &Path) -> Option<PathBuf> {
+    entry.file_name().filter(|b| b.len() <= MAX_NAME)?;
+    Some(name_beside(entry, HELD_MARKER))
 }
 
 /// 64 unpredictable-enough bits without a crate: std's per-process random hash keys, mixed with

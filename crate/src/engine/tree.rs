@@ -4,6 +4,7 @@
 use super::batch::{self, BatchOptions, Control, Entry, Kind, Pending, Stats};
 use super::error::{Error, Result};
 use super::method::{Method, Requested};
+use super::scan;
 use super::temp;
 use crate::sys;
 use std::fs;
@@ -11,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-/// The entries of the tree under `root`, directories before what they contain.
+/// The entries of the tree under `root`, directories before what they contain; cachelink's own
+/// temps and stages (`scan::is_own`) are not entries.
 pub fn walk(root: &Path) -> Result<Vec<Entry>> {
     let meta = fs::metadata(root).map_err(|e| Error::io(&e, "scandir", root, None))?;
     if !meta.is_dir() {
@@ -25,9 +27,20 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
         for item in list {
             let item = item.map_err(|e| Error::io(&e, "scandir", &dir, None))?;
             let path = item.path();
-            let kind = item
-                .file_type()
-                .map_err(|e| Error::io(&e, "lstat", &path, None))?;
+            let kind = match item.file_type() {
+                Ok(kind) => kind,
+                // Gone since the listing (where it gives no types, as through FUSE, the type
+                // is an `lstat`): a temp renamed over its entry, FUSE's `.fuse_hidden*` of a
+                // replaced file. Not in the tree as it is now.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&e, "lstat", &path, None)),
+            };
+            // Cachelink's own temps and stages are not part of the tree: in a cache, other
+            // processes' resets make and rename them away while this walk runs.
+            if scan::is_own(&item.file_name(), kind) {
+                crate::engine::debug(|| format!("import_tree skips {path:?}: cachelink's own"));
+                continue;
+            }
             let rel = rel.join(item.file_name());
             if kind.is_dir() {
                 out.push(Entry {
@@ -88,7 +101,8 @@ pub fn import_tree_pending(
 }
 
 /// `ERR_CACHELINK_INTO_SOURCE`: `into` is `src` or inside it, where the import would copy the
-/// tree into itself (Node's `fs.cp` refuses the same with `ERR_FS_CP_EINVAL`). Both are compared
+/// tree into itself (Node's `fs.cp` refuses the same with `ERR_FS_CP_EINVAL`), or `into` holds
+/// `src`, where replacing it would delete the source (`sources`). Both are compared
 /// canonicalized, symlinks resolved; `into` need not exist yet: its nearest existing ancestor is
 /// canonicalized and the rest appended (`..` in the rest taken lexically). A `src` that cannot
 /// be canonicalized is left to `walk`, which says why.
@@ -99,15 +113,20 @@ fn refuse_into_source(src: &Path, into: &Path) -> Result<()> {
     let Some(into_real) = canonical_maybe_missing(into) else {
         return Ok(());
     };
-    if into_real.starts_with(&src_real) {
-        return Err(Error::own(
-            "ERR_CACHELINK_INTO_SOURCE",
-            "cannot import a directory into itself or a subdirectory of itself",
-            src,
-            Some(into),
-        ));
-    }
-    Ok(())
+    let why = if into_real.starts_with(&src_real) {
+        "cannot import a directory into itself or a subdirectory of itself"
+    } else if src_real.starts_with(&into_real) {
+        // `replace` would delete the source with the old `into`.
+        "cannot import into a directory that is or holds a source of the import"
+    } else {
+        return Ok(());
+    };
+    Err(Error::own(
+        "ERR_CACHELINK_INTO_SOURCE",
+        why,
+        src,
+        Some(into),
+    ))
 }
 
 /// `path` canonicalized where it exists, else its nearest existing ancestor canonicalized with
@@ -197,6 +216,10 @@ mod tests {
                 (err.path.as_path(), err.dest.as_deref()),
                 (src.as_path(), Some(into.as_path()))
             );
+        }
+        for into in [dir.clone(), src.join("..")] {
+            let err = refuse_into_source(&src, &into).unwrap_err();
+            assert_eq!(err.code, "ERR_CACHELINK_INTO_SOURCE", "{into:?}");
         }
         for into in [dir.join("pkg2"), dir.join("out"), src.join("..").join("x")] {
             assert!(refuse_into_source(&src, &into).is_ok(), "{into:?}");

@@ -53,6 +53,12 @@ impl Pending {
         }))
     }
 
+    /// Where the import's files are until `commit`: its stage, or `into` itself; `None` when
+    /// nothing was written (found in place).
+    pub fn root(&self) -> Option<&Path> {
+        self.0.as_ref().map(|t| t.root.as_path())
+    }
+
     /// Puts the import in place; returns the retries that took (`retry`).
     pub fn commit(self) -> Result<u32> {
         match self.0 {
@@ -101,6 +107,7 @@ impl Target {
             return match opts.on_existing {
                 OnExisting::Error => Err(Error::new("EEXIST", "mkdir", into, None)),
                 OnExisting::Replace | OnExisting::SkipIfLinked => {
+                    existing::check_keep(into, &opts.keep)?;
                     staged(MadeDirs::default(), Some(opts.keep.clone()))
                 }
                 OnExisting::Merge => Ok(Target {
@@ -263,8 +270,11 @@ impl Target {
     }
 
     /// The error with paths in the stage shown where they were going.
+    ///
+    /// Not for ENAMETOOLONG: a destination can be legal while its stage's longer name goes over
+    /// PATH_MAX (or NAME_MAX), and that error must name the path that was too long.
     pub(super) fn unstaged(&self, mut e: Error) -> Error {
-        if self.stage.is_some() {
+        if self.stage.is_some() && !e.is("ENAMETOOLONG") {
             let fix = |p: &mut PathBuf| {
                 if let Ok(rest) = p.strip_prefix(&self.root) {
                     *p = self.into.join(rest);

@@ -127,17 +127,17 @@ fn reset_entry_gives_a_fresh_inode() {
     fs::write(&entry, b"content").unwrap();
     fs::hard_link(&entry, dir.join("old")).unwrap();
     let before = id(&entry);
-    reset_entry(&entry).unwrap();
+    reset_entry(&entry, false).unwrap();
     let after = id(&entry);
     assert!(!after.same_file(&before));
     assert_eq!(after.nlink, 1);
     assert!(id(&dir.join("old")).same_file(&before));
     assert_eq!(fs::read(&entry).unwrap(), b"content");
     assert_eq!(
-        reset_entry(&dir.join("missing")).unwrap_err().code,
+        reset_entry(&dir.join("missing"), false).unwrap_err().code,
         "ENOENT"
     );
-    assert_eq!(reset_entry(&dir).unwrap_err().code, "EISDIR");
+    assert_eq!(reset_entry(&dir, false).unwrap_err().code, "EISDIR");
     fs::remove_dir_all(dir).unwrap();
 }
 
@@ -151,7 +151,7 @@ fn read_only_entries_are_reset_and_read_only_destinations_replaced() {
     set_readonly(&entry, true);
     fs::hard_link(&entry, dir.join("old")).unwrap();
     let before = id(&entry);
-    reset_entry(&entry).unwrap();
+    reset_entry(&entry, false).unwrap();
     assert!(!id(&entry).same_file(&before));
     assert!(fs::metadata(&entry).unwrap().permissions().readonly());
     assert_eq!(fs::read(&entry).unwrap(), b"content");
