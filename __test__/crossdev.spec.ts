@@ -192,6 +192,7 @@ describe.skipIf(skipWithout('exfat', 'tmpfs'))('exFAT through FUSE: no hard link
       ],
       linkRefused: null,
       linkCounts: null,
+      retries: 0,
     })
     expect(fs.readFileSync(join(exfat.dir, 'one'), 'utf8')).toBe('fat')
     expect(linkFileSync(src, join(exfat.dir, 'two'))).toMatchObject({ method: 'copy', fallbacks: first.fallbacks })

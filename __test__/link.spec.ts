@@ -27,7 +27,7 @@ describe('linkFile', () => {
     const dest = join(dir, 'out.js')
     const r = await linkFile(src, dest)
     const method = process.platform === 'darwin' ? 'clone' : 'hardlink'
-    expect(r).toEqual({ method, reset: false, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null })
+    expect(r).toEqual({ method, reset: false, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null, retries: 0 })
     expect(fs.statSync(dest).ino === fs.statSync(src).ino).toBe(method === 'hardlink')
   })
 

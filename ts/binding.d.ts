@@ -10,8 +10,11 @@ export declare class Control {
   get total(): number
   /** Stops the work between files; the call then fails with `ABORT_ERR`. */
   abort(): void
-  /** Puts a held import in place (renames its stage). Nothing to do without one. */
-  commit(): void
+  /**
+   * Puts a held import in place (renames its stage). Nothing to do without one. Returns
+   * the retries of transient failures that took (the facade adds them to the stats).
+   */
+  commit(): number
   /** Removes a held import's stage. Nothing to do without one. */
   rollback(): void
 }
@@ -150,6 +153,7 @@ export interface ImportStats {
   maxLinksUnchecked: number
   conflicts: number
   fallbacks: Array<ImportFallback>
+  retries: number
 }
 
 export declare function importTree(src: string | Buffer, into: string | Buffer, options: NativeImportOptions, control: Control): Promise<ImportStats>
@@ -196,6 +200,7 @@ export interface LinkResult {
    * (SFTP through sshfs): the cap could not be applied. `null` otherwise.
    */
   linkCounts: 'hidden' | null | null
+  retries: number
 }
 
 /** Whether a method works between the two places: exactly the public `MethodProbe`. */

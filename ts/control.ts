@@ -64,7 +64,7 @@ export async function controlled<T>(
     const out = await run(control)
     if (progressError === undefined) tick()
     if (progressError !== undefined) throw progressError
-    control.commit()
+    addRetries(out, control.commit())
     return out
   } catch (e) {
     control.rollback()
@@ -94,12 +94,23 @@ export function controlledSync<T>(
   try {
     const out = run(control)
     onProgress?.({ done: control.done, total: control.total })
-    control.commit()
+    addRetries(out, control.commit())
     return out
   } catch (e) {
     control.rollback()
     throw convert(e, signal, caller)
   }
+}
+
+/**
+ * Adds the retries a held commit took (`Control.commit`) to the stats the call returned: an
+ * import's `ImportStats`, or an install's `{ stats }`.
+ */
+function addRetries(out: unknown, retries: number): void {
+  if (!retries || typeof out !== 'object' || out === null) return
+  const o = out as { retries?: number; stats?: { retries?: number } }
+  if (typeof o.retries === 'number') o.retries += retries
+  else if (typeof o.stats?.retries === 'number') o.stats.retries += retries
 }
 
 /** Checks the `signal` and `onProgress` options (`controlled` and `controlledSync` do). */

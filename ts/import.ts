@@ -195,7 +195,7 @@ export interface ImportStats {
   linkLimitCopies: number
   /** Copies at the link limit because the cache entry could not be reset (a read-only cache). */
   readonlyCacheCopies: number
-  /** Files whose own hard link was refused (EPERM under Linux's `protected_hardlinks`; Windows error 396) and that were cloned or copied. */
+  /** Files whose own hard link was refused (EPERM under Linux's `protected_hardlinks`; EACCES from a FUSE filesystem where links worked before; Windows error 396) and that were cloned or copied. */
   linkRefusedCopies: number
   /**
    * Files hard-linked with `maxLinks` where link counts are hidden (the entry still read one
@@ -207,6 +207,8 @@ export interface ImportStats {
   conflicts: number
   /** Methods that did not work here and what they failed with, per method and code, with how many files (also those `auto` skipped because the process already knew). */
   fallbacks: ImportFallback[]
+  /** Transient failures waited out and tried again (README, "Fallback"): renames (the stage into place), removals of the old tree, clones and copies. */
+  retries: number
 }
 
 /** A method that did not work during an import, the code it failed with, and for how many files. */

@@ -98,6 +98,9 @@ export interface LinkResult {
    * process cannot write, e.g. a root-owned store used by an unprivileged user. On Windows
    * `'ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS'` (error 396: a OneDrive folder). This file only:
    * unlike `fallbacks`, nothing is remembered, and the next file is linked if it can be.
+   * `'EACCES'`: a filesystem that refuses links so (FUSE: Android's shared storage, Termux)
+   * after hard links have worked between the same two mounts; where they never have, the
+   * EACCES is a `fallbacks` entry instead, remembered for the pair of mounts.
    */
   linkRefused: string | null
   /**
@@ -107,6 +110,12 @@ export interface LinkResult {
    * `onLinkLimit`). `null` otherwise; without `maxLinks` nothing is looked at after a link.
    */
   linkCounts: 'hidden' | null
+  /**
+   * Transient failures waited out and tried again (README, "Fallback"): a rename refused for a
+   * moment (on Windows a scanner holding the file: EBUSY, EPERM), a clone or copy that said
+   * EAGAIN. 0 almost always.
+   */
+  retries: number
 }
 
 const debug = debuglog('cachelink')
@@ -125,6 +134,7 @@ function unpack(code: number): LinkResult {
     fallbacks: [],
     linkRefused: null,
     linkCounts: null,
+    retries: 0,
   }
 }
 
@@ -134,6 +144,7 @@ function report(src: unknown, dest: unknown, outcome: number | LinkResult): Link
     for (const f of r.fallbacks) debug('fallback from %s (%s): %s -> %s', f.method, f.code, src, dest)
     if (r.linkRefused) debug('link refused (%s), %s instead: %s -> %s', r.linkRefused, r.method, src, dest)
     if (r.linkCounts) debug('link counts %s, maxLinks not applied: %s -> %s', r.linkCounts, src, dest)
+    if (r.retries) debug('%d retries after transient failures: %s -> %s', r.retries, src, dest)
     if (r.linkLimit) {
       debug('link limit: %s%s: %s -> %s', r.linkLimit, r.resetError ? ` (${r.resetError})` : '', src, dest)
     }

@@ -9,7 +9,7 @@ export class Control {
   total = 0
   aborted = false
   /** Set by a held import: puts its stage in place, or removes it. */
-  held: { commit(): void; rollback(): void; root?: string | Buffer } | null = null
+  held: { commit(): number; rollback(): void; root?: string | Buffer } | null = null
 
   constructor(readonly holdCommit: boolean = false) {}
 
@@ -17,10 +17,11 @@ export class Control {
     this.aborted = true
   }
 
-  commit(): void {
+  /** Puts a held import in place; returns the retries that took (as the addon's). */
+  commit(): number {
     const h = this.held
     this.held = null
-    h?.commit()
+    return h?.commit() ?? 0
   }
 
   rollback(): void {

@@ -11,6 +11,7 @@ import type { NativeError } from '../native.js'
 import { coded, fail, is } from './error.js'
 import { asPath, bytesOf, op, type P, type Step } from './ops.js'
 import { stageBeside } from './temp.js'
+import { type Retries, retrying } from './retry.js'
 
 const SEP = Buffer.from(process.platform === 'win32' ? '\\' : '/')
 
@@ -130,13 +131,14 @@ class Journal {
 /**
  * existing.rs `swap_in`: the stage takes `into`'s place with `keep` carried over; the old tree
  * is left at the stage's name (the caller removes it). On failure everything moved is moved
- * back and `into` is unchanged.
+ * back and `into` is unchanged. The trade's renames refused for a moment are tried again
+ * (retry.ts); `count` counts the retries.
  */
-export function* swapIn(stage: P, into: P, keep: string[]): Step<void> {
+export function* swapIn(stage: P, into: P, keep: string[], count: Retries = { retries: 0 }): Step<void> {
   const journal = new Journal()
   try {
     yield* carryOver(stage, into, keep, journal)
-    yield* trade(stage, into, journal)
+    yield* trade(stage, into, journal, count)
   } catch (e) {
     yield* journal.undo()
     throw e
@@ -192,12 +194,13 @@ function* mkdirAll(dir: P, root: P): Step<void> {
   }
 }
 
-function* trade(stage: P, into: P, journal: Journal): Step<void> {
+function* trade(stage: P, into: P, journal: Journal, count: Retries): Step<void> {
+  const rename = (from: P, to: P) => retrying('rename', [from, to], count, () => op('rename', from, to))
   // No RENAME_EXCHANGE in Node: `into` aside, the stage in (into is missing in between).
   const aside = stageBeside(into)
   let whole = true
   try {
-    yield* op('rename', into, aside)
+    yield* rename(into, aside)
   } catch (e) {
     if (!is(e, 'EXDEV')) throw fail(e, 'rename', into, aside)
     // overlayfs, a lower layer's directory: its names moved aside, the stage over the empty `into`.
@@ -205,7 +208,7 @@ function* trade(stage: P, into: P, journal: Journal): Step<void> {
     whole = false
   }
   try {
-    yield* op('rename', stage, into)
+    yield* rename(stage, into)
   } catch (e) {
     if (whole) {
       try {
@@ -216,7 +219,7 @@ function* trade(stage: P, into: P, journal: Journal): Step<void> {
   }
   // The old tree to the stage's name, where the caller removes it.
   try {
-    yield* op('rename', aside, stage)
+    yield* rename(aside, stage)
   } catch {
     yield* op('rmTree', aside)
   }

@@ -32,6 +32,7 @@ import { asPath, bytesOf, op, runSliced, runSync, samePath, type P, type Step } 
 import { HOLDS_SOURCE, type Known, nestedOrder, refuseIntoSources, type Source, unstageNested, within } from './sources.js'
 import { isOwn } from './scan.js'
 import { dirOf, pathBeside, stageBeside } from './temp.js'
+import { retrying } from './retry.js'
 
 type Kind =
   | {
@@ -373,19 +374,28 @@ function* undo(t: Target): Step<void> {
   }
 }
 
-/** Puts a stage in place (batch/target.rs `commit`, existing.rs `swap_in`). */
-function* commit(t: Target): Step<void> {
-  if (t.stage === null) return
+/**
+ * Puts a stage in place (batch/target.rs `commit`, existing.rs `swap_in`); returns the retries
+ * that took (retry.ts).
+ */
+function* commit(t: Target): Step<number> {
+  const count = { retries: 0 }
+  if (t.stage === null) return 0
+  const renameOrFail = (from: P, to: P) => retrying('rename', [from, to], count, () => renameOnce(from, to))
   if (t.swap !== null) {
     try {
-      yield* swapIn(t.stage, t.into, t.swap)
+      yield* swapIn(t.stage, t.into, t.swap, count)
     } catch (e) {
       yield* undo(t)
       throw e
     }
-    // The old tree is at the stage's name now.
-    yield* op('rmTree', t.stage)
-    return
+    // The old tree is at the stage's name now. A removal that still fails after its retries
+    // is left (`cleanTemp` recognizes a stage).
+    const old = t.stage
+    try {
+      yield* retrying('unlink', [], count, () => op('rmTree', old))
+    } catch {}
+    return count.retries
   }
   // No RENAME_NOREPLACE in Node: checked absent, then renamed.
   let present = true
@@ -399,10 +409,19 @@ function* commit(t: Target): Step<void> {
     throw coded('EEXIST', 'rename', t.into)
   }
   try {
-    yield* op('rename', t.stage, t.into)
+    yield* renameOrFail(t.stage, t.into)
   } catch (e) {
     yield* undo(t)
-    throw fail(e, 'rename', t.stage, t.into)
+    throw e
+  }
+  return count.retries
+}
+
+function* renameOnce(from: P, to: P): Step<void> {
+  try {
+    yield* op('rename', from, to)
+  } catch (e) {
+    throw fail(e, 'rename', from, to)
   }
 }
 
@@ -477,7 +496,7 @@ function emptyStats(): ImportStats {
   return {
     files: 0, dirs: 0, cloned: 0, hardlinked: 0, copied: 0, symlinked: 0, resets: 0, bytesCopied: 0,
     elapsedMs: 0, method: null, kept: 0, emptyCreated: 0, linkLimitCopies: 0, readonlyCacheCopies: 0,
-    linkRefusedCopies: 0, maxLinksUnchecked: 0, conflicts: 0, fallbacks: [],
+    linkRefusedCopies: 0, maxLinksUnchecked: 0, conflicts: 0, fallbacks: [], retries: 0,
   }
 }
 
@@ -551,7 +570,7 @@ export function* importEntries(entries: Entry[], into: P, o: NativeImportOptions
   if (control.holdCommit) {
     control.held = { commit: () => runSync(commit(t)), rollback: () => runSync(undo(t)), root: t.root }
   } else {
-    yield* commit(t)
+    stats.retries += yield* commit(t)
   }
   return stats
 }
@@ -665,6 +684,7 @@ function* run(t: Target, entries: Entry[], io: NativeImportOptions, control: Con
     }
     if (outcome.linkRefused !== null) stats.linkRefusedCopies++
     if (outcome.linkCounts !== null) stats.maxLinksUnchecked++
+    stats.retries += outcome.retries
     if (outcome.linkLimit === 'reset') stats.resets++
     else if (outcome.linkLimit === 'copy') stats.linkLimitCopies++
     else if (outcome.linkLimit === 'copy-readonly-cache' && outcome.method === 'copy') stats.readonlyCacheCopies++
@@ -841,19 +861,21 @@ export function* importPackages(
   held.length = 0
   for (const i of post) if (byIndex.has(i)) held.push(byIndex.get(i)!)
   const commitAll = () => {
+    let retries = 0
     while (held.length > 0) {
       const h = held.shift()!
       try {
-        h.commit()
+        retries += h.commit()
       } catch (e) {
         h.rollback()
         rollback()
         throw e
       }
     }
+    return retries
   }
   if (control.holdCommit) control.held = { commit: commitAll, rollback }
-  else commitAll()
+  else sum.retries += commitAll()
   sum.elapsedMs = performance.now() - started
   return { stats: sum, packages: packages.length }
 }
@@ -921,7 +943,7 @@ function part(outer: Control): Control {
     holdCommit: true,
     held: null,
     abort: () => outer.abort(),
-    commit: () => {},
+    commit: () => 0,
     rollback: () => {},
   }
   return one as unknown as Control
@@ -935,7 +957,7 @@ function sortFallbacks<F extends { method: string; code: string }>(list: F[]): F
 
 /** batch.rs `Stats::add`. */
 function addStats(s: ImportStats, o: ImportStats): void {
-  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'maxLinksUnchecked', 'conflicts'] as const) {
+  for (const k of ['files', 'dirs', 'cloned', 'hardlinked', 'copied', 'symlinked', 'resets', 'bytesCopied', 'kept', 'emptyCreated', 'linkLimitCopies', 'readonlyCacheCopies', 'linkRefusedCopies', 'maxLinksUnchecked', 'conflicts', 'retries'] as const) {
     s[k] += o[k]
   }
   for (const f of o.fallbacks) {

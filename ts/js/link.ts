@@ -23,6 +23,7 @@ import * as memo from './memo.js'
 import { type LinkOpts, type Method, chain, classify, skipsKnownFailures, syscallOf } from './method.js'
 import { op, type P, type Step } from './ops.js'
 import { dirOf, heldBeside, pathBeside } from './temp.js'
+import { retrying } from './retry.js'
 import { mountKey } from './fsinfo.js'
 
 /** Copies larger than this check that the destination is absent before copying. */
@@ -46,10 +47,12 @@ export interface Outcome {
   linkRefused: string | null
   /** With `maxLinks`: linked, but the source still reads one link (link counts hidden). */
   linkCounts: 'hidden' | null
+  /** Transient failures waited out and tried again (retry.ts). */
+  retries: number
 }
 
 function kept(): Outcome {
-  return { method: null, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null }
+  return { method: null, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null, retries: 0 }
 }
 
 export function toResult(o: Outcome): LinkResult {
@@ -61,6 +64,7 @@ export function toResult(o: Outcome): LinkResult {
     fallbacks: o.fallbacks,
     linkRefused: o.linkRefused,
     linkCounts: o.linkCounts,
+    retries: o.retries,
   }
 }
 
@@ -149,7 +153,7 @@ export class Materialize {
     try {
       const outcome = yield* this.create(tmp)
       try {
-        yield* op('rename', tmp, dest)
+        yield* retrying('rename', [tmp, dest], outcome, () => op('rename', tmp, dest))
       } catch (e) {
         throw fail(e, 'rename', tmp, dest)
       }
@@ -207,6 +211,14 @@ export class Materialize {
           outcome.linkRefused = e.code
           continue
         }
+        if (cls === 'denied') {
+          if (pair === null) pair = yield* mounts()
+          const d = yield* this.denied(e.code, pair)
+          if (d === 'real') throw e
+          if (d === 'this-file') outcome.linkRefused = e.code
+          else outcome.fallbacks.push({ method, code: e.code })
+          continue
+        }
         if (cls !== 'unsupported') throw e
         const unknownPair = pair === null
         if (unknownPair) pair = yield* mounts()
@@ -238,7 +250,7 @@ export class Materialize {
       }
       case 'clone':
         try {
-          yield* op('copyFile', this.src, target, COPYFILE_EXCL | COPYFILE_FICLONE_FORCE)
+          yield* retrying('clone', [], outcome, () => op('copyFile', this.src, target, COPYFILE_EXCL | COPYFILE_FICLONE_FORCE))
         } catch (e) {
           throw fail(e, 'clone', this.src, target)
         }
@@ -253,7 +265,7 @@ export class Materialize {
         }
         return 'clone'
       case 'copy':
-        yield* this.copy(target)
+        yield* retrying('copy', [], outcome, () => this.copy(target))
         return 'copy'
       case 'symlink':
         try {
@@ -266,6 +278,23 @@ export class Materialize {
   }
 
   /** Linux's `protected_hardlinks` lets the process link the source (sys::may_link). */
+  /**
+   * What a hard link's EACCES means (link.rs `denied`): real when the source cannot be read;
+   * this file's refusal once hard links have worked between these mounts (or from this
+   * source's device); else no hard links here, remembered for the pair.
+   */
+  private *denied(code: string, pair: string | null): Step<'real' | 'this-file' | 'here'> {
+    try {
+      yield* op('closeFd', yield* op('openFd', this.src, constants.O_RDONLY))
+    } catch {
+      return 'real'
+    }
+    const srcDev = this.meta.dev
+    if ((pair !== null && memo.get(pair, 'hardlink') === 'works') || memo.workedFrom(srcDev, 'hardlink')) return 'this-file'
+    if (pair !== null) memo.setUnsupported(pair, srcDev, 'hardlink', code)
+    return 'here'
+  }
+
   private *mayLink(): Step<boolean> {
     const uid = process.getuid?.()
     if (uid === undefined || uid === 0 || BigInt(uid) === this.meta.uid) return true
@@ -544,7 +573,8 @@ function* publish(tmp: P, target: P): Step<void> {
     yield* removeQuietly(tmp)
     return
   } catch (e) {
-    if (!['EINVAL', 'ENOSYS', 'ENOTSUP', 'EPERM', 'EMLINK', 'UNKNOWN'].includes((e as { code?: string }).code ?? '')) throw e
+    // EACCES: a FUSE filesystem refusing links (method.ts 'denied'); the temp is ours.
+    if (!['EINVAL', 'ENOSYS', 'ENOTSUP', 'EPERM', 'EMLINK', 'EACCES', 'UNKNOWN'].includes((e as { code?: string }).code ?? '')) throw e
   }
   let exists = true
   try {

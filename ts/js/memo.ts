@@ -1,7 +1,8 @@
 /**
  * What each method did between a pair of places, remembered for the life of the process: the
  * JS twin of crate/src/engine/memo.rs, with the same states and rules (`Unsupported` never
- * overwrites `Works`; `auto` and lists skip what is `Unsupported`, all but their last).
+ * overwrites `Works`; `auto` and lists skip what is `Unsupported`, all but their last; a hard
+ * link's EACCES is recorded only where links never worked, link.ts `denied`).
  *
  * The key: on Linux the mount ids of the source and of the destination's directory, found in
  * /proc/self/mountinfo by their real paths (`mountKey` in fsinfo.ts), since Node's `stat` has no

@@ -58,7 +58,11 @@ export function withoutLinks(methods: Method[]): Method[] {
   return out
 }
 
-export type Class = 'unsupported' | 'refused' | 'link-limit' | 'real'
+/**
+ * `denied`: a hard link's EACCES (Unix), which FUSE filesystems answer for every link (Android's
+ * shared storage, Termux); `linkFile` decides what it means (link.ts `denied`, link.rs).
+ */
+export type Class = 'unsupported' | 'refused' | 'denied' | 'link-limit' | 'real'
 
 const isWindows = process.platform === 'win32'
 
@@ -85,6 +89,7 @@ export function classify(method: Method, e: unknown, mayLink: boolean, windows =
     return unsupported ? 'unsupported' : 'real'
   }
   if (method === 'hardlink' && code === 'EPERM' && !mayLink) return 'refused'
+  if (method === 'hardlink' && code === 'EACCES') return 'denied'
   let unsupported = false
   if (method === 'clone') unsupported = ['ENOTSUP', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EPERM'].includes(code)
   if (method === 'hardlink' || method === 'symlink') unsupported = ['EPERM', 'ENOTSUP', 'ENOSYS'].includes(code)

@@ -198,7 +198,7 @@ function auto(at: (m: Method) => Result | null, writable: boolean, mayLink: bool
     const last = i + 1 === order.length
     const cls = classify(method, { code: r.code }, mayLink)
     const f: ProbeFallback = { method, code: r.code }
-    if ((cls === 'unsupported' || cls === 'refused') && !last) out.fallbacks.push(f)
+    if ((cls === 'unsupported' || cls === 'refused' || cls === 'denied') && !last) out.fallbacks.push(f)
     else if (cls === 'link-limit') {
       out.method = writable ? method : 'copy'
       return out

@@ -37,8 +37,9 @@ impl Shared {
         }
     }
 
-    /// Keeps `pending` for the facade to commit, or commits it now.
-    pub fn finish(&self, pending: Pending, hold: bool) -> crate::engine::error::Result<()> {
+    /// Keeps `pending` for the facade to commit, or commits it now; returns the retries the
+    /// commit took (0 when held: `Control.commit` returns them then).
+    pub fn finish(&self, pending: Pending, hold: bool) -> crate::engine::error::Result<u32> {
         self.finish_all(vec![pending], hold)
     }
 
@@ -48,12 +49,12 @@ impl Shared {
         &self,
         pending: Vec<Pending>,
         hold: bool,
-    ) -> crate::engine::error::Result<()> {
+    ) -> crate::engine::error::Result<u32> {
         if !hold {
             return commit_all(pending);
         }
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = pending;
-        Ok(())
+        Ok(0)
     }
 
     /// Progress out and abort in, owned by an install that outlives the call starting it.
@@ -112,9 +113,10 @@ impl Control {
         self.shared.abort.store(1, Relaxed);
     }
 
-    /// Puts a held import in place (renames its stage). Nothing to do without one.
+    /// Puts a held import in place (renames its stage). Nothing to do without one. Returns
+    /// the retries of transient failures that took (the facade adds them to the stats).
     #[napi(catch_unwind)]
-    pub fn commit(&self, env: Env) -> napi::Result<()> {
+    pub fn commit(&self, env: Env) -> napi::Result<u32> {
         settle(&env, commit_all(self.shared.take()))
     }
 

@@ -77,6 +77,7 @@ pub struct ImportStats {
     pub max_links_unchecked: i64,
     pub conflicts: i64,
     pub fallbacks: Vec<ImportFallback>,
+    pub retries: i64,
 }
 
 fn count(n: u64) -> i64 {
@@ -112,6 +113,7 @@ impl From<Stats> for ImportStats {
                     count: count(n),
                 })
                 .collect(),
+            retries: count(s.retries),
         }
     }
 }
@@ -179,14 +181,14 @@ impl Job {
 
     fn run(self) -> Result<Stats> {
         let ctl = self.shared.engine();
-        let (stats, pending) = match self.what {
+        let (mut stats, pending) = match self.what {
             Source::Files(records) => {
                 let entries = wire::parse_entries(&records, &self.into)?;
                 batch::import_pending(entries, &self.into, &self.opts, &ctl)?
             }
             Source::Tree(src) => tree::import_tree_pending(&src, &self.into, &self.opts, &ctl)?,
         };
-        self.shared.finish(pending, self.hold)?;
+        stats.retries += u64::from(self.shared.finish(pending, self.hold)?);
         Ok(stats)
     }
 }

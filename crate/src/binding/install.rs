@@ -25,8 +25,8 @@ pub struct ImportPackagesStats {
 
 /// The outcome with the stages put in place (or held for the facade's `commit`).
 fn settle_install(install: &Install, shared: &Shared, hold: bool) -> Result<(Stats, u64)> {
-    let (stats, n, pending) = install.wait()?;
-    shared.finish_all(pending, hold)?;
+    let (mut stats, n, pending) = install.wait()?;
+    stats.retries += u64::from(shared.finish_all(pending, hold)?);
     Ok((stats, n))
 }
 

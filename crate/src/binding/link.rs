@@ -138,6 +138,7 @@ pub struct LinkResult {
     /// (SFTP through sshfs): the cap could not be applied. `null` otherwise.
     #[napi(ts_type = "'hidden' | null")]
     pub link_counts: Option<String>,
+    pub retries: u32,
 }
 
 impl From<Outcome> for LinkResult {
@@ -173,6 +174,7 @@ impl From<Outcome> for LinkResult {
                 .collect(),
             link_refused: o.link_refused.map(str::to_string),
             link_counts: o.link_counts_hidden.then(|| "hidden".to_string()),
+            retries: o.retries,
         }
     }
 }
@@ -262,7 +264,10 @@ fn packed_outcome(o: Outcome) -> Either<u32, LinkResult> {
     };
     match limit {
         Some(limit)
-            if o.fallbacks.is_empty() && o.link_refused.is_none() && !o.link_counts_hidden =>
+            if o.fallbacks.is_empty()
+                && o.link_refused.is_none()
+                && !o.link_counts_hidden
+                && o.retries == 0 =>
         {
             Either::A(method + 8 * limit)
         }

@@ -148,6 +148,9 @@ pub struct Stats {
     pub conflicts: u64,
     /// Methods that did not work and what was used instead: (method, code, files).
     pub fallbacks: Vec<(Method, &'static str, u64)>,
+    /// Transient failures waited out and tried again (`retry`): renames (the stage into
+    /// place, a file over another), removals of the old tree, clones and copies.
+    pub retries: u64,
 }
 
 /// What one worker did; summed when the workers are done (no shared counters in the loop).
@@ -167,6 +170,7 @@ struct Tally {
     link_refused_copies: u64,
     max_links_unchecked: u64,
     fallbacks: Vec<(Method, &'static str, u64)>,
+    retries: u64,
 }
 
 impl Tally {
@@ -184,6 +188,7 @@ impl Tally {
         self.readonly_cache_copies += o.readonly_cache_copies;
         self.link_refused_copies += o.link_refused_copies;
         self.max_links_unchecked += o.max_links_unchecked;
+        self.retries += o.retries;
         for &(m, code, n) in &o.fallbacks {
             self.fallback(m, code, n);
         }
@@ -240,6 +245,7 @@ impl Stats {
         self.link_refused_copies += o.link_refused_copies;
         self.max_links_unchecked += o.max_links_unchecked;
         self.conflicts += o.conflicts;
+        self.retries += o.retries;
         for (m, code, n) in o.fallbacks {
             add_fallback(&mut self.fallbacks, m, code, n);
         }
@@ -264,8 +270,8 @@ pub fn import(
     opts: &BatchOptions,
     ctl: &Control,
 ) -> Result<Stats> {
-    let (stats, pending) = import_pending(entries, into, opts, ctl)?;
-    pending.commit()?;
+    let (mut stats, pending) = import_pending(entries, into, opts, ctl)?;
+    stats.retries += u64::from(pending.commit()?);
     Ok(stats)
 }
 
@@ -591,6 +597,7 @@ impl Work<'_> {
                 }
                 c.link_refused_copies += u64::from(outcome.link_refused.is_some());
                 c.max_links_unchecked += u64::from(outcome.link_counts_hidden);
+                c.retries += u64::from(outcome.retries);
                 match &outcome.link_limit {
                     Some(LinkLimit::Reset) => c.resets += 1,
                     Some(LinkLimit::Copied) => c.link_limit_copies += 1,

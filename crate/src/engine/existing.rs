@@ -6,6 +6,7 @@ mod journal;
 
 use super::batch::{Entry, Kind};
 use super::error::{Error, Result};
+use super::retry::{retrying, Op};
 use super::temp;
 use crate::errno;
 use crate::sys;
@@ -149,11 +150,12 @@ fn nothing_else(into: &Path, expected: &HashSet<&OsStr>, keep: &[PathBuf]) -> io
 /// reached through a symlink: one below a symlink of the old tree is refused (as `check_keep`),
 /// and one below a symlink or a file of the new tree is left with the old tree (the new tree
 /// wins). On success the old tree is left at the stage's name (the caller removes it); on
-/// failure what was moved is moved back and `into` is unchanged.
-pub fn swap_in(stage: &Path, into: &Path, keep: &[PathBuf]) -> Result<()> {
+/// failure what was moved is moved back and `into` is unchanged. The renames of the trade
+/// refused for a moment (`retry`) are tried again; `retries` counts how often.
+pub fn swap_in(stage: &Path, into: &Path, keep: &[PathBuf], retries: &mut u32) -> Result<()> {
     let mut journal = Journal::default();
-    let result =
-        carry_over(stage, into, keep, &mut journal).and_then(|()| trade(stage, into, &mut journal));
+    let result = carry_over(stage, into, keep, &mut journal)
+        .and_then(|()| trade(stage, into, &mut journal, retries));
     if result.is_err() {
         journal.undo();
     }
@@ -244,18 +246,18 @@ fn carry_over(stage: &Path, into: &Path, keep: &[PathBuf], journal: &mut Journal
     Ok(())
 }
 
-fn trade(stage: &Path, into: &Path, journal: &mut Journal) -> Result<()> {
+fn trade(stage: &Path, into: &Path, journal: &mut Journal, retries: &mut u32) -> Result<()> {
     let fail = |e: io::Error, from: &Path, to: &Path| Error::io(&e, "rename", from, Some(to));
-    match sys::rename_exchange(stage, into) {
+    match retried(stage, into, retries, || sys::rename_exchange(stage, into)) {
         Ok(()) => return Ok(()),
         // EXDEV: overlayfs cannot exchange a lower layer's directory; moved by pieces below.
         Err(e) if !unsupported(&e) && !journal::is_exdev(&e) => return Err(fail(e, stage, into)),
         Err(_) => {}
     }
     let aside = temp::stage_beside(into);
-    match fs::rename(into, &aside) {
+    match retried(into, &aside, retries, || fs::rename(into, &aside)) {
         Ok(()) => {
-            if let Err(e) = fs::rename(stage, into) {
+            if let Err(e) = retried(stage, into, retries, || fs::rename(stage, into)) {
                 let _ = fs::rename(&aside, into);
                 return Err(fail(e, stage, into));
             }
@@ -263,15 +265,33 @@ fn trade(stage: &Path, into: &Path, journal: &mut Journal) -> Result<()> {
         Err(e) if journal::is_exdev(&e) => {
             // `into` stays, emptied; the stage is renamed over the empty directory.
             journal.pieces(into, &aside, false)?;
-            fs::rename(stage, into).map_err(|e| fail(e, stage, into))?;
+            retried(stage, into, retries, || fs::rename(stage, into))
+                .map_err(|e| fail(e, stage, into))?;
         }
         Err(e) => return Err(fail(e, into, &aside)),
     }
     // The old tree to the stage's name, where the caller removes it.
-    if fs::rename(&aside, stage).is_err() {
+    if retried(&aside, stage, retries, || fs::rename(&aside, stage)).is_err() {
         let _ = fs::remove_dir_all(&aside);
     }
     Ok(())
+}
+
+/// A rename `f` from `from` to `to`, tried again while it is refused for a moment (`retry`).
+fn retried(
+    from: &Path,
+    to: &Path,
+    retries: &mut u32,
+    f: impl Fn() -> io::Result<()>,
+) -> io::Result<()> {
+    retrying(Op::Rename, &[from, to], retries, || {
+        f().map_err(|e| Error::io(&e, "rename", from, Some(to)))
+    })
+    .map_err(|e| match e.raw {
+        0 if e.code == "ENOTSUP" => io::ErrorKind::Unsupported.into(),
+        0 => io::Error::other(e.code),
+        raw => io::Error::from_raw_os_error(raw),
+    })
 }
 
 fn unsupported(e: &io::Error) -> bool {
@@ -339,7 +359,7 @@ mod tests {
         fs::write(into.join("node_modules").join("dep.js"), b"dep").unwrap();
         fs::create_dir(&stage).unwrap();
         fs::write(stage.join("new.js"), b"new").unwrap();
-        swap_in(&stage, &into, &[PathBuf::from("node_modules")]).unwrap();
+        swap_in(&stage, &into, &[PathBuf::from("node_modules")], &mut 0).unwrap();
         assert_eq!(names(&into), ["new.js", "node_modules"]);
         assert_eq!(
             fs::read(into.join("node_modules").join("dep.js")).unwrap(),
@@ -406,7 +426,7 @@ mod tests {
         let err = check_keep(&into, &keep).unwrap_err();
         assert!(err.is("ERR_CACHELINK_UNSAFE_PATH"));
         assert_eq!(err.path, into.join("node_modules"));
-        let err = swap_in(&stage, &into, &keep).unwrap_err();
+        let err = swap_in(&stage, &into, &keep, &mut 0).unwrap_err();
         assert!(err.is("ERR_CACHELINK_UNSAFE_PATH"));
         assert_eq!(names(&outside), ["sub"]);
         assert_eq!(names(&into), ["node_modules"]);

@@ -6,6 +6,7 @@ use super::lock;
 use super::memo::{self, State};
 use super::method::{chain, classify, refusal_code, Chain, Class, Method, Requested};
 use super::reset::{self, Reset};
+use super::retry::{retrying, Op};
 use super::temp;
 use crate::errno;
 use crate::sys::{self, FileId};
@@ -75,12 +76,17 @@ pub struct Outcome {
     /// The code that refused this file's hard link (EPERM from Linux's `protected_hardlinks` for
     /// a file of another user; on Windows ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS, a OneDrive
     /// folder) when the file was then placed by the next method of the chain; `None` otherwise.
-    /// Not a fallback: nothing is remembered, the next file is linked if it can be.
+    /// Not a fallback: nothing is remembered, the next file is linked if it can be. Also
+    /// EACCES from a FUSE filesystem once hard links have worked between the two mounts
+    /// (`Class::Denied`).
     pub link_refused: Option<&'static str>,
     /// With `max_links`: the hard link was made but the source still reads one link after it,
     /// so this filesystem hides link counts (SFTP through sshfs) and the cap could not be
     /// applied. Looked at only with `max_links`, from the `stat` the cap already makes.
     pub link_counts_hidden: bool,
+    /// Transient failures waited out and tried again (`retry`): a rename refused for a moment,
+    /// a clone or a copy that said EAGAIN.
+    pub retries: u32,
 }
 
 impl Outcome {
@@ -91,8 +97,19 @@ impl Outcome {
             fallbacks: Vec::new(),
             link_refused: None,
             link_counts_hidden: false,
+            retries: 0,
         }
     }
+}
+
+/// What a hard link's EACCES means (`Materialize::denied`).
+enum Denied {
+    /// The source cannot be read: the error is thrown.
+    Real,
+    /// This file's link only: the next method places it (`link_refused`).
+    ThisFile,
+    /// No hard links between these mounts: remembered, reported in `fallbacks`.
+    Here,
 }
 
 /// Copies larger than this check that the destination is absent before copying (`copy`).
@@ -267,9 +284,16 @@ impl Materialize<'_> {
         // Materialize beside the destination, then rename over it: the destination is never
         // missing and never partial.
         let guard = temp::Guard::new(temp::path_beside(dest));
-        let outcome = self.create(guard.path())?;
-        sys::rename_over(guard.path(), dest)
-            .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))?;
+        let mut outcome = self.create(guard.path())?;
+        retrying(
+            Op::Rename,
+            &[guard.path(), dest],
+            &mut outcome.retries,
+            || {
+                sys::rename_over(guard.path(), dest)
+                    .map_err(|e| Error::io(&e, "rename", guard.path(), Some(dest)))
+            },
+        )?;
         guard.keep();
         Ok(outcome)
     }
@@ -321,23 +345,22 @@ impl Materialize<'_> {
                         Some(_) => Method::Copy,
                     }
                 }),
-                Method::Clone => sys::clone_file(self.src, target, self.meta)
-                    .map(drop)
-                    .map(|()| Method::Clone)
-                    .map_err(|e| Error::io(&e, "clone", self.src, Some(target))),
-                Method::Copy => self.copy(target).map(|()| Method::Copy),
+                Method::Clone => retrying(Op::Clone, &[], &mut outcome.retries, || {
+                    sys::clone_file(self.src, target, self.meta)
+                        .map(drop)
+                        .map_err(|e| Error::io(&e, "clone", self.src, Some(target)))
+                })
+                .map(|()| Method::Clone),
+                Method::Copy => retrying(Op::Copy, &[], &mut outcome.retries, || self.copy(target))
+                    .map(|()| Method::Copy),
                 Method::Symlink => self.symlink(target).map(|()| Method::Symlink),
             };
             match result {
                 Ok(done) => {
                     // Per source device, whatever the pair: `hidden_limit` asks it.
                     memo::note_works_from(src_id.dev, method);
-                    match pair {
-                        Some(p) if memo::get(p, method) != State::Works => {
-                            memo::set(p, method, State::Works)
-                        }
-                        Some(_) => {}
-                        None => memo::note_works_from(src_id.dev, method),
+                    if let Some(p) = pair.filter(|p| memo::get(*p, method) != State::Works) {
+                        memo::set(p, method, State::Works)
                     }
                     outcome.method = Some(done);
                     return Ok(outcome);
@@ -356,6 +379,16 @@ impl Materialize<'_> {
                     // This file's link only: the next method places it, the memo is untouched.
                     Class::Refused => {
                         outcome.link_refused = Some(refusal_code(errno::CURRENT, &e));
+                    }
+                    Class::Denied => {
+                        if pair.is_none() {
+                            pair = mounts();
+                        }
+                        match self.denied(&e, pair, src_id.dev) {
+                            Denied::Real => return Err(e),
+                            Denied::ThisFile => outcome.link_refused = Some(e.code),
+                            Denied::Here => outcome.fallbacks.push((method, e.code)),
+                        }
                     }
                     Class::Unsupported => {
                         let unknown_pair = pair.is_none();
@@ -383,6 +416,31 @@ impl Materialize<'_> {
             self.src,
             Some(target),
         ))
+    }
+
+    /// What a hard link's EACCES (`Class::Denied`) means. A source the process cannot read
+    /// would fail the next method too: the error is real. Otherwise, once hard links have
+    /// worked between these two mounts (or from this source's device, when the destination's
+    /// mount was not looked up then), it is this file's refusal, like `protected_hardlinks`'
+    /// EPERM, and the next file is linked. Where they never have, it is taken as a filesystem
+    /// that refuses links with EACCES (FUSE on Android), recorded in the memo like EPERM from
+    /// a filesystem without links: later files go straight to the next method, so such a mount
+    /// costs one failed link, not one per file. Wrong only for a first file that a
+    /// filesystem with links refuses for its own reasons: the rest of that process then
+    /// copies between those two mounts (`clearFallbackMemo` forgets it).
+    fn denied(&self, e: &Error, pair: Option<memo::Pair>, src_dev: u64) -> Denied {
+        if fs::File::open(self.src).is_err() {
+            return Denied::Real;
+        }
+        let worked = pair.is_some_and(|p| memo::get(p, Method::Hardlink) == State::Works)
+            || memo::worked_from(src_dev, Method::Hardlink);
+        if worked {
+            return Denied::ThisFile;
+        }
+        if let Some(p) = pair {
+            memo::set_unsupported(p, src_dev, Method::Hardlink, e.code);
+        }
+        Denied::Here
     }
 
     /// A hard link, handling the link limit. Returns what happened at the limit, if it was met.
@@ -676,7 +734,9 @@ impl Materialize<'_> {
 fn publish(guard: temp::Guard, target: &Path) -> io::Result<()> {
     let refused = |e: &io::Error| {
         let code = Error::io(e, "rename", target, None).code;
-        ["EINVAL", "ENOSYS", "ENOTSUP", "EPERM", "EMLINK"].contains(&code)
+        // EACCES: a FUSE filesystem refusing links (`Class::Denied`); the temp is ours, in
+        // a directory the process just wrote in.
+        ["EINVAL", "ENOSYS", "ENOTSUP", "EPERM", "EMLINK", "EACCES"].contains(&code)
     };
     match sys::rename_noreplace(guard.path(), target) {
         Ok(()) => {

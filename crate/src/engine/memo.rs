@@ -11,6 +11,10 @@
 //! - A hard link refused for one file (`Class::Refused`: EPERM for a file of another user under
 //!   `protected_hardlinks`, Windows error 396) changes nothing here: it says nothing about the
 //!   next file.
+//! - A hard link's EACCES (`Class::Denied`, FUSE) is this file's refusal once hard links have
+//!   `Works` between the pair (or worked from the source's device), and recorded `Unsupported`
+//!   with EACCES otherwise (`link::Materialize::denied`): a mount that refuses every link costs
+//!   one failed link per process.
 //!
 //! The key is the mount, not the device (`sys::mount_key`): a bind mount shares its filesystem's
 //! device, and one EXDEV between two mounts of one filesystem says nothing about links inside

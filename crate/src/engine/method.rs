@@ -175,6 +175,12 @@ pub enum Class {
     /// Windows (ERROR_CLOUD_FILE_INCOMPATIBLE_HARDLINKS). Try the next method for this file
     /// only; the next file may link.
     Refused,
+    /// A hard link refused with EACCES (Unix): FUSE filesystems refuse every link so (Android's
+    /// shared storage, Termux; oven-sh/bun#36853), but EACCES is also a directory the process
+    /// may not write. Nothing in the error tells which: `link_file` decides (`denied`), by
+    /// whether the process can read the source (if not, the next method would fail too: the
+    /// error is real) and by what hard links did between the two mounts before.
+    Denied,
     /// A hard link failed because the source has as many links as its filesystem allows.
     LinkLimit,
     /// Anything else: missing source, permissions, no space, I/O. Never masked by a fallback.
@@ -239,6 +245,9 @@ pub fn classify(method: Method, os: Os, err: &Error, may_link: bool) -> Class {
     // which says nothing about the next file.
     if method == Method::Hardlink && err.is("EPERM") && !may_link {
         return Class::Refused;
+    }
+    if method == Method::Hardlink && err.is("EACCES") {
+        return Class::Denied;
     }
     let unsupported = match method {
         // FICLONE: EOPNOTSUPP (ext4, tmpfs), EINVAL (unaligned or mismatched files), ENOTTY or
@@ -404,7 +413,7 @@ mod tests {
         );
         assert_eq!(
             class_not_owned(Method::Hardlink, Os::Linux, 13),
-            Class::Real
+            Class::Denied
         );
         assert_eq!(class_not_owned(Method::Copy, Os::Linux, 1), Class::Real);
         // Windows: a OneDrive folder refuses the link of this file, whoever owns it.
@@ -473,11 +482,29 @@ mod tests {
     }
 
     #[test]
+    fn eacces_from_link_is_for_link_file_to_decide() {
+        for os in [Os::Linux, Os::MacOs, Os::FreeBsd] {
+            let eacces = 13;
+            assert_eq!(class(Method::Hardlink, os, eacces), Class::Denied);
+            assert_eq!(class_not_owned(Method::Hardlink, os, eacces), Class::Denied);
+            // Only a hard link's: EACCES from anything else is real.
+            for m in [Method::Clone, Method::Copy, Method::Symlink] {
+                assert_eq!(class(m, os, eacces), Class::Real);
+            }
+        }
+        // Windows: EACCES is not how a volume refuses links (ERROR_ACCESS_DENIED is EPERM).
+        assert_eq!(class(Method::Hardlink, Os::Windows, 5), Class::Real);
+    }
+
+    #[test]
     fn real_errors_are_never_masked() {
         for os in [Os::Linux, Os::MacOs] {
             for raw in [2, 13, 28, 5, 30, 17] {
-                // ENOENT, EACCES, ENOSPC, EIO, EROFS, EEXIST
+                // ENOENT, EACCES (but a hard link's: above), ENOSPC, EIO, EROFS, EEXIST
                 for m in Method::ALL {
+                    if m == Method::Hardlink && raw == 13 {
+                        continue;
+                    }
                     assert_eq!(class(m, os, raw), Class::Real, "{m:?} {raw} on {os:?}");
                 }
             }

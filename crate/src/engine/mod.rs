@@ -19,6 +19,7 @@ pub mod paths;
 pub mod pool;
 pub mod probe;
 pub mod reset;
+pub mod retry;
 pub mod scan;
 pub mod sources;
 pub mod store;

@@ -363,12 +363,13 @@ impl Drop for Install {
 }
 
 /// Puts the stages in place in order; the first that fails stops there (the rest are removed,
-/// in order: an install's directories come last).
-pub fn commit_all(pending: Vec<Pending>) -> Result<()> {
+/// in order: an install's directories come last). Returns the retries the renames took.
+pub fn commit_all(pending: Vec<Pending>) -> Result<u32> {
+    let mut retries = 0;
     for p in pending {
-        p.commit()?;
+        retries += p.commit()?;
     }
-    Ok(())
+    Ok(retries)
 }
 
 /// The packages' stages in the order given, each package's nested ones (deepest first) just

@@ -172,7 +172,9 @@ fn auto(
         let last = i + 1 == order.len();
         let err = Error::new(code, method.syscall(), Path::new(""), None);
         match classify(method, errno::CURRENT, &err, may_link) {
-            Class::Unsupported | Class::Refused if !last => out.fallbacks.push((method, code)),
+            Class::Unsupported | Class::Refused | Class::Denied if !last => {
+                out.fallbacks.push((method, code))
+            }
             Class::LinkLimit => {
                 out.method = Some(if writable { method } else { Method::Copy });
                 return out;

@@ -86,8 +86,8 @@ pub fn walk(root: &Path) -> Result<Vec<Entry>> {
 }
 
 pub fn import_tree(src: &Path, into: &Path, opts: &BatchOptions, ctl: &Control) -> Result<Stats> {
-    let (stats, pending) = import_tree_pending(src, into, opts, ctl)?;
-    pending.commit()?;
+    let (mut stats, pending) = import_tree_pending(src, into, opts, ctl)?;
+    stats.retries += u64::from(pending.commit()?);
     Ok(stats)
 }
 

@@ -10,6 +10,7 @@ use super::{
 use crate::engine::error::{Error, Result};
 use crate::engine::link::IfExists;
 use crate::engine::method::{chain, Method};
+use crate::engine::retry::{retrying, Op};
 use crate::engine::{pool, temp};
 use crate::errno;
 use crate::sys;
@@ -58,10 +59,11 @@ impl Pending {
         self.0.as_ref().map(|t| t.root.as_path())
     }
 
-    pub fn commit(self) -> Result<()> {
+    /// Puts the import in place; returns the retries that took (`retry`).
+    pub fn commit(self) -> Result<u32> {
         match self.0 {
             Some(target) => target.commit(),
-            None => Ok(()),
+            None => Ok(0),
         }
     }
 }
@@ -227,6 +229,7 @@ impl Target {
             max_links_unchecked: c.max_links_unchecked,
             conflicts: 0,
             fallbacks: c.fallbacks,
+            retries: c.retries,
         })
     }
 
@@ -291,25 +294,34 @@ impl Target {
     /// Puts a stage in place, never over anything: when another import (or anyone) put
     /// something at `into` since `open`, this one fails with EEXIST naming `into`, and its stage
     /// is removed.
-    fn commit(mut self) -> Result<()> {
+    fn commit(mut self) -> Result<u32> {
+        let mut retries = 0;
         if let Some(keep) = self.swap.take() {
-            // The stage and `into` trade places; the guard then removes the old tree from
-            // the stage's name (or the new one, when the swap failed).
+            // The stage and `into` trade places; then the old tree is removed from the stage's
+            // name (or, by the guard, the new one when the swap failed). A removal that still
+            // fails after its retries is left to the guard, which ignores it (`cleanTemp`
+            // recognizes a stage).
             let _guard = self.stage.take();
-            return existing::swap_in(&self.root, &self.into, &keep);
+            existing::swap_in(&self.root, &self.into, &keep, &mut retries)?;
+            let _ = retrying(Op::Unlink, &[], &mut retries, || {
+                fs::remove_dir_all(&self.root).map_err(|e| Error::io(&e, "rmdir", &self.root, None))
+            });
+            return Ok(retries);
         }
         if let Some(mut guard) = self.stage.take() {
-            sys::rename_noreplace_or_check(&self.root, &self.into).map_err(|e| {
-                if fs::symlink_metadata(&self.into).is_ok() {
-                    Error::new("EEXIST", "rename", &self.into, None)
-                } else {
-                    Error::io(&e, "rename", &self.root, Some(&self.into))
-                }
+            retrying(Op::Rename, &[&self.root, &self.into], &mut retries, || {
+                sys::rename_noreplace_or_check(&self.root, &self.into).map_err(|e| {
+                    if fs::symlink_metadata(&self.into).is_ok() {
+                        Error::new("EEXIST", "rename", &self.into, None)
+                    } else {
+                        Error::io(&e, "rename", &self.root, Some(&self.into))
+                    }
+                })
             })?;
             guard.0 = None;
         }
         self.parents.0.clear();
-        Ok(())
+        Ok(retries)
     }
 }
 
