@@ -118,7 +118,7 @@ describe.runIf(process.platform === 'darwin')('clones on APFS', () => {
     fs.writeFileSync(src, original, { mode: 0o755 })
     const dest = join(dir, 'tool-clone')
     const r = linkFileSync(src, dest, { method: 'clone', fallback: false })
-    expect(r).toEqual({ method: 'clone', reset: false, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, retries: 0 })
+    expect(r).toEqual({ method: 'clone', reset: false, linkLimit: null, resetError: null, fallbacks: [], linkRefused: null, linkCounts: null, retries: 0 })
     const [a, b] = [fs.statSync(src), fs.statSync(dest)]
     expect(b.ino).not.toBe(a.ino)
     expect(a.nlink).toBe(1)
