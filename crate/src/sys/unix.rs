@@ -252,7 +252,9 @@ pub fn stat_at(dir: &DirHandle, name: &Path) -> io::Result<super::EntryStat> {
     })?;
     // SAFETY: fstatat succeeded, so it filled `st`.
     let st = unsafe { st.assume_init() };
-    let kind = st.st_mode & libc::S_IFMT;
+    // `st_mode` is wider than `mode_t` on some targets (u32 and u16 on 32-bit Android).
+    #[allow(clippy::unnecessary_cast)]
+    let kind = st.st_mode as libc::mode_t & libc::S_IFMT;
     Ok(super::EntryStat {
         file: kind == libc::S_IFREG,
         dir: kind == libc::S_IFDIR,
