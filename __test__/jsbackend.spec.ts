@@ -50,10 +50,18 @@ describe('the JS backend', () => {
   })
 
   it('reads leftover names as scan.rs does, and shows bytes that are not UTF-8 as \\xNN', () => {
-    expect(leftoverName(Buffer.from('.abc.cachelink-123-00ff00ff00ff00ff'))).toEqual({ pid: 123, stage: false, host: null, dotted: true })
+    expect(leftoverName(Buffer.from('.abc.cachelink-123-00ff00ff00ff00ff'))).toEqual({ pid: 123, stage: false, held: false, host: null, dotted: true })
     expect(leftoverName(Buffer.from('.p.cachelink-stage-0123456789ab-9-0123456789abcdef'))).toEqual({
       pid: 9,
       stage: true,
+      held: false,
+      host: '0123456789ab',
+      dotted: true,
+    })
+    expect(leftoverName(Buffer.from('.e.cachelink-held-0123456789ab-7-0123456789abcdef'))).toEqual({
+      pid: 7,
+      stage: false,
+      held: true,
       host: '0123456789ab',
       dotted: true,
     })
